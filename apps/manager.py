@@ -1,0 +1,203 @@
+"""sdnscent-manager: a ryu-manager-style launcher for os-ken apps.
+
+With no APP it runs the scent-trail controller. Ctrl-C (SIGINT) or SIGTERM
+stops it: apps are closed, the REST API shut down, and the process exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from sdnscent import __version__
+from sdnscent.store import StoreError, open_store
+
+from .settings import SETTINGS
+
+DEFAULT_APP = "sdnscent.apps.scent_trail"
+LOG = logging.getLogger("sdnscent.manager")
+STOP_TIMEOUT = 3.0  # seconds to let apps stop before the process exits
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per log line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        data = {"ts": round(record.created, 3), "level": record.levelname,
+                "logger": record.name, "msg": record.getMessage()}
+        if record.exc_info:
+            data["exc"] = self.formatException(record.exc_info)
+        return json.dumps(data)
+
+
+def _listen(text: str) -> str | None:
+    if text.lower() in ("", "none", "off"):
+        return None
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"{text!r} is not HOST:PORT (or 'none')")
+    return text
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(float(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be positive")
+    return value
+
+
+def _port(text: str) -> int:
+    value = _positive_int(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a TCP port (1-65535)")
+    return value
+
+
+def _app_module(name: str) -> str:
+    """Accept a module name or a path like apps/scent_trail.py."""
+    if name.endswith(".py"):
+        stem = Path(name).stem
+        parent = Path(name).parent.name
+        return f"sdnscent.apps.{stem}" if parent == "apps" else name[:-3].replace("/", ".")
+    if name.startswith("apps."):
+        return "sdnscent." + name
+    return name
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of sdnscent-manager."""
+    p = argparse.ArgumentParser(
+        prog="sdnscent-manager",
+        description="Run the sdnscent scent-trail SDN controller (or other os-ken apps).",
+        epilog="Example: sdnscent-manager --ofp-tcp-listen-port 6653 --api-listen 127.0.0.1:8080")
+    p.add_argument("apps", nargs="*", metavar="APP",
+                   help=f"os-ken app modules or files to run (default: {DEFAULT_APP})")
+    p.add_argument("--ofp-tcp-listen-port", type=_port, default=6653,
+                   help="OpenFlow TCP port switches connect to (default 6653)")
+    p.add_argument("--ofp-listen-host", default="0.0.0.0",
+                   help="address the OpenFlow listener binds (default 0.0.0.0)")
+    p.add_argument("--api-listen", type=_listen, default="127.0.0.1:8080",
+                   help="HOST:PORT of the REST API, or 'none' (default 127.0.0.1:8080)")
+    p.add_argument("--store", default="memory://",
+                   help="trail store URL: memory:// (default), redis://host:port/db, "
+                        "redis+cluster://host:port")
+    p.add_argument("--policy", metavar="FILE",
+                   help="policy file (YAML); applied by the policy engine")
+    p.add_argument("--default-link-capacity", type=_positive_int, metavar="BPS",
+                   help="capacity of links without configured capacity, in bit/s "
+                        "(default: the port speed the switch reports)")
+    p.add_argument("--lldp-interval", type=float, default=1.0, metavar="SECONDS",
+                   help="seconds between LLDP rounds (default 1.0); links expire after 3.5x")
+    p.add_argument("--log-level", default="WARNING",
+                   choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+                   help="log level (default WARNING: quiet)")
+    p.add_argument("--log-format", default="text", choices=["text", "json"],
+                   help="log line format (default text)")
+    p.add_argument("--version", action="version", version=f"sdnscent {__version__}")
+    return p
+
+
+def configure_logging(level: str, fmt: str) -> None:
+    """Structured, quiet-by-default logging on stderr."""
+    handler = logging.StreamHandler(sys.stderr)
+    if fmt == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    # os-ken and werkzeug are chatty at INFO; keep them at WARNING unless debugging.
+    for name in ("os_ken", "werkzeug"):
+        logging.getLogger(name).setLevel(level if level == "DEBUG" else "WARNING")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of sdnscent-manager."""
+    args = build_parser().parse_args(argv)
+    configure_logging(args.log_level, args.log_format)
+    if args.policy and not Path(args.policy).is_file():
+        print(f"sdnscent-manager: --policy {args.policy}: no such file", file=sys.stderr)
+        return 2
+    try:
+        open_store(args.store)
+    except StoreError as exc:
+        print(f"sdnscent-manager: --store: {exc}", file=sys.stderr)
+        return 2
+    SETTINGS.store_url = args.store
+    SETTINGS.api_listen = args.api_listen
+    SETTINGS.policy_file = args.policy
+    SETTINGS.default_link_capacity = args.default_link_capacity
+    SETTINGS.lldp_interval = args.lldp_interval
+    SETTINGS.link_timeout = 3.5 * args.lldp_interval
+
+    from os_ken import cfg
+    from os_ken.base.app_manager import AppManager
+    from os_ken.controller import controller  # noqa: F401  registers the ofp options
+
+    cfg.CONF(args=["--ofp-tcp-listen-port", str(args.ofp_tcp_listen_port),
+                   "--ofp-listen-host", args.ofp_listen_host],
+             project="os_ken", version=__version__)
+    apps = [_app_module(a) for a in (args.apps or [DEFAULT_APP])]
+    manager = AppManager.get_instance()
+    stop = threading.Event()
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            manager.load_apps(apps)
+            contexts = manager.create_contexts()
+            manager.instantiate_apps(**contexts)
+            print(f"sdnscent-manager {__version__}: {','.join(apps)}; OpenFlow on "
+                  f"{args.ofp_listen_host}:{args.ofp_tcp_listen_port}; REST API on "
+                  f"{args.api_listen or 'none'}", file=sys.stderr, flush=True)
+        except BaseException as exc:  # reported by the main thread
+            failed.append(exc)
+            stop.set()
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    threading.Thread(target=run, name="sdnscent-apps", daemon=True).start()
+    while not stop.wait(0.5):
+        pass
+    if failed:
+        print(f"sdnscent-manager: cannot start: {failed[0]}", file=sys.stderr)
+        _exit(1)
+    stopper = threading.Thread(target=_stop_apps, args=(manager,), daemon=True)
+    stopper.start()
+    stopper.join(STOP_TIMEOUT)
+    _exit(0)
+    return 0
+
+
+def _stop_apps(manager: Any) -> None:
+    for app in list(manager.applications.values()):
+        try:
+            app.stop()
+        except Exception:  # best effort on the way out
+            LOG.debug("stopping %s failed", app.name, exc_info=True)
+
+
+def _exit(code: int) -> None:
+    """Leave now: os-ken's listener threads cannot be joined."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,88 @@
+"""Convert sdnscent flow specs into os-ken OpenFlow 1.3 messages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sdnscent.flows import (
+    Action,
+    FlowDelete,
+    FlowSpec,
+    Group,
+    GroupSpec,
+    Output,
+    PopMpls,
+    PushMpls,
+    SetField,
+    ToController,
+)
+
+GROUP_TYPES = {"all": 0, "select": 1, "indirect": 2}
+
+
+def actions(dp: Any, acts: tuple[Action, ...]) -> list[Any]:
+    """os-ken action objects for `acts`."""
+    ofp, parser = dp.ofproto, dp.ofproto_parser
+    out = []
+    for act in acts:
+        if isinstance(act, Output):
+            out.append(parser.OFPActionOutput(act.port))
+        elif isinstance(act, ToController):
+            out.append(parser.OFPActionOutput(ofp.OFPP_CONTROLLER, act.max_len))
+        elif isinstance(act, PushMpls):
+            out.append(parser.OFPActionPushMpls(act.ethertype))
+        elif isinstance(act, PopMpls):
+            out.append(parser.OFPActionPopMpls(act.ethertype))
+        elif isinstance(act, SetField):
+            out.append(parser.OFPActionSetField(**{act.field: act.value}))
+        elif isinstance(act, Group):
+            out.append(parser.OFPActionGroup(act.group_id))
+        else:
+            raise TypeError(f"unknown action {act!r}")
+    return out
+
+
+def flow_mod(dp: Any, spec: FlowSpec) -> Any:
+    """An OFPFlowMod (add) for `spec`."""
+    ofp, parser = dp.ofproto, dp.ofproto_parser
+    inst = []
+    if spec.actions:
+        inst.append(parser.OFPInstructionActions(ofp.OFPIT_APPLY_ACTIONS,
+                                                 actions(dp, spec.actions)))
+    if spec.goto is not None:
+        inst.append(parser.OFPInstructionGotoTable(spec.goto))
+    return parser.OFPFlowMod(
+        dp, cookie=spec.cookie, table_id=spec.table, command=ofp.OFPFC_ADD,
+        idle_timeout=spec.idle_timeout, hard_timeout=spec.hard_timeout,
+        priority=spec.priority, flags=0, match=parser.OFPMatch(**spec.match_dict),
+        instructions=inst)
+
+
+def flow_delete(dp: Any, op: FlowDelete) -> Any:
+    """An OFPFlowMod (delete or delete-strict) for `op`."""
+    ofp, parser = dp.ofproto, dp.ofproto_parser
+    return parser.OFPFlowMod(
+        dp, cookie=op.cookie, cookie_mask=op.cookie_mask,
+        table_id=ofp.OFPTT_ALL if op.table is None else op.table,
+        command=ofp.OFPFC_DELETE_STRICT if op.strict else ofp.OFPFC_DELETE,
+        priority=op.priority or 0, out_port=ofp.OFPP_ANY, out_group=ofp.OFPG_ANY,
+        match=parser.OFPMatch(**dict(op.match)))
+
+
+def group_mod(dp: Any, spec: GroupSpec, command: str = "add") -> Any:
+    """An OFPGroupMod for `spec` (command add or modify)."""
+    ofp, parser = dp.ofproto, dp.ofproto_parser
+    buckets = [parser.OFPBucket(weight=b.weight, watch_port=ofp.OFPP_ANY,
+                                watch_group=ofp.OFPG_ANY, actions=actions(dp, b.actions))
+               for b in spec.buckets]
+    cmd = {"add": ofp.OFPGC_ADD, "modify": ofp.OFPGC_MODIFY}[command]
+    return parser.OFPGroupMod(dp, cmd, GROUP_TYPES[spec.kind], spec.group_id, buckets)
+
+
+def to_message(dp: Any, op: FlowSpec | FlowDelete | GroupSpec) -> Any:
+    """The OpenFlow message for any flow operation."""
+    if isinstance(op, FlowSpec):
+        return flow_mod(dp, op)
+    if isinstance(op, FlowDelete):
+        return flow_delete(dp, op)
+    return group_mod(dp, op)

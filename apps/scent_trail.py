@@ -1,0 +1,382 @@
+"""The scent-trail controller app (os-ken): OpenFlow events in, flow specs out.
+
+Event handlers only parse and queue; one worker thread asks sdnscent's
+ScentController for a Change and sends it, step by step, each step closed by
+a barrier the worker waits for. LLDP, link expiry and counters run on timers.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from os_ken.base import app_manager
+from os_ken.controller import ofp_event
+from os_ken.controller.handler import (
+    CONFIG_DISPATCHER,
+    DEAD_DISPATCHER,
+    MAIN_DISPATCHER,
+    set_ev_cls,
+)
+from os_ken.lib.packet import arp, ethernet, ipv4, packet
+from os_ken.ofproto import ofproto_v1_3
+from werkzeug.serving import make_server
+
+from sdnscent.compiler import PRIO_TRAIL
+from sdnscent.controller import ArpPacket, Change, ScentController
+from sdnscent.flows import (
+    ETH_TYPE_ARP,
+    ETH_TYPE_IPV4,
+    ETH_TYPE_LLDP,
+    KIND_TRAIL,
+    TABLE_CLASSIFY,
+    TABLE_FORWARD,
+    cookie_trail_id,
+    make_cookie,
+)
+from sdnscent.planner import NoPathError
+from sdnscent.rest import create_app
+from sdnscent.store import open_store
+from sdnscent.topology import Port, TopologyError, dpid_str
+
+from . import discovery, ofmsg
+from .settings import SETTINGS
+
+LOG = logging.getLogger("sdnscent.app")
+BARRIER_TIMEOUT = 3.0
+
+
+class ScentTrailApp(app_manager.OSKenApp):
+    """Routes every host pair over an MPLS-labelled scent trail."""
+
+    OFP_VERSIONS = [ofproto_v1_3.OFP_VERSION]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.settings = SETTINGS
+        self.ctrl = ScentController(open_store(SETTINGS.store_url),
+                                    SETTINGS.default_link_capacity)
+        self.datapaths: dict[int, Any] = {}
+        self._send_lock = threading.Lock()
+        self._barriers: dict[tuple[int, int], threading.Event] = {}
+        self._jobs: queue.Queue[tuple[str, Callable[[], None]] | None] = queue.Queue()
+        self._stopping = threading.Event()
+        self._api_server: Any = None
+        self.job_errors = 0
+
+    # lifecycle ----------------------------------------------------------
+    def start(self) -> Any:
+        """Start the event loop, the worker, timers and the REST API."""
+        thread = super().start()
+        for target, name in ((self._worker, "worker"), (self._lldp_loop, "lldp"),
+                             (self._stats_loop, "stats")):
+            threading.Thread(target=target, name=f"sdnscent-{name}", daemon=True).start()
+        if self.settings.api_listen:
+            host, _, port = self.settings.api_listen.rpartition(":")
+            self._api_server = make_server(host or "127.0.0.1", int(port),
+                                           create_app(self.ctrl), threaded=True)
+            threading.Thread(target=self._api_server.serve_forever, name="sdnscent-api",
+                             daemon=True).start()
+            LOG.info("REST API on http://%s/api/v1", self.settings.api_listen)
+        return thread
+
+    def stop(self) -> None:
+        """Stop timers, the worker and the REST API."""
+        self._stopping.set()
+        self._jobs.put(None)
+        if self._api_server is not None:
+            self._api_server.shutdown()
+        super().stop()
+
+    # the worker -----------------------------------------------------------
+    def _submit(self, name: str, job: Callable[[], None]) -> None:
+        self._jobs.put((name, job))
+
+    def _worker(self) -> None:
+        while True:
+            item = self._jobs.get()
+            if item is None:
+                return
+            name, job = item
+            try:
+                job()
+            except Exception:  # one bad event must not stop the controller
+                self.job_errors += 1
+                LOG.exception("job %s failed", name)
+
+    def _execute(self, change: Change) -> None:
+        """Send each step's operations, then wait for every barrier of the step."""
+        for step in change.steps:
+            waits = []
+            for dpid, ops in step.items():
+                dp = self.datapaths.get(dpid)
+                if dp is None:
+                    continue
+                for op in ops:
+                    self._send(dp, ofmsg.to_message(dp, op))
+                waits.append((dpid, self._barrier(dp)))
+            for dpid, event in waits:
+                if not event.wait(BARRIER_TIMEOUT):
+                    LOG.warning("no barrier reply from %s within %.0f s", dpid_str(dpid),
+                                BARRIER_TIMEOUT)
+        with self.ctrl.lock:
+            for callback in change.done:
+                callback()
+
+    def _send(self, dp: Any, msg: Any) -> None:
+        with self._send_lock:
+            dp.set_xid(msg)
+            dp.send_msg(msg)
+
+    def _barrier(self, dp: Any) -> threading.Event:
+        msg = dp.ofproto_parser.OFPBarrierRequest(dp)
+        event = threading.Event()
+        with self._send_lock:
+            dp.set_xid(msg)
+            self._barriers[(dp.id, msg.xid)] = event
+            dp.send_msg(msg)
+        return event
+
+    def _packet_out(self, dp: Any, port: int, data: bytes, in_port: int | None = None) -> None:
+        ofp, parser = dp.ofproto, dp.ofproto_parser
+        msg = parser.OFPPacketOut(
+            dp, buffer_id=ofp.OFP_NO_BUFFER,
+            in_port=ofp.OFPP_CONTROLLER if in_port is None else in_port,
+            actions=[parser.OFPActionOutput(port)], data=data)
+        self._send(dp, msg)
+
+    # switches and ports -----------------------------------------------
+    @set_ev_cls(ofp_event.EventOFPSwitchFeatures, CONFIG_DISPATCHER)
+    def _features(self, ev: Any) -> None:
+        dp = ev.msg.datapath
+        dp.send_msg(dp.ofproto_parser.OFPPortDescStatsRequest(dp, 0))
+
+    @set_ev_cls(ofp_event.EventOFPPortDescStatsReply, MAIN_DISPATCHER)
+    def _port_desc(self, ev: Any) -> None:
+        dp = ev.msg.datapath
+        ofp = dp.ofproto
+        ports, name = [], ""
+        for p in ev.msg.body:
+            if p.port_no == ofp.OFPP_LOCAL:
+                name = _decode(p.name)
+            elif p.port_no <= ofp.OFPP_MAX:
+                ports.append(_port(ofp, p))
+
+        def job() -> None:
+            self.datapaths[dp.id] = dp
+            with self.ctrl.lock:
+                change = self.ctrl.switch_enter(dp.id, ports, name)
+            self._execute(change)
+            self._send_lldp(dp.id)
+
+        self._submit("switch-enter", job)
+
+    @set_ev_cls(ofp_event.EventOFPPortStatus, MAIN_DISPATCHER)
+    def _port_status(self, ev: Any) -> None:
+        dp, msg = ev.msg.datapath, ev.msg
+        port = _port(dp.ofproto, msg.desc)
+        if msg.reason == dp.ofproto.OFPPR_DELETE:
+            port = Port(port.number, port.name, port.hw_addr, port.speed_bps, up=False)
+
+        def job() -> None:
+            with self.ctrl.lock:
+                change = self.ctrl.port_status(dp.id, port)
+            self._execute(change)
+            if port.up:
+                self._send_lldp(dp.id)
+
+        self._submit("port-status", job)
+
+    @set_ev_cls(ofp_event.EventOFPStateChange, DEAD_DISPATCHER)
+    def _dead(self, ev: Any) -> None:
+        dp = ev.datapath
+        if dp is None or dp.id is None:
+            return
+
+        def job() -> None:
+            if self.datapaths.get(dp.id) is dp:
+                del self.datapaths[dp.id]
+                with self.ctrl.lock:
+                    change = self.ctrl.switch_leave(dp.id)
+                self._execute(change)
+
+        self._submit("switch-leave", job)
+
+    @set_ev_cls(ofp_event.EventOFPBarrierReply, MAIN_DISPATCHER)
+    def _barrier_reply(self, ev: Any) -> None:
+        event = self._barriers.pop((ev.msg.datapath.id, ev.msg.xid), None)
+        if event is not None:
+            event.set()
+
+    @set_ev_cls(ofp_event.EventOFPErrorMsg, MAIN_DISPATCHER)
+    def _error(self, ev: Any) -> None:
+        msg = ev.msg
+        LOG.warning("switch %s rejected a message: type %d code %d", dpid_str(msg.datapath.id),
+                    msg.type, msg.code)
+
+    # discovery ---------------------------------------------------------
+    def _send_lldp(self, dpid: int) -> None:
+        dp = self.datapaths.get(dpid)
+        sw = self.ctrl.topo.switches.get(dpid)
+        if dp is None or sw is None:
+            return
+        for port in list(sw.ports.values()):
+            if port.up and port.hw_addr:
+                self._packet_out(dp, port.number, discovery.build(dpid, port.number, port.hw_addr))
+
+    def _lldp_loop(self) -> None:
+        while not self._stopping.wait(self.settings.lldp_interval):
+            for dpid in list(self.datapaths):
+                self._send_lldp(dpid)
+
+            def expire() -> None:
+                with self.ctrl.lock:
+                    change = self.ctrl.expire_links(self.settings.link_timeout)
+                self._execute(change)
+
+            self._submit("link-expiry", expire)
+
+    # counters ------------------------------------------------------------
+    def _stats_loop(self) -> None:
+        while not self._stopping.wait(self.settings.stats_interval):
+            for dp in list(self.datapaths.values()):
+                parser = dp.ofproto_parser
+                self._send(dp, parser.OFPFlowStatsRequest(
+                    dp, 0, TABLE_CLASSIFY, dp.ofproto.OFPP_ANY, dp.ofproto.OFPG_ANY,
+                    make_cookie(KIND_TRAIL), 0xFFFF_FFFF_0000_0000, parser.OFPMatch()))
+
+    @set_ev_cls(ofp_event.EventOFPFlowStatsReply, MAIN_DISPATCHER)
+    def _flow_stats(self, ev: Any) -> None:
+        stats = []
+        for entry in ev.msg.body:
+            trail_id = cookie_trail_id(entry.cookie)
+            if trail_id is not None and entry.priority == PRIO_TRAIL:
+                stats.append((trail_id, entry.packet_count, entry.byte_count))
+        with self.ctrl.lock:
+            self.ctrl.update_counters(stats)
+
+    # packets -------------------------------------------------------------
+    @set_ev_cls(ofp_event.EventOFPPacketIn, MAIN_DISPATCHER)
+    def _packet_in(self, ev: Any) -> None:
+        received = time.monotonic()
+        msg = ev.msg
+        dp = msg.datapath
+        in_port = msg.match["in_port"]
+        pkt = packet.Packet(msg.data)
+        eth = pkt.get_protocol(ethernet.ethernet)
+        if eth is None:
+            return
+        if eth.ethertype == ETH_TYPE_LLDP:
+            found = discovery.parse(msg.data)
+            if found:
+                self._submit("lldp", lambda: self._on_lldp(found, dp.id, in_port))
+        elif eth.ethertype == ETH_TYPE_ARP:
+            req = pkt.get_protocol(arp.arp)
+            if req is not None:
+                self._submit("arp", lambda: self._on_arp(dp.id, in_port, req, received))
+        elif msg.table_id == TABLE_FORWARD:
+            self._submit("label-miss", lambda: self._on_label_miss(dp.id, in_port, msg.data))
+        elif eth.ethertype == ETH_TYPE_IPV4:
+            ip = pkt.get_protocol(ipv4.ipv4)
+            if ip is not None and not _is_multicast(eth.dst):
+                self._submit("ipv4", lambda: self._on_ipv4(
+                    dp.id, in_port, eth.src, eth.dst, ip.src, msg.data, received))
+
+    def _on_lldp(self, found: tuple[int, int], dpid: int, in_port: int) -> None:
+        with self.ctrl.lock:
+            change = self.ctrl.link_seen(found[0], found[1], dpid, in_port)
+        self._execute(change)
+
+    def _on_arp(self, dpid: int, in_port: int, req: Any, received: float) -> None:
+        with self.ctrl.lock:
+            result, change = self.ctrl.handle_arp(dpid, in_port, req.opcode, req.src_mac,
+                                                  req.src_ip, req.dst_ip)
+        self._execute(change)
+        for out in result.packets:
+            self._send_arp(out)
+        for src, dst in result.pairs:
+            self._setup_trails([(src, dst), (dst, src)], received)
+
+    def _send_arp(self, out: ArpPacket) -> None:
+        dp = self.datapaths.get(out.dpid)
+        if dp is None:
+            return
+        pkt = packet.Packet()
+        pkt.add_protocol(ethernet.ethernet(out.eth_dst, out.eth_src, ETH_TYPE_ARP))
+        pkt.add_protocol(arp.arp(opcode=out.opcode, src_mac=out.src_mac, src_ip=out.src_ip,
+                                 dst_mac=out.dst_mac, dst_ip=out.dst_ip))
+        pkt.serialize()
+        self._packet_out(dp, out.port, bytes(pkt.data))
+
+    def _setup_trails(self, pairs: list[tuple[str, str]], received: float) -> list[int]:
+        """Make sure trails exist for `pairs`; install new ones in one change."""
+        change, new = Change(), []
+        with self.ctrl.lock:
+            for src, dst in pairs:
+                try:
+                    trail, extra = self.ctrl.ensure_trail(src, dst)
+                except (NoPathError, TopologyError) as exc:
+                    LOG.info("no trail %s -> %s: %s", src, dst, exc)
+                    continue
+                if extra:
+                    new.append(trail.id)
+                change.merge(extra)
+        self._execute(change)
+        elapsed_ms = (time.monotonic() - received) * 1000
+        with self.ctrl.lock:
+            for trail_id in new:
+                self.ctrl.set_setup_latency(trail_id, elapsed_ms)
+        return new
+
+    def _on_ipv4(self, dpid: int, in_port: int, eth_src: str, eth_dst: str, ip_src: str,
+                 data: bytes, received: float) -> None:
+        with self.ctrl.lock:
+            if self.ctrl.topo.is_link_port(dpid, in_port):
+                return
+            change = self.ctrl.learn_host(dpid, in_port, eth_src, ip_src)
+            known = eth_dst in self.ctrl.topo.hosts and eth_src in self.ctrl.topo.hosts
+        self._execute(change)
+        if not known:
+            return
+        self._setup_trails([(eth_src, eth_dst)], received)
+        with self.ctrl.lock:
+            ready = self.ctrl.trail_for_pair(eth_src, eth_dst) is not None
+        dp = self.datapaths.get(dpid)
+        if ready and dp is not None:
+            self._packet_out(dp, dp.ofproto.OFPP_TABLE, data, in_port)
+
+    def _on_label_miss(self, dpid: int, in_port: int, data: bytes) -> None:
+        """A labelled packet found no entry: restore the hop from the store."""
+        label = _mpls_label(data)
+        with self.ctrl.lock:
+            change = self.ctrl.restore_hop(dpid, label) if label is not None else Change()
+        if not change:
+            LOG.debug("label %s unknown at %s: dropped", label, dpid_str(dpid))
+            return
+        self._execute(change)
+        dp = self.datapaths.get(dpid)
+        if dp is not None:
+            self._packet_out(dp, dp.ofproto.OFPP_TABLE, data, in_port)
+
+
+def _decode(name: bytes | str) -> str:
+    return name.decode(errors="replace").rstrip("\x00") if isinstance(name, bytes) else name
+
+
+def _port(ofp: Any, desc: Any) -> Port:
+    up = not (desc.state & ofp.OFPPS_LINK_DOWN) and not (desc.config & ofp.OFPPC_PORT_DOWN)
+    return Port(desc.port_no, _decode(desc.name), desc.hw_addr, desc.curr_speed * 1000, up)
+
+
+def _is_multicast(mac: str) -> bool:
+    return int(mac.split(":")[0], 16) & 1 == 1
+
+
+def _mpls_label(data: bytes) -> int | None:
+    if len(data) < 18 or data[12:14] != b"\x88\x47":
+        return None
+    return int.from_bytes(data[14:17], "big") >> 4

@@ -1,0 +1,21 @@
+"""Options handed from sdnscent-manager to the os-ken apps it starts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class Settings:
+    """What the scent-trail app needs to know at start."""
+
+    store_url: str = "memory://"
+    api_listen: str | None = "127.0.0.1:8080"
+    policy_file: str | None = None
+    default_link_capacity: int | None = None
+    lldp_interval: float = 1.0
+    link_timeout: float = 3.5
+    stats_interval: float = 2.0
+
+
+SETTINGS = Settings()

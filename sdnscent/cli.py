@@ -1,0 +1,77 @@
+"""The `sdnscent` command: read a running controller's trails over REST."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import urllib.error
+import urllib.request
+from typing import Any
+
+DEFAULT_API = "http://127.0.0.1:8080"
+
+
+class CliError(RuntimeError):
+    """A user-facing failure: printed without a traceback."""
+
+
+def fetch(api: str, path: str, timeout: float = 5.0) -> Any:
+    """GET `path` from the API at `api` and decode the JSON."""
+    url = api.rstrip("/") + "/api/v1" + path
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return json.load(resp)
+    except urllib.error.HTTPError as exc:
+        try:
+            detail = json.load(exc).get("error", exc.reason)
+        except ValueError:
+            detail = exc.reason
+        raise CliError(f"{url}: {exc.code} {detail}") from None
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise CliError(f"cannot reach the controller API at {api}: {reason}") from None
+
+
+def format_trails(trails: list[dict[str, Any]]) -> str:
+    """A fixed-width table: id, label, src, dst, state, hop switches."""
+    rows = [("ID", "LABEL", "SRC", "DST", "STATE", "HOPS")]
+    for t in trails:
+        hops = " ".join(h.get("switch") or h["dpid"] for h in t["hops"])
+        rows.append((str(t["id"]), str(t["label"]), t["src"], t["dst"], t["state"], hops))
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(r[:5], widths)) + "  " + r[5] for r in rows
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of `sdnscent`."""
+    parser = argparse.ArgumentParser(prog="sdnscent", description=__doc__)
+    parser.add_argument("--api", default=DEFAULT_API,
+                        help=f"controller REST API base URL (default {DEFAULT_API})")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("trails", help="list the trails of a running controller")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p = sub.add_parser("trail", help="show one trail")
+    p.add_argument("id", type=int, help="trail id")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `sdnscent` command."""
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "trails":
+            data = fetch(args.api, "/trails")
+            print(json.dumps(data, indent=2) if args.json else format_trails(data["trails"]))
+        elif args.command == "trail":
+            print(json.dumps(fetch(args.api, f"/trails/{args.id}"), indent=2))
+    except CliError as exc:
+        print(f"sdnscent: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

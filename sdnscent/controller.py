@@ -1,0 +1,417 @@
+"""The scent-trail controller's logic, free of os-ken.
+
+Every method takes facts (a switch connected, a link was seen, a packet asked
+for a trail) and returns a Change: ordered steps of flow operations for the
+glue to send, plus callbacks to run once the switches confirmed them.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from . import compiler
+from .compiler import Step
+from .flows import COOKIE_MASK_OURS, PIPELINE_COOKIE, FlowDelete
+from .labels import LabelAllocator
+from .planner import NoPathError, Planner
+from .store import TrailStore
+from .topology import Host, Link, Port, Topology, TopologyError, dpid_str
+from .trails import Trail, TrailState
+
+LOG = logging.getLogger(__name__)
+
+CONTROLLER_MAC = "0e:5c:e7:00:00:01"  # locally administered; source of ARP probes
+ARP_REQUEST, ARP_REPLY = 1, 2
+PROBE_INTERVAL = 1.0  # s between probes for the same unknown address
+
+
+@dataclass
+class Change:
+    """Flow operations in barrier-separated steps, and what to do after."""
+
+    steps: list[Step] = field(default_factory=list)
+    done: list[Callable[[], None]] = field(default_factory=list)
+
+    def merge(self, other: "Change") -> "Change":
+        """Run `other` alongside this change, step i beside step i."""
+        for i, step in enumerate(other.steps):
+            if i == len(self.steps):
+                self.steps.append({})
+            for dpid, ops in step.items():
+                self.steps[i].setdefault(dpid, []).extend(ops)
+        self.done.extend(other.done)
+        return self
+
+    def __bool__(self) -> bool:
+        return bool(self.steps or self.done)
+
+
+@dataclass(frozen=True)
+class ArpPacket:
+    """An ARP packet for the glue to build and send out of (dpid, port)."""
+
+    dpid: int
+    port: int
+    opcode: int
+    eth_src: str
+    eth_dst: str
+    src_mac: str
+    src_ip: str
+    dst_mac: str
+    dst_ip: str
+
+
+@dataclass
+class ArpResult:
+    """What to send after an ARP packet-in, and host pairs worth trails."""
+
+    packets: list[ArpPacket] = field(default_factory=list)
+    pairs: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Event:
+    """Something an operator should be able to read back (GET /events)."""
+
+    time: float
+    kind: str
+    message: str
+    trail: int | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON form."""
+        return {"time": self.time, "kind": self.kind, "message": self.message,
+                "trail": self.trail}
+
+
+class ScentController:
+    """Topology, trails and labels; decisions returned as Changes.
+
+    Not thread-safe by itself: callers hold `lock` around each call.
+    """
+
+    def __init__(self, store: TrailStore, default_capacity: int | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.topo = Topology(default_capacity)
+        self.planner = Planner(self.topo)
+        self.labels = LabelAllocator()
+        self.store = store
+        self.clock = clock
+        self.lock = threading.RLock()
+        self.events: deque[Event] = deque(maxlen=2000)
+        self._by_pair: dict[tuple[str, str], int] = {}
+        self._link_seen: dict[tuple[int, int], float] = {}
+        self._pending_arp: dict[str, dict[str, tuple[str, int, int]]] = {}
+        self._probed: dict[str, float] = {}
+        self.misses_unknown = 0
+
+    # events -----------------------------------------------------------
+    def record(self, kind: str, message: str, trail: int | None = None) -> None:
+        """Keep an event for the API and log it."""
+        self.events.append(Event(self.clock(), kind, message, trail))
+        LOG.info("%s: %s", kind, message)
+
+    # switches, ports, links ---------------------------------------------
+    def switch_enter(self, dpid: int, ports: Iterable[Port], name: str = "") -> Change:
+        """A switch connected: clear our old flows, install the pipeline."""
+        self.topo.add_switch(dpid, {p.number: p for p in ports}, name)
+        self.record("switch", f"switch {name or dpid_str(dpid)} connected")
+        wipe = FlowDelete(dpid, PIPELINE_COOKIE & COOKIE_MASK_OURS, COOKIE_MASK_OURS)
+        return Change([{dpid: [wipe]}, {dpid: list(compiler.pipeline_flows(dpid))}])
+
+    def switch_leave(self, dpid: int) -> Change:
+        """A switch disconnected: forget it and move trails off it."""
+        if dpid not in self.topo.switches:
+            return Change()
+        name = self.topo.switch_name(dpid)
+        links, hosts = self.topo.remove_switch(dpid)
+        self.record("switch", f"switch {name} disconnected; {len(links)} link directions lost")
+        return self._after_loss(links, hosts, gone_switch=dpid)
+
+    def port_status(self, dpid: int, port: Port) -> Change:
+        """A port changed; a port that is down loses its links and hosts."""
+        if dpid not in self.topo.switches:
+            return Change()
+        self.topo.set_port(dpid, port)
+        if port.up:
+            return Change()
+        links, hosts = self.topo.remove_port(dpid, port.number)
+        if links:
+            self.record("link", f"port {port.number} of {self.topo.switch_name(dpid)} down: "
+                        + ", ".join(self._link_name(lk) for lk in links) + " removed")
+        return self._after_loss(links, hosts)
+
+    def link_seen(self, src: int, src_port: int, dst: int, dst_port: int) -> Change:
+        """LLDP from (src, src_port) arrived at (dst, dst_port)."""
+        if src not in self.topo.switches or dst not in self.topo.switches:
+            return Change()
+        self._link_seen[(src, src_port)] = self.clock()
+        port = self.topo.switches[dst].ports.get(dst_port)
+        if port is not None and not port.up:
+            return Change()
+        hosts_before = set(self.topo.hosts)
+        link = self.topo.add_link(src, src_port, dst, dst_port)
+        change = Change()
+        if link is None:
+            return change
+        self.record("link", f"link {self._link_name(link)} discovered")
+        change.merge(Change([{dst: [compiler.link_port_flow(dst, dst_port)]}]))
+        for mac in hosts_before - set(self.topo.hosts):
+            change.merge(self._drop_host_trails(mac, "host was on an inter-switch port"))
+        return change
+
+    def expire_links(self, timeout: float) -> Change:
+        """Remove links whose LLDP has not been seen for `timeout` seconds."""
+        now = self.clock()
+        lost = []
+        for link in self.topo.links():
+            seen = self._link_seen.get((link.src, link.src_port), now)
+            if now - seen > timeout:
+                lost.append(self.topo.remove_link(link.src, link.src_port))
+        lost = [lk for lk in lost if lk]
+        for link in lost:
+            self._link_seen.pop((link.src, link.src_port), None)
+            self.record("link", f"link {self._link_name(link)} timed out")
+        return self._after_loss(lost, [])
+
+    def _link_name(self, link: Link) -> str:
+        return (f"{self.topo.switch_name(link.src)}:{link.src_port}->"
+                f"{self.topo.switch_name(link.dst)}:{link.dst_port}")
+
+    def _after_loss(self, links: list[Link], hosts: list[Host],
+                    gone_switch: int | None = None) -> Change:
+        change = Change()
+        for link in links:
+            if link.dst in self.topo.switches:
+                change.merge(Change([{link.dst: [compiler.link_port_delete(link.dst,
+                                                                           link.dst_port)]}]))
+        for host in hosts:
+            change.merge(self._drop_host_trails(host.mac, f"host {host.ip} went away"))
+        broken = {(lk.src, lk.src_port) for lk in links}
+        for trail in self.store.all():
+            if trail.state in (TrailState.REMOVED, TrailState.FAILED):
+                continue
+            crosses = any(hop in broken for hop in trail.links())
+            if crosses or (gone_switch is not None and gone_switch in trail.switches):
+                change.merge(self.replan(trail.id, "its path lost a link"))
+        return change
+
+    # hosts and ARP ----------------------------------------------------
+    def learn_host(self, dpid: int, port: int, mac: str, ip: str) -> Change:
+        """A host spoke from (dpid, port); learn it, moving its trails if it moved."""
+        if mac == CONTROLLER_MAC or ip == "0.0.0.0" or dpid not in self.topo.switches:
+            return Change()
+        if self.topo.is_link_port(dpid, port):
+            return Change()
+        try:
+            host, old = self.topo.add_host(mac, ip, dpid, port)
+        except TopologyError as exc:
+            LOG.warning("host not learned: %s", exc)
+            return Change()
+        if old is None:
+            return Change()
+        self.record("host", f"host {ip} ({mac}) moved to {self.topo.switch_name(dpid)}:{port}")
+        return self._drop_host_trails(mac, "host moved")
+
+    def handle_arp(self, dpid: int, port: int, opcode: int, src_mac: str, src_ip: str,
+                   dst_ip: str) -> tuple[ArpResult, Change]:
+        """Proxy ARP from the host table; probe edge ports for unknown addresses."""
+        result = ArpResult()
+        if src_mac == CONTROLLER_MAC or self.topo.is_link_port(dpid, port):
+            return result, Change()
+        change = self.learn_host(dpid, port, src_mac, src_ip)
+        requester = self.topo.hosts.get(src_mac)
+        # Whoever was waiting for src_ip gets the answer now.
+        for waiting_mac, (waiting_ip, wdpid, wport) in self._pending_arp.pop(src_ip, {}).items():
+            if requester and waiting_mac != src_mac:
+                result.packets.append(self._arp_reply(requester, waiting_mac, waiting_ip,
+                                                      wdpid, wport))
+                result.pairs.append((waiting_mac, src_mac))
+        if opcode != ARP_REQUEST or requester is None or dst_ip == src_ip:
+            return result, change
+        target = self.topo.host_by_ip(dst_ip)
+        if target is not None:
+            if target.mac != src_mac:
+                result.packets.append(self._arp_reply(target, src_mac, src_ip, dpid, port))
+                result.pairs.append((src_mac, target.mac))
+            return result, change
+        self._pending_arp.setdefault(dst_ip, {})[src_mac] = (src_ip, dpid, port)
+        now = self.clock()
+        if now - self._probed.get(dst_ip, -PROBE_INTERVAL) >= PROBE_INTERVAL:
+            self._probed[dst_ip] = now
+            result.packets.extend(self._arp_probes(dst_ip, exclude=(dpid, port)))
+        return result, change
+
+    def _arp_reply(self, owner: Host, to_mac: str, to_ip: str, dpid: int, port: int) -> ArpPacket:
+        return ArpPacket(dpid, port, ARP_REPLY, owner.mac, to_mac, owner.mac, owner.ip,
+                         to_mac, to_ip)
+
+    def _arp_probes(self, ip: str, exclude: tuple[int, int]) -> list[ArpPacket]:
+        """ARP probes (sender 0.0.0.0, RFC 5227) out of every edge port."""
+        probes = []
+        for dpid in sorted(self.topo.switches):
+            for port in self.topo.edge_ports(dpid):
+                if (dpid, port) != exclude:
+                    probes.append(ArpPacket(dpid, port, ARP_REQUEST, CONTROLLER_MAC,
+                                            "ff:ff:ff:ff:ff:ff", CONTROLLER_MAC, "0.0.0.0",
+                                            "00:00:00:00:00:00", ip))
+        return probes
+
+    # trails -----------------------------------------------------------
+    def trail_for_pair(self, src_mac: str, dst_mac: str) -> Trail | None:
+        """The live trail from src_mac to dst_mac, if any."""
+        trail_id = self._by_pair.get((src_mac, dst_mac))
+        return self.store.get(trail_id) if trail_id is not None else None
+
+    def ensure_trail(self, src_mac: str, dst_mac: str, app: str = "default") -> tuple[Trail, Change]:
+        """The trail for a host pair, planned and compiled if it does not exist.
+
+        Raises NoPathError (recorded as an event) when no path exists and
+        TopologyError for an unknown host.
+        """
+        existing = self.trail_for_pair(src_mac, dst_mac)
+        if existing is not None:
+            return existing, Change()
+        src, dst = self._host(src_mac), self._host(dst_mac)
+        try:
+            hops = self.planner.host_hops(src, dst)
+        except NoPathError as exc:
+            self.record("no-path", f"trail {src.ip} -> {dst.ip} not installed: {exc}")
+            raise
+        trail = Trail(self.store.next_id(), self.labels.allocate(), src.mac, dst.mac, src.ip,
+                      dst.ip, hops, app=app, created=self.clock())
+        self.store.put(trail)
+        self._by_pair[(src.mac, dst.mac)] = trail.id
+        self.record("trail", f"trail {trail.id} {src.ip} -> {dst.ip} label {trail.label} via "
+                    + " ".join(self.topo.switch_name(d) for d in trail.switches), trail.id)
+        return trail, Change(compiler.install_steps(trail), [lambda: self._activate(trail.id)])
+
+    def _host(self, mac: str) -> Host:
+        host = self.topo.hosts.get(mac)
+        if host is None:
+            raise TopologyError(f"unknown host {mac}")
+        return host
+
+    def _activate(self, trail_id: int) -> None:
+        trail = self.store.get(trail_id)
+        if trail and trail.state in (TrailState.INSTALLING, TrailState.REROUTING):
+            self.store.put(trail.evolve(state=TrailState.ACTIVE, version=trail.version + 1))
+
+    def set_setup_latency(self, trail_id: int, ms: float) -> None:
+        """Record how long the first install of a trail took."""
+        trail = self.store.get(trail_id)
+        if trail and trail.setup_ms is None:
+            self.store.put(trail.evolve(setup_ms=round(ms, 3), version=trail.version + 1))
+
+    def replan(self, trail_id: int, reason: str) -> Change:
+        """Move a trail to its current best path, make-before-break."""
+        old = self.store.get(trail_id)
+        if old is None:
+            return Change()
+        try:
+            hops = self.planner.host_hops(self._host(old.src_mac), self._host(old.dst_mac))
+        except (NoPathError, TopologyError) as exc:
+            change = self.remove_trail(trail_id, f"{reason}; no new path: {exc}")
+            return change
+        if hops == old.hops:
+            return Change()
+        label = self.labels.allocate()
+        new = old.evolve(label=label, hops=hops, state=TrailState.REROUTING,
+                         version=old.version + 1)
+        self.store.put(new)
+        self.record("reroute", f"trail {old.id} {old.src_ip} -> {old.dst_ip} moved ({reason}): "
+                    f"label {old.label} -> {label}, via "
+                    + " ".join(self.topo.switch_name(d) for d in new.switches), old.id)
+        old_label = old.label
+
+        def finish() -> None:
+            self._activate(old.id)
+            self.labels.release(old_label)
+
+        steps = compiler.reroute_steps(old, new)
+        for step in steps:  # the old path's switches may be gone
+            for dpid in [d for d in step if d not in self.topo.switches]:
+                del step[dpid]
+        return Change(steps, [finish])
+
+    def remove_trail(self, trail_id: int, reason: str) -> Change:
+        """Delete a trail's flows and free its label."""
+        trail = self.store.delete(trail_id)
+        if trail is None:
+            return Change()
+        if self._by_pair.get((trail.src_mac, trail.dst_mac)) == trail_id:
+            del self._by_pair[(trail.src_mac, trail.dst_mac)]
+        self.labels.release(trail.label)
+        self.record("trail-removed", f"trail {trail.id} {trail.src_ip} -> {trail.dst_ip} "
+                    f"removed: {reason}", trail.id)
+        ops = [op for op in compiler.remove_ops(trail) if op.dpid in self.topo.switches]
+        return Change([{op.dpid: [op] for op in ops}] if ops else [])
+
+    def _drop_host_trails(self, mac: str, reason: str) -> Change:
+        change = Change()
+        for (src, dst), trail_id in list(self._by_pair.items()):
+            if mac in (src, dst):
+                change.merge(self.remove_trail(trail_id, reason))
+        for waiting in self._pending_arp.values():
+            waiting.pop(mac, None)
+        return change
+
+    def restore_hop(self, dpid: int, label: int) -> Change:
+        """The miss path: re-install the table-1 entry of `label` at `dpid`.
+
+        An empty Change means the label is unknown there: drop the packet.
+        """
+        for trail in self.store.all():
+            if trail.label == label and dpid in trail.switches:
+                flows = [f for f in compiler.hop_flows(trail) if f.dpid == dpid]
+                self.record("label-miss", f"label {label} missing at "
+                            f"{self.topo.switch_name(dpid)}: restored from the store", trail.id)
+                return Change([{dpid: list(flows)}])
+        self.misses_unknown += 1
+        return Change()
+
+    def update_counters(self, stats: Iterable[tuple[int, int, int]]) -> None:
+        """Apply (trail id, packets, bytes) read from ingress classifier flows."""
+        for trail_id, packets, nbytes in stats:
+            trail = self.store.get(trail_id)
+            if trail and (trail.packets, trail.bytes) != (packets, nbytes):
+                self.store.put(trail.evolve(packets=packets, bytes=nbytes,
+                                            version=trail.version + 1))
+
+    # views --------------------------------------------------------------
+    def topology_view(self) -> dict[str, object]:
+        """JSON form of the topology (GET /api/v1/topology)."""
+        topo = self.topo
+        return {
+            "switches": [
+                {"dpid": dpid_str(sw.dpid), "name": topo.switch_name(sw.dpid),
+                 "ports": [{"port": p.number, "name": p.name, "up": p.up,
+                            "speed_bps": p.speed_bps} for _, p in sorted(sw.ports.items())]}
+                for _, sw in sorted(topo.switches.items())
+            ],
+            "links": [
+                {"src": dpid_str(lk.src), "src_port": lk.src_port, "dst": dpid_str(lk.dst),
+                 "dst_port": lk.dst_port, "capacity": lk.capacity,
+                 "load": self.planner.utilisation.get((lk.src, lk.src_port), 0.0) * lk.capacity,
+                 "utilization": self.planner.utilisation.get((lk.src, lk.src_port), 0.0),
+                 "latency": lk.latency}
+                for lk in topo.links()
+            ],
+            "hosts": [
+                {"mac": h.mac, "ip": h.ip, "dpid": dpid_str(h.dpid), "port": h.port}
+                for h in sorted(topo.hosts.values(), key=lambda h: ipaddress.IPv4Address(h.ip))
+            ],
+        }
+
+    def trail_view(self, trail: Trail) -> dict[str, object]:
+        """JSON form of one trail, with switch names beside dpids."""
+        data = trail.to_dict()
+        for hop, raw in zip(data["hops"], trail.hops):  # type: ignore[arg-type]
+            hop["switch"] = self.topo.switch_name(raw.dpid)
+        return data

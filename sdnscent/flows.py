@@ -1,0 +1,187 @@
+"""OpenFlow 1.3 flow and group specifications as plain, immutable data.
+
+The flow compiler produces these; the os-ken glue turns them into flow mods
+and the forwarding simulator executes them. Nothing here imports os-ken.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping, Union
+
+# Pipeline layout (docs/pipeline.rst).
+TABLE_CLASSIFY = 0
+TABLE_FORWARD = 1
+TABLES = (TABLE_CLASSIFY, TABLE_FORWARD)
+
+ETH_TYPE_IPV4 = 0x0800
+ETH_TYPE_ARP = 0x0806
+ETH_TYPE_MPLS = 0x8847
+ETH_TYPE_LLDP = 0x88CC
+
+# Cookies: the top 16 bits mark flows as ours, the next 16 the kind, the low
+# 32 bits the trail id, so `ovs-ofctl dump-flows` explains itself.
+COOKIE_MAGIC = 0x5CE7
+KIND_PIPELINE = 0
+KIND_TRAIL = 1
+COOKIE_MASK_ALL = 0xFFFF_FFFF_FFFF_FFFF
+COOKIE_MASK_OURS = 0xFFFF_0000_0000_0000
+
+
+def make_cookie(kind: int, ident: int = 0) -> int:
+    """Return the 64-bit cookie for a flow of `kind` (pipeline/trail) and id."""
+    if not 0 <= ident < 2**32:
+        raise ValueError(f"cookie id {ident} outside 0..2**32-1")
+    return (COOKIE_MAGIC << 48) | (kind << 32) | ident
+
+
+def trail_cookie(trail_id: int) -> int:
+    """Cookie carried by every flow of trail `trail_id`."""
+    return make_cookie(KIND_TRAIL, trail_id)
+
+
+PIPELINE_COOKIE = make_cookie(KIND_PIPELINE)
+
+
+def cookie_trail_id(cookie: int) -> int | None:
+    """The trail id encoded in `cookie`, or None for a non-trail cookie."""
+    if cookie >> 48 != COOKIE_MAGIC or (cookie >> 32) & 0xFFFF != KIND_TRAIL:
+        return None
+    return cookie & 0xFFFF_FFFF
+
+
+# Actions -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Output:
+    """Send the packet out of `port` (an OpenFlow port number)."""
+
+    port: int
+
+
+@dataclass(frozen=True)
+class ToController:
+    """Send the packet to the controller (a packet-in)."""
+
+    max_len: int = 0xFFFF
+
+
+@dataclass(frozen=True)
+class PushMpls:
+    """Push an MPLS shim header; the label is then set with SetField."""
+
+    ethertype: int = ETH_TYPE_MPLS
+
+
+@dataclass(frozen=True)
+class PopMpls:
+    """Pop the outermost MPLS header; `ethertype` is the payload's type."""
+
+    ethertype: int = ETH_TYPE_IPV4
+
+
+@dataclass(frozen=True)
+class SetField:
+    """Set an OXM field (`mpls_label`, `mpls_tc`, `eth_dst`, ...)."""
+
+    field: str
+    value: int | str
+
+
+@dataclass(frozen=True)
+class Group:
+    """Hand the packet to group `group_id`."""
+
+    group_id: int
+
+
+Action = Union[Output, ToController, PushMpls, PopMpls, SetField, Group]
+
+
+# Flows and groups --------------------------------------------------------
+
+
+def _freeze(match: Mapping[str, int | str]) -> tuple[tuple[str, int | str], ...]:
+    return tuple(sorted(match.items()))
+
+
+@dataclass(frozen=True)
+class FlowSpec:
+    """One flow entry: where it lives, what it matches and what it does.
+
+    `match` uses OpenFlow OXM field names (in_port, eth_type, eth_src,
+    eth_dst, ipv4_src, ipv4_dst, mpls_label, ...). `actions` are applied in
+    order (an apply-actions instruction); `goto` continues in that table.
+    An entry with no actions and no goto drops the packet.
+    """
+
+    dpid: int
+    table: int
+    priority: int
+    match: tuple[tuple[str, int | str], ...]
+    actions: tuple[Action, ...] = ()
+    goto: int | None = None
+    cookie: int = PIPELINE_COOKIE
+    idle_timeout: int = 0
+    hard_timeout: int = 0
+
+    @classmethod
+    def make(
+        cls,
+        dpid: int,
+        table: int,
+        priority: int,
+        match: Mapping[str, int | str],
+        actions: tuple[Action, ...] | list[Action] = (),
+        goto: int | None = None,
+        cookie: int = PIPELINE_COOKIE,
+    ) -> "FlowSpec":
+        """Build a FlowSpec from a plain match dict."""
+        return cls(dpid, table, priority, _freeze(match), tuple(actions), goto, cookie)
+
+    @property
+    def match_dict(self) -> dict[str, int | str]:
+        """The match as a dict."""
+        return dict(self.match)
+
+    @property
+    def key(self) -> tuple[int, int, int, tuple[tuple[str, int | str], ...]]:
+        """What identifies the entry on a switch: (dpid, table, priority, match)."""
+        return (self.dpid, self.table, self.priority, self.match)
+
+
+@dataclass(frozen=True)
+class Bucket:
+    """A group bucket: `weight` matters for select groups."""
+
+    actions: tuple[Action, ...]
+    weight: int = 1
+
+
+@dataclass(frozen=True)
+class GroupSpec:
+    """An OpenFlow group: `kind` is "select", "all" or "indirect"."""
+
+    dpid: int
+    group_id: int
+    kind: str
+    buckets: tuple[Bucket, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class FlowDelete:
+    """Remove the entries of `dpid` that match: by cookie, table and match.
+
+    `strict` follows OpenFlow: a strict delete needs the priority and the
+    exact match; a non-strict one removes every entry whose match includes
+    `match` (an empty match means all entries of the table(s)).
+    """
+
+    dpid: int
+    cookie: int = 0
+    cookie_mask: int = 0
+    table: int | None = None  # None: all tables
+    match: tuple[tuple[str, int | str], ...] = ()
+    priority: int | None = None
+    strict: bool = False

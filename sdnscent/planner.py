@@ -1,0 +1,117 @@
+"""Trail planning: shortest paths over a composite link cost.
+
+cost(link) = hop_weight + latency_weight * latency(ms) + load_weight * utilisation.
+Among equal-cost paths the choice is deterministic: paths are sorted and one
+is picked by a stable hash of the flow's endpoints, which spreads trails over
+the fabric like ECMP while giving the same answer on every run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+import networkx as nx
+
+from .topology import Host, Link, Topology, dpid_str
+from .trails import Hop
+
+
+class NoPathError(LookupError):
+    """No path satisfies the request; the message says between what."""
+
+
+@dataclass(frozen=True)
+class CostModel:
+    """Weights of the composite link cost."""
+
+    hop_weight: float = 1.0
+    latency_weight: float = 1.0  # per millisecond
+    load_weight: float = 4.0  # per unit of utilisation (0..1)
+
+    def link_cost(self, link: Link, utilisation: float = 0.0) -> float:
+        """Cost of sending a trail over `link`."""
+        return (
+            self.hop_weight
+            + self.latency_weight * link.latency * 1e3
+            + self.load_weight * utilisation
+        )
+
+
+def stable_hash(*parts: object) -> int:
+    """A hash of `parts` that is the same in every process (unlike hash())."""
+    text = "\x1f".join(str(p) for p in parts).encode()
+    return int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "big")
+
+
+@dataclass
+class Planner:
+    """Plans switch paths and host-to-host hops on a Topology."""
+
+    topo: Topology
+    cost: CostModel = field(default_factory=CostModel)
+    utilisation: Mapping[tuple[int, int], float] = field(default_factory=dict)
+    _cache: dict[tuple[int, int], list[list[int]]] = field(default_factory=dict, repr=False)
+    _cache_version: int = field(default=-1, repr=False)
+
+    def _edge_cost(self, link: Link) -> float:
+        return self.cost.link_cost(link, self.utilisation.get((link.src, link.src_port), 0.0))
+
+    def _weight(self, _u: int, _v: int, edges: Mapping[int, Mapping[str, Link]]) -> float:
+        return min(self._edge_cost(d["link"]) for d in edges.values())
+
+    def equal_cost_paths(self, src: int, dst: int, avoid: Iterable[int] = ()) -> list[list[int]]:
+        """All least-cost switch paths src -> dst, sorted; [] if none."""
+        avoid = frozenset(avoid)
+        if self._cache_version != self.topo.version:
+            self._cache.clear()
+            self._cache_version = self.topo.version
+        key = (src, dst)
+        if not avoid and key in self._cache:
+            return self._cache[key]
+        graph = self.topo.graph
+        if avoid:
+            graph = nx.restricted_view(graph, avoid, [])
+        if src not in graph or dst not in graph:
+            paths: list[list[int]] = []
+        else:
+            try:
+                paths = sorted(nx.all_shortest_paths(graph, src, dst, weight=self._weight))
+            except nx.NetworkXNoPath:
+                paths = []
+        if not avoid:
+            self._cache[key] = paths
+        return paths
+
+    def switch_path(self, src: int, dst: int, flow_key: tuple[object, ...] = ()) -> list[int]:
+        """One least-cost switch path, chosen among equals by `flow_key`."""
+        if src == dst:
+            if src not in self.topo.switches:
+                raise NoPathError(f"unknown switch {dpid_str(src)}")
+            return [src]
+        paths = self.equal_cost_paths(src, dst)
+        if not paths:
+            raise NoPathError(f"no path from switch {dpid_str(src)} to {dpid_str(dst)}")
+        return paths[stable_hash(*flow_key) % len(paths)]
+
+    def link_for(self, src: int, dst: int) -> Link:
+        """The cheapest link src -> dst (lowest port among equals)."""
+        links = self.topo.links_between(src, dst)
+        if not links:
+            raise NoPathError(f"no link from {dpid_str(src)} to {dpid_str(dst)}")
+        return min(links, key=lambda lk: (self._edge_cost(lk), lk.src_port))
+
+    def host_hops(self, src: Host, dst: Host) -> tuple[Hop, ...]:
+        """Hops of a trail from host `src` to host `dst`."""
+        if src.mac == dst.mac:
+            raise NoPathError(f"trail from host {src.ip} to itself")
+        path = self.switch_path(src.dpid, dst.dpid, (src.mac, dst.mac))
+        hops: list[Hop] = []
+        in_port = src.port
+        for here, there in zip(path, path[1:]):
+            link = self.link_for(here, there)
+            hops.append(Hop(here, in_port, link.src_port))
+            in_port = link.dst_port
+        hops.append(Hop(dst.dpid, in_port, dst.port))
+        return tuple(hops)

@@ -1,0 +1,89 @@
+"""The trail model: a labelled path for one application flow between hosts."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import asdict, dataclass, field, replace
+
+from .topology import dpid_str
+
+
+class TrailState(str, enum.Enum):
+    """Lifecycle of a trail."""
+
+    INSTALLING = "installing"
+    ACTIVE = "active"
+    REROUTING = "rerouting"
+    FAILED = "failed"
+    REMOVED = "removed"
+
+
+@dataclass(frozen=True)
+class Hop:
+    """One switch on a trail: where the packet enters and leaves it."""
+
+    dpid: int
+    in_port: int
+    out_port: int
+
+    def to_dict(self) -> dict[str, int | str]:
+        """JSON form (dpid as 16 hex digits)."""
+        return {"dpid": dpid_str(self.dpid), "in_port": self.in_port, "out_port": self.out_port}
+
+
+@dataclass(frozen=True)
+class Trail:
+    """A scent trail: label, endpoints and hops, with lifecycle data."""
+
+    id: int
+    label: int
+    src_mac: str
+    dst_mac: str
+    src_ip: str
+    dst_ip: str
+    hops: tuple[Hop, ...]
+    app: str = "default"
+    cls: str = "best-effort"
+    state: TrailState = TrailState.INSTALLING
+    created: float = 0.0
+    expires: float | None = None
+    version: int = 1
+    setup_ms: float | None = None
+    packets: int = 0
+    bytes: int = 0
+    extra: dict[str, str] = field(default_factory=dict, compare=False)
+
+    @property
+    def switches(self) -> tuple[int, ...]:
+        """The dpids the trail crosses, ingress first."""
+        return tuple(h.dpid for h in self.hops)
+
+    @property
+    def ingress(self) -> Hop:
+        """The first hop (where the label is pushed)."""
+        return self.hops[0]
+
+    @property
+    def egress(self) -> Hop:
+        """The last hop (where the label is popped)."""
+        return self.hops[-1]
+
+    def links(self) -> list[tuple[int, int]]:
+        """The (dpid, out_port) of every inter-switch link the trail uses."""
+        return [(h.dpid, h.out_port) for h in self.hops[:-1]]
+
+    def evolve(self, **changes: object) -> "Trail":
+        """A copy with `changes` applied."""
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON form as served by GET /api/v1/trails/<id>."""
+        data = asdict(self)
+        data.pop("extra")
+        data["class"] = data.pop("cls")
+        data["state"] = self.state.value
+        data["src"] = self.src_ip
+        data["dst"] = self.dst_ip
+        data["hops"] = [h.to_dict() for h in self.hops]
+        data["setup_latency_ms"] = data.pop("setup_ms")
+        return data
