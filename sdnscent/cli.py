@@ -40,9 +40,9 @@ def format_trails(trails: list[dict[str, Any]]) -> str:
         hops = " ".join(h.get("switch") or h["dpid"] for h in t["hops"])
         rows.append((str(t["id"]), str(t["label"]), t["src"], t["dst"], t["state"], hops))
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
-    return "\n".join(
-        "  ".join(c.ljust(w) for c, w in zip(r[:5], widths)) + "  " + r[5] for r in rows
-    )
+    lines = ("  ".join(c.ljust(w) for c, w in zip(r[:5], widths, strict=True)) + "  " + r[5]
+             for r in rows)
+    return "\n".join(lines)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -38,7 +38,7 @@ class Change:
     steps: list[Step] = field(default_factory=list)
     done: list[Callable[[], None]] = field(default_factory=list)
 
-    def merge(self, other: "Change") -> "Change":
+    def merge(self, other: Change) -> Change:
         """Run `other` alongside this change, step i beside step i."""
         for i, step in enumerate(other.steps):
             if i == len(self.steps):
@@ -269,7 +269,8 @@ class ScentController:
         trail_id = self._by_pair.get((src_mac, dst_mac))
         return self.store.get(trail_id) if trail_id is not None else None
 
-    def ensure_trail(self, src_mac: str, dst_mac: str, app: str = "default") -> tuple[Trail, Change]:
+    def ensure_trail(self, src_mac: str, dst_mac: str,
+                     app: str = "default") -> tuple[Trail, Change]:
         """The trail for a host pair, planned and compiled if it does not exist.
 
         Raises NoPathError (recorded as an event) when no path exists and
@@ -412,6 +413,6 @@ class ScentController:
     def trail_view(self, trail: Trail) -> dict[str, object]:
         """JSON form of one trail, with switch names beside dpids."""
         data = trail.to_dict()
-        for hop, raw in zip(data["hops"], trail.hops):  # type: ignore[arg-type]
+        for hop, raw in zip(data["hops"], trail.hops, strict=False):  # type: ignore[arg-type]
             hop["switch"] = self.topo.switch_name(raw.dpid)
         return data

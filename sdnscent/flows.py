@@ -6,8 +6,8 @@ and the forwarding simulator executes them. Nothing here imports os-ken.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping, Union
 
 # Pipeline layout (docs/pipeline.rst).
 TABLE_CLASSIFY = 0
@@ -96,7 +96,7 @@ class Group:
     group_id: int
 
 
-Action = Union[Output, ToController, PushMpls, PopMpls, SetField, Group]
+Action = Output | ToController | PushMpls | PopMpls | SetField | Group
 
 
 # Flows and groups --------------------------------------------------------
@@ -136,7 +136,7 @@ class FlowSpec:
         actions: tuple[Action, ...] | list[Action] = (),
         goto: int | None = None,
         cookie: int = PIPELINE_COOKIE,
-    ) -> "FlowSpec":
+    ) -> FlowSpec:
         """Build a FlowSpec from a plain match dict."""
         return cls(dpid, table, priority, _freeze(match), tuple(actions), goto, cookie)
 

@@ -109,7 +109,7 @@ class Planner:
         path = self.switch_path(src.dpid, dst.dpid, (src.mac, dst.mac))
         hops: list[Hop] = []
         in_port = src.port
-        for here, there in zip(path, path[1:]):
+        for here, there in zip(path, path[1:], strict=False):
             link = self.link_for(here, there)
             hops.append(Hop(here, in_port, link.src_port))
             in_port = link.dst_port

@@ -64,9 +64,8 @@ class MemoryStore(TrailStore):
         with self._lock:
             current = self._trails.get(trail.id)
             if current and current.version > trail.version:
-                raise StaleWrite(
-                    f"trail {trail.id}: version {trail.version} is older than stored {current.version}"
-                )
+                raise StaleWrite(f"trail {trail.id}: version {trail.version} is older "
+                                 f"than stored {current.version}")
             self._trails[trail.id] = trail
 
     def get(self, trail_id: int) -> Trail | None:

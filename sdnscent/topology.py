@@ -135,7 +135,7 @@ class Topology:
         links = [
             link
             for link in self.links()
-            if (link.src, link.src_port) == (dpid, port) or (link.dst, link.dst_port) == (dpid, port)
+            if (dpid, port) in ((link.src, link.src_port), (link.dst, link.dst_port))
         ]
         for link in links:
             self._drop_link(link)
@@ -213,9 +213,8 @@ class Topology:
     def edge_ports(self, dpid: int) -> list[int]:
         """Up ports of a switch that are not inter-switch links (host-facing)."""
         sw = self._switch(dpid)
-        return sorted(
-            n for n, p in sw.ports.items() if p.up and n < 0xFFFFFF00 and not self.is_link_port(dpid, n)
-        )
+        return sorted(n for n, p in sw.ports.items()
+                      if p.up and n < 0xFFFFFF00 and not self.is_link_port(dpid, n))
 
     # hosts -------------------------------------------------------------
     def add_host(self, mac: str, ip: str, dpid: int, port: int) -> tuple[Host, Host | None]:

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field, replace
 from .topology import dpid_str
 
 
-class TrailState(str, enum.Enum):
+class TrailState(enum.StrEnum):
     """Lifecycle of a trail."""
 
     INSTALLING = "installing"
@@ -72,7 +72,7 @@ class Trail:
         """The (dpid, out_port) of every inter-switch link the trail uses."""
         return [(h.dpid, h.out_port) for h in self.hops[:-1]]
 
-    def evolve(self, **changes: object) -> "Trail":
+    def evolve(self, **changes: object) -> Trail:
         """A copy with `changes` applied."""
         return replace(self, **changes)
 

@@ -1,0 +1,234 @@
+"""Run the real thing: sdnscent-manager as a process, Mininet on Open vSwitch.
+
+One Mininet run at a time per machine: `mininet_lock` holds a file lock for
+the whole run. Cleanup touches only what this run created (its controller
+process by pid, its bridges and interfaces by name).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+LOCK_FILE = "/run/lock/sdnscent-mininet.lock"
+REPO = Path(__file__).resolve().parent.parent
+
+
+class HarnessError(RuntimeError):
+    """The test bed could not be brought up."""
+
+
+@contextlib.contextmanager
+def mininet_lock(timeout: float = 1800.0) -> Iterator[None]:
+    """Hold the machine-wide Mininet lock (waits for other runs to finish)."""
+    Path(LOCK_FILE).parent.mkdir(parents=True, exist_ok=True)
+    with open(LOCK_FILE, "w") as fh:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise HarnessError(f"{LOCK_FILE} held by another Mininet run") from None
+                time.sleep(0.5)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def free_port() -> int:
+    """A TCP port on loopback that is free right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(check: Callable[[], Any], timeout: float, what: str, interval: float = 0.1) -> Any:
+    """Poll `check` until it returns something truthy; raise naming `what`."""
+    deadline = time.monotonic() + timeout
+    last_exc: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            result = check()
+            if result:
+                return result
+        except Exception as exc:  # keep polling; report the last failure
+            last_exc = exc
+        time.sleep(interval)
+    raise HarnessError(f"timed out after {timeout:.0f} s waiting for {what}"
+                       + (f" (last error: {last_exc})" if last_exc else ""))
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    """True if something accepts TCP connections on host:port."""
+    with socket.socket() as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex((host, port)) == 0
+
+
+def datapath_type() -> str:
+    """'system' where the openvswitch kernel module is loaded, else 'user'."""
+    return "system" if Path("/sys/module/openvswitch").exists() else "user"
+
+
+class ControllerProcess:
+    """sdnscent-manager started as a child process on loopback ports."""
+
+    def __init__(self, extra_args: list[str] | None = None) -> None:
+        self.ofp_port = free_port()
+        self.api_port = free_port()
+        self.log = tempfile.NamedTemporaryFile(prefix="sdnscent-ctl-", suffix=".log",
+                                               delete=False)
+        cmd = [sys.executable, "-m", "sdnscent.apps.manager",
+               "--ofp-listen-host", "127.0.0.1",
+               "--ofp-tcp-listen-port", str(self.ofp_port),
+               "--api-listen", f"127.0.0.1:{self.api_port}",
+               "--log-level", "INFO", *(extra_args or [])]
+        self.started = time.monotonic()
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT,
+                                     cwd=REPO)
+        wait_for(lambda: self._alive() and port_open(self.ofp_port) and port_open(self.api_port),
+                 20, "the controller's OpenFlow and REST ports")
+
+    def _alive(self) -> bool:
+        if self.proc.poll() is not None:
+            raise HarnessError(f"controller exited with {self.proc.returncode}:\n{self.logs()}")
+        return True
+
+    @property
+    def api(self) -> str:
+        """Base URL of the REST API."""
+        return f"http://127.0.0.1:{self.api_port}/api/v1"
+
+    def get(self, path: str) -> Any:
+        """GET a REST path and decode its JSON."""
+        with urllib.request.urlopen(self.api + path, timeout=5) as resp:
+            return json.load(resp)
+
+    def logs(self) -> str:
+        """What the controller wrote so far."""
+        return Path(self.log.name).read_text(errors="replace")
+
+    def stop(self) -> int:
+        """Ctrl-C the controller; return its exit code (killed after 10 s)."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+
+def _ovs(*args: str) -> str:
+    return subprocess.run(["ovs-vsctl", "--timeout=10", *args], check=True,
+                          capture_output=True, text=True).stdout
+
+
+def bridges() -> set[str]:
+    """Bridges Open vSwitch has now."""
+    return set(_ovs("list-br").split())
+
+
+def interfaces() -> set[str]:
+    """Network interfaces in the root namespace."""
+    return set(os.listdir("/sys/class/net"))
+
+
+def ensure_ovs() -> None:
+    """Fail early and clearly when Open vSwitch is not running."""
+    try:
+        _ovs("show")
+    except (subprocess.CalledProcessError, FileNotFoundError) as exc:
+        raise HarnessError("Open vSwitch is not running: run `make setup` first") from exc
+
+
+class ScentNet:
+    """A Mininet network of one topology driven by a ControllerProcess."""
+
+    def __init__(self, topo: Any, ctl: ControllerProcess) -> None:
+        from mininet.net import Mininet
+        from mininet.node import OVSSwitch, RemoteController
+
+        ensure_ovs()
+        self.topo = topo
+        self.ctl = ctl
+        self.switch_names = list(topo.switches())
+        leftovers = bridges() & set(self.switch_names)
+        for name in leftovers:  # ours, from a run that crashed before cleanup
+            _ovs("--if-exists", "del-br", name)
+        self.interfaces_before = interfaces()
+        self.net = Mininet(
+            topo=topo,
+            switch=partial(OVSSwitch, datapath=datapath_type(), protocols="OpenFlow13"),
+            controller=partial(RemoteController, ip="127.0.0.1", port=ctl.ofp_port),
+            autoSetMacs=False, autoStaticArp=False, cleanup=False, waitConnected=False)
+        self.started = False
+
+    def start(self, discovery_timeout: float = 60.0) -> float:
+        """Start the network; return seconds until the controller saw all links."""
+        self.net.start()
+        self.started = True
+        for host in self.net.hosts:
+            # TCP through the userspace datapath stalls on veth with tx offload on.
+            host.cmd(f"ethtool -K {host.defaultIntf()} tx off")
+        expected_links = 2 * sum(1 for a, b in self.topo.links()
+                                 if self.topo.isSwitch(a) and self.topo.isSwitch(b))
+
+        def discovered() -> bool:
+            view = self.ctl.get("/topology")
+            return (len(view["switches"]) == len(self.switch_names)
+                    and len(view["links"]) == expected_links)
+
+        wait_for(discovered, discovery_timeout, f"{len(self.switch_names)} switches and "
+                 f"{expected_links} link directions in /topology", interval=0.2)
+        return time.monotonic() - self.ctl.started
+
+    def host(self, name: str) -> Any:
+        """A Mininet host by name."""
+        return self.net.get(name)
+
+    def stop(self) -> None:
+        """Stop Mininet and check that nothing of ours is left behind."""
+        if self.started:
+            self.net.stop()
+        left = bridges() & set(self.switch_names)
+        for name in left:
+            _ovs("--if-exists", "del-br", name)
+        stray = interfaces() - self.interfaces_before
+        ours = {i for i in stray if re.match(r"^[sh]\d+-eth\d+$", i)}
+        for intf in ours:
+            subprocess.run(["ip", "link", "del", intf], capture_output=True)
+        if left or ours:
+            raise HarnessError(f"cleanup left bridges {sorted(left)} and interfaces "
+                               f"{sorted(ours)} behind (removed now)")
+
+
+def dump_flows(switch: str) -> list[str]:
+    """`ovs-ofctl dump-flows` lines of a bridge, with port numbers, not names."""
+    out = subprocess.run(["ovs-ofctl", "-O", "OpenFlow13", "--no-names", "dump-flows", switch],
+                         check=True, capture_output=True, text=True).stdout
+    return [line.strip() for line in out.splitlines() if "cookie=" in line]
+
+
+def ping(src: Any, dst_ip: str, count: int = 1, wait: float = 1.0) -> bool:
+    """True if `src` gets a reply from `dst_ip`."""
+    out = src.cmd(f"ping -n -c {count} -W {wait} {dst_ip}")
+    return re.search(r" 0% packet loss", out) is not None

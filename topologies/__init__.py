@@ -1,0 +1,22 @@
+"""Mininet Topo classes for sdnscent.
+
+Each module also works on its own with ``mn --custom topologies/<file>.py``.
+Switches are ``s<n>`` with dpid ``n`` and params ``protocols='OpenFlow13'`` and
+``layer`` (plus ``pod`` in a fat-tree); hosts are ``h<n>`` with IP 10.0.0.<n>/8
+and MAC 00:00:00:00:00:<n>.
+"""
+
+from mininet.topo import Topo
+
+from topologies.fattree import FatTreeTopo
+from topologies.leafspine import LeafSpineTopo
+from topologies.linear import LinearTopo
+
+topos = {"fattree": FatTreeTopo, "leafspine": LeafSpineTopo, "linear": LinearTopo}
+
+__all__ = ["FatTreeTopo", "LeafSpineTopo", "LinearTopo", "switch_layers", "topos"]
+
+
+def switch_layers(topo: Topo) -> dict[str, str | None]:
+    """Map each switch name to its ``layer`` param (None if the switch has none)."""
+    return {name: topo.nodeInfo(name).get("layer") for name in topo.switches()}
