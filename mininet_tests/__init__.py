@@ -1,0 +1,1 @@
+"""Integration tests and the demo: sdnscent on Mininet and Open vSwitch (root)."""

@@ -1,0 +1,46 @@
+"""Fixtures for the Mininet tests: root, Open vSwitch, one network per module."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+
+import pytest
+
+from mininet_tests.harness import ControllerProcess, ScentNet, mininet_lock
+from topologies.fattree import FatTreeTopo
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test here as a Mininet test."""
+    for item in items:
+        if "mininet_tests" in str(item.fspath):
+            item.add_marker(pytest.mark.mininet)
+
+
+@pytest.fixture(scope="session")
+def testbed() -> None:
+    """Skip unless root with Open vSwitch and Mininet available."""
+    if os.geteuid() != 0:
+        pytest.skip("Mininet tests need root")
+    for tool in ("ovs-vsctl", "ovs-ofctl", "tcpdump", "mn"):
+        if shutil.which(tool) is None:
+            pytest.skip(f"{tool} not installed: run `make setup`")
+
+
+@pytest.fixture(scope="module")
+def fattree(testbed: None) -> Iterator[ScentNet]:
+    """A k=4 fat-tree (20 switches, 16 hosts) under a fresh controller."""
+    with mininet_lock():
+        ctl = ControllerProcess()
+        net = ScentNet(FatTreeTopo(k=4), ctl)
+        try:
+            net.discovery_s = net.start()
+            yield net
+        finally:
+            try:
+                net.stop()
+            finally:
+                rc = ctl.stop()
+        assert rc == 0, f"controller did not stop cleanly on Ctrl-C (exit {rc}):\n{ctl.logs()}"

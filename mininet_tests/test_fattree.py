@@ -1,0 +1,148 @@
+"""The walking skeleton on a k=4 fat-tree: trails carry all traffic, on the wire.
+
+Tests run in file order on one network; the link-failure test comes last.
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from scapy.contrib.mpls import MPLS
+from scapy.layers.inet import ICMP, IP
+from scapy.layers.l2 import Ether
+from scapy.utils import rdpcap
+
+from mininet_tests.harness import ScentNet, dump_flows, ping, wait_for
+from sdnscent.flows import trail_cookie
+
+
+def trail_between(net: ScentNet, src_ip: str, dst_ip: str) -> dict[str, Any]:
+    """The REST record of the trail src_ip -> dst_ip."""
+    for trail in net.ctl.get("/trails")["trails"]:
+        if trail["src"] == src_ip and trail["dst"] == dst_ip:
+            return net.ctl.get(f"/trails/{trail['id']}")
+    raise AssertionError(f"no trail {src_ip} -> {dst_ip} in /trails")
+
+
+def port_name(net: ScentNet, dpid: str, port: int) -> str:
+    """Interface name of a switch port, from /topology."""
+    for sw in net.ctl.get("/topology")["switches"]:
+        if sw["dpid"] == dpid:
+            return next(p["name"] for p in sw["ports"] if p["port"] == port)
+    raise AssertionError(f"switch {dpid} not in /topology")
+
+
+class Capture:
+    """tcpdump into a pcap file, started and stopped around some traffic."""
+
+    def __init__(self, intf: str, host: Any = None, bpf: str = "") -> None:
+        self.path = Path(tempfile.mkdtemp(prefix="sdnscent-cap-")) / "cap.pcap"
+        cmd = ["tcpdump", "-n", "-U", "-i", intf, "-w", str(self.path), *bpf.split()]
+        popen = host.popen if host is not None else subprocess.Popen
+        self.proc = popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
+        line = self.proc.stderr.readline().decode()
+        assert "listening on" in line, f"tcpdump did not start: {line}"
+
+    def stop(self) -> list[Any]:
+        """Stop tcpdump and return the captured frames."""
+        time.sleep(0.3)
+        self.proc.send_signal(signal.SIGINT)
+        self.proc.wait(10)
+        frames = list(rdpcap(str(self.path)))
+        self.path.unlink()
+        self.path.parent.rmdir()
+        return frames
+
+
+def test_pingall_fattree_has_no_loss_over_trails(fattree: ScentNet) -> None:
+    loss = fattree.net.pingAll(timeout=2)
+    assert loss == 0.0
+    trails = fattree.ctl.get("/trails")["trails"]
+    pairs = {(t["src"], t["dst"]) for t in trails}
+    ips = [h.IP() for h in fattree.net.hosts]
+    assert pairs == {(a, b) for a in ips for b in ips if a != b}
+    assert all(t["state"] == "active" for t in trails)
+    for sw in fattree.switch_names:  # no learning switch, no NORMAL, no flooding
+        for line in dump_flows(sw):
+            assert "NORMAL" not in line and "FLOOD" not in line and "ALL" not in line, line
+
+
+def test_core_link_frames_carry_the_trail_label(fattree: ScentNet) -> None:
+    src, dst = fattree.host("h1"), fattree.host("h16")  # pods 0 and 3
+    assert ping(src, dst.IP())
+    trail = trail_between(fattree, src.IP(), dst.IP())
+    assert len(trail["hops"]) == 5, trail["hops"]  # edge, agg, core, agg, edge
+    agg = trail["hops"][1]
+    core_link = port_name(fattree, agg["dpid"], agg["out_port"])
+    on_link = Capture(core_link, bpf="mpls")
+    at_host = Capture(dst.defaultIntf().name, host=dst)
+    assert ping(src, dst.IP(), count=5, wait=1)
+    link_frames, host_frames = on_link.stop(), at_host.stop()
+
+    ours = [f for f in link_frames if MPLS in f and IP in f
+            and (f[IP].src, f[IP].dst) == (src.IP(), dst.IP())]
+    assert len(ours) >= 3, f"{len(ours)} labelled frames {src.IP()}->{dst.IP()} on {core_link}"
+    assert {f[MPLS].label for f in ours} == {trail["label"]}
+    delivered = [f for f in host_frames if IP in f and ICMP in f and f[IP].src == src.IP()]
+    assert len(delivered) >= 3
+    assert all(f[Ether].type == 0x0800 for f in delivered)
+    assert not [f for f in host_frames if f[Ether].type == 0x8847 or MPLS in f]
+
+
+def _flows_by_switch(net: ScentNet) -> dict[str, list[str]]:
+    view = net.ctl.get("/topology")
+    names = {sw["dpid"]: sw["name"] for sw in view["switches"]}
+    return {dpid: dump_flows(name) for dpid, name in names.items()}
+
+
+def test_every_rest_hop_is_a_flow_on_its_switch(fattree: ScentNet) -> None:
+    flows = _flows_by_switch(fattree)
+    trails = fattree.ctl.get("/trails")["trails"]
+    assert trails
+    for trail in trails:
+        cookie = f"cookie={trail_cookie(trail['id']):#x},"
+        label = trail["label"]
+        hops = trail["hops"]
+        first = hops[0]
+        classifier = [f for f in flows[first["dpid"]] if cookie in f and "table=0," in f]
+        assert len(classifier) == 1, (trail, classifier)
+        assert f"in_port={first['in_port']}," in classifier[0]
+        if len(hops) == 1:
+            assert classifier[0].endswith(f"actions=output:{first['out_port']}")
+            continue
+        assert f"set_field:{label}->mpls_label" in classifier[0]
+        for i, hop in enumerate(hops):
+            entry = [f for f in flows[hop["dpid"]]
+                     if cookie in f and "table=1," in f and f"mpls_label={label} " in f]
+            assert len(entry) == 1, (trail["id"], hop, entry)
+            pop = "pop_mpls:0x0800," if i == len(hops) - 1 else ""
+            assert entry[0].endswith(f"actions={pop}output:{hop['out_port']}"), entry[0]
+
+
+def test_link_down_reroutes_trail_within_3s(fattree: ScentNet) -> None:
+    src, dst = fattree.host("h2"), fattree.host("h15")
+    assert ping(src, dst.IP())
+    before = trail_between(fattree, src.IP(), dst.IP())
+    agg, core = before["hops"][1], before["hops"][2]
+    names = {sw["dpid"]: sw["name"] for sw in fattree.ctl.get("/topology")["switches"]}
+    fattree.net.configLinkStatus(names[agg["dpid"]], names[core["dpid"]], "down")
+    down_at = time.monotonic()
+    wait_for(lambda: ping(src, dst.IP(), wait=0.3), 10, "ping after the link went down",
+             interval=0.0)
+    recovered = time.monotonic() - down_at
+    assert recovered < 3.0, f"ping recovered after {recovered:.2f} s"
+
+    after = trail_between(fattree, src.IP(), dst.IP())
+    assert after["id"] == before["id"] and after["label"] != before["label"]
+    used = {(h["dpid"], h["out_port"]) for h in after["hops"]}
+    assert (agg["dpid"], agg["out_port"]) not in used
+    stale = re.compile(rf"mpls_label={before['label']}\b")
+    for dpid, lines in _flows_by_switch(fattree).items():
+        assert not [line for line in lines if stale.search(line)], dpid
+    print(f"reroute: ping recovered {recovered:.2f} s after the link went down")
