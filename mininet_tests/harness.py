@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 LOCK_FILE = "/run/lock/sdnscent-mininet.lock"
+CORE_MTU = 1600  # inter-switch links: host MTU 1500 + 4 bytes per MPLS label, with margin
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -186,6 +187,12 @@ class ScentNet:
         """Start the network; return seconds until the controller saw all links."""
         self.net.start()
         self.started = True
+        for link in self.net.links:
+            if all(intf.node in self.net.switches for intf in (link.intf1, link.intf2)):
+                for intf in (link.intf1, link.intf2):
+                    # Room for trail labels: a 1500-byte host frame plus MPLS shims.
+                    subprocess.run(["ip", "link", "set", "dev", intf.name, "mtu",
+                                    str(CORE_MTU)], check=True)
         for host in self.net.hosts:
             # TCP through the userspace datapath stalls on veth with tx offload on.
             host.cmd(f"ethtool -K {host.defaultIntf()} tx off")

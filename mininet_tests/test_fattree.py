@@ -5,6 +5,7 @@ Tests run in file order on one network; the link-failure test comes last.
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 import subprocess
@@ -123,6 +124,17 @@ def test_every_rest_hop_is_a_flow_on_its_switch(fattree: ScentNet) -> None:
             assert len(entry) == 1, (trail["id"], hop, entry)
             pop = "pop_mpls:0x0800," if i == len(hops) - 1 else ""
             assert entry[0].endswith(f"actions={pop}output:{hop['out_port']}"), entry[0]
+
+
+def test_tcp_crosses_the_fabric_on_trails(fattree: ScentNet) -> None:
+    """Full-size frames fit: labelled frames need inter-switch MTU > 1500."""
+    server, client = fattree.host("h16"), fattree.host("h1")
+    proc = server.popen(["iperf3", "-s", "-1", "-B", server.IP()])
+    wait_for(lambda: "iperf3" in server.cmd("ss -ltnp"), 5, "the iperf3 server")
+    out = client.cmd(f"iperf3 -c {server.IP()} -t 2 -J")
+    proc.wait(10)
+    received = json.loads(out)["end"]["sum_received"]["bits_per_second"]
+    assert received > 50e6, f"iperf3 over the trail: {received / 1e6:.1f} Mbit/s"
 
 
 def test_link_down_reroutes_trail_within_3s(fattree: ScentNet) -> None:
