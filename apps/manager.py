@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import signal
 import sys
@@ -47,29 +48,45 @@ def _listen(text: str) -> str | None:
 
 
 def _positive_int(text: str) -> int:
+    """A positive integer; '1e9' is accepted for bit rates, 'inf' and '1.5' are not."""
     try:
-        value = int(float(text))
+        number = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if value <= 0:
+    if not math.isfinite(number) or number != int(number):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number")
+    if number <= 0:
         raise argparse.ArgumentTypeError(f"{text!r} must be positive")
+    return int(number)
+
+
+def _positive_seconds(text: str) -> float:
+    """A positive, finite number of seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a positive number of seconds")
     return value
 
 
 def _port(text: str) -> int:
-    value = _positive_int(text)
-    if value > 65535:
+    if not text.isascii() or not text.isdigit() or not 0 < int(text) <= 65535:
         raise argparse.ArgumentTypeError(f"{text!r} is not a TCP port (1-65535)")
-    return value
+    return int(text)
 
 
 def _app_module(name: str) -> str:
-    """Accept a module name or a path like apps/scent_trail.py."""
-    if name.endswith(".py"):
-        stem = Path(name).stem
-        parent = Path(name).parent.name
-        return f"sdnscent.apps.{stem}" if parent == "apps" else name[:-3].replace("/", ".")
-    if name.startswith("apps."):
+    """Map apps/<x>.py and apps.<x> to the installed sdnscent.apps.<x>.
+
+    Anything else (a module name, or a path os-ken loads itself) is unchanged.
+    """
+    path = Path(name)
+    if name.endswith(".py") and path.parent.name == "apps" and \
+            path.resolve().parent == Path(__file__).resolve().parent:
+        return f"sdnscent.apps.{path.stem}"
+    if name.startswith("apps.") and not name.endswith(".py"):
         return "sdnscent." + name
     return name
 
@@ -96,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--default-link-capacity", type=_positive_int, metavar="BPS",
                    help="capacity of links without configured capacity, in bit/s "
                         "(default: the port speed the switch reports)")
-    p.add_argument("--lldp-interval", type=float, default=1.0, metavar="SECONDS",
+    p.add_argument("--lldp-interval", type=_positive_seconds, default=1.0, metavar="SECONDS",
                    help="seconds between LLDP rounds (default 1.0); links expire after 3.5x")
     p.add_argument("--log-level", default="WARNING",
                    choices=["DEBUG", "INFO", "WARNING", "ERROR"],

@@ -77,7 +77,8 @@ class ScentTrailApp(app_manager.OSKenApp):
             threading.Thread(target=target, name=f"sdnscent-{name}", daemon=True).start()
         if self.settings.api_listen:
             host, _, port = self.settings.api_listen.rpartition(":")
-            self._api_server = make_server(host or "127.0.0.1", int(port),
+            host = host.strip("[]") or "127.0.0.1"  # [::1]:8080 is IPv6 loopback
+            self._api_server = make_server(host, int(port),
                                            create_app(self.ctrl), threaded=True)
             threading.Thread(target=self._api_server.serve_forever, name="sdnscent-api",
                              daemon=True).start()

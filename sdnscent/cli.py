@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import sys
 import urllib.error
@@ -31,6 +32,10 @@ def fetch(api: str, path: str, timeout: float = 5.0) -> Any:
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
         raise CliError(f"cannot reach the controller API at {api}: {reason}") from None
+    except ValueError as exc:  # a malformed URL, or an answer that is not JSON
+        raise CliError(f"{url}: not a usable sdnscent API ({exc})") from None
+    except http.client.HTTPException as exc:
+        raise CliError(f"{url}: not an HTTP server ({type(exc).__name__})") from None
 
 
 def format_trails(trails: list[dict[str, Any]]) -> str:

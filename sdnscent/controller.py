@@ -119,11 +119,20 @@ class ScentController:
 
     # switches, ports, links ---------------------------------------------
     def switch_enter(self, dpid: int, ports: Iterable[Port], name: str = "") -> Change:
-        """A switch connected: clear our old flows, install the pipeline."""
+        """A switch (re)connected: clear our old flows, install what it should hold.
+
+        A switch that reconnects without having left keeps its links, so it
+        gets its link-port flows and the entries of trails crossing it back.
+        """
+        known = dpid in self.topo.switches
         self.topo.add_switch(dpid, {p.number: p for p in ports}, name)
-        self.record("switch", f"switch {name or dpid_str(dpid)} connected")
+        self.record("switch", f"switch {name or dpid_str(dpid)} "
+                    + ("reconnected" if known else "connected"))
         wipe = FlowDelete(dpid, PIPELINE_COOKIE & COOKIE_MASK_OURS, COOKIE_MASK_OURS)
-        return Change([{dpid: [wipe]}, {dpid: list(compiler.pipeline_flows(dpid))}])
+        link_ports = [lk.dst_port for lk in self.topo.links() if lk.dst == dpid]
+        trails = [t for t in self.store.all() if dpid in t.switches]
+        return Change([{dpid: [wipe]}, {dpid: list(compiler.switch_flows(dpid, link_ports,
+                                                                         trails))}])
 
     def switch_leave(self, dpid: int) -> Change:
         """A switch disconnected: forget it and move trails off it."""
@@ -156,12 +165,16 @@ class ScentController:
         if port is not None and not port.up:
             return Change()
         hosts_before = set(self.topo.hosts)
+        replaced = self.topo.link_from(src, src_port)
         link = self.topo.add_link(src, src_port, dst, dst_port)
         change = Change()
         if link is None:
             return change
         self.record("link", f"link {self._link_name(link)} discovered")
         change.merge(Change([{dst: [compiler.link_port_flow(dst, dst_port)]}]))
+        if replaced is not None:  # the port was recabled: trails on the old link move
+            self.record("link", f"link {self._link_name(replaced)} replaced")
+            change.merge(self._after_loss([replaced], []))
         for mac in hosts_before - set(self.topo.hosts):
             change.merge(self._drop_host_trails(mac, "host was on an inter-switch port"))
         return change
@@ -209,15 +222,20 @@ class ScentController:
             return Change()
         if self.topo.is_link_port(dpid, port):
             return Change()
+        previous_owner = self.topo.host_by_ip(ip)
         try:
             host, old = self.topo.add_host(mac, ip, dpid, port)
         except TopologyError as exc:
             LOG.warning("host not learned: %s", exc)
             return Change()
+        change = Change()
+        if previous_owner is not None and previous_owner.mac != host.mac:
+            self.record("host", f"{ip} moved from {previous_owner.mac} to {mac}")
+            change.merge(self._drop_host_trails(previous_owner.mac, f"{ip} changed owner"))
         if old is None:
-            return Change()
+            return change
         self.record("host", f"host {ip} ({mac}) moved to {self.topo.switch_name(dpid)}:{port}")
-        return self._drop_host_trails(mac, "host moved")
+        return change.merge(self._drop_host_trails(mac, "host moved"))
 
     def handle_arp(self, dpid: int, port: int, opcode: int, src_mac: str, src_ip: str,
                    dst_ip: str) -> tuple[ArpResult, Change]:

@@ -31,6 +31,7 @@ class LabelAllocator:
         self.first, self.last = first, last
         self._next = first
         self._released: deque[int] = deque()
+        self._queued: set[int] = set()  # labels in _released
         self._in_use: set[int] = set()
 
     def __len__(self) -> int:
@@ -49,11 +50,12 @@ class LabelAllocator:
         while self._next <= self.last:
             label = self._next
             self._next += 1
-            if label not in self._in_use:
+            if label not in self._in_use and label not in self._queued:
                 self._in_use.add(label)
                 return label
         while self._released:
             label = self._released.popleft()
+            self._queued.discard(label)
             if label not in self._in_use:
                 self._in_use.add(label)
                 return label
@@ -74,7 +76,10 @@ class LabelAllocator:
         if label not in self._in_use:
             raise LabelError(f"label {label} is not allocated")
         self._in_use.remove(label)
+        if label in self._queued:  # reserved again and released again: move to the back
+            self._released.remove(label)
         self._released.append(label)
+        self._queued.add(label)
 
     def _check(self, label: int) -> None:
         if not self.first <= label <= self.last:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import networkx as nx
 
@@ -45,15 +45,40 @@ def stable_hash(*parts: object) -> int:
     return int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "big")
 
 
-@dataclass
 class Planner:
-    """Plans switch paths and host-to-host hops on a Topology."""
+    """Plans switch paths and host-to-host hops on a Topology.
 
-    topo: Topology
-    cost: CostModel = field(default_factory=CostModel)
-    utilisation: Mapping[tuple[int, int], float] = field(default_factory=dict)
-    _cache: dict[tuple[int, int], list[list[int]]] = field(default_factory=dict, repr=False)
-    _cache_version: int = field(default=-1, repr=False)
+    Least-cost paths are cached per switch pair until the topology, the cost
+    model or the utilisation map is replaced.
+    """
+
+    def __init__(self, topo: Topology, cost: CostModel | None = None,
+                 utilisation: Mapping[tuple[int, int], float] | None = None) -> None:
+        self.topo = topo
+        self._cost = cost or CostModel()
+        self._utilisation: Mapping[tuple[int, int], float] = dict(utilisation or {})
+        self._cache: dict[tuple[int, int], list[list[int]]] = {}
+        self._cache_version = -1
+
+    @property
+    def cost(self) -> CostModel:
+        """The cost model; assigning one re-plans from scratch."""
+        return self._cost
+
+    @cost.setter
+    def cost(self, value: CostModel) -> None:
+        self._cost = value
+        self._cache.clear()
+
+    @property
+    def utilisation(self) -> Mapping[tuple[int, int], float]:
+        """Utilisation (0..1) of the link leaving each (dpid, port)."""
+        return self._utilisation
+
+    @utilisation.setter
+    def utilisation(self, value: Mapping[tuple[int, int], float]) -> None:
+        self._utilisation = dict(value)
+        self._cache.clear()
 
     def _edge_cost(self, link: Link) -> float:
         return self.cost.link_cost(link, self.utilisation.get((link.src, link.src_port), 0.0))

@@ -58,7 +58,7 @@ def create_app(ctrl: ScentController) -> Flask:
 
     @app.get(f"{PREFIX}/trails/<trail_id>")
     def trail(trail_id: str) -> Any:
-        if not trail_id.isdigit() or int(trail_id) < 1:
+        if not (trail_id.isascii() and trail_id.isdigit()) or int(trail_id) < 1:
             return jsonify(error=f"trail id {trail_id!r} is not a positive integer",
                            status=400), 400
         with ctrl.lock:

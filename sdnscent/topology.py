@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import networkx as nx
 
@@ -172,6 +172,24 @@ class Topology:
             self.remove_host(host.mac)
         link = Link(src, src_port, dst, dst_port, self.link_capacity(src, src_port))
         self.graph.add_edge(src, dst, key=src_port, link=link)
+        self.version += 1
+        return link
+
+    def set_link_attrs(self, src: int, src_port: int, *, capacity: int | None = None,
+                       latency: float | None = None) -> Link:
+        """Configure the link direction leaving (src, src_port): capacity (bit/s), latency (s)."""
+        link = self.link_from(src, src_port)
+        if link is None:
+            raise TopologyError(f"no link leaves {dpid_str(src)} port {src_port}")
+        if capacity is not None:
+            if capacity <= 0:
+                raise TopologyError(f"link {dpid_str(src)}:{src_port}: capacity {capacity} <= 0")
+            self.capacity_overrides[(src, src_port)] = capacity
+        if latency is not None and latency < 0:
+            raise TopologyError(f"link {dpid_str(src)}:{src_port}: latency {latency} < 0")
+        link = replace(link, capacity=capacity or link.capacity,
+                       latency=link.latency if latency is None else latency)
+        self.graph.add_edge(src, link.dst, key=src_port, link=link)
         self.version += 1
         return link
 

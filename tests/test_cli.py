@@ -140,8 +140,6 @@ def exit_code(argv: list[str]) -> int:
         return exc.code  # type: ignore[return-value]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: cli.fetch lets ValueError from urllib escape for "
-                   "an --api without a scheme: a traceback instead of an error naming the URL")
 def test_api_url_without_a_scheme_is_an_error_naming_it(capsys) -> None:
     assert exit_code(["--api", "localhost", "trails"]) in (1, 2)
     assert "localhost" in capsys.readouterr().err
@@ -152,8 +150,6 @@ def html_app(environ, start_response):
     return [b"<html><body>not the controller</body></html>"]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: cli.fetch does not catch a JSON decode error: "
-                   "an API URL pointing at another web server gives a traceback")
 def test_api_answering_with_something_other_than_json_exits_1(capsys) -> None:
     with serve(html_app) as url:
         assert exit_code(["--api", url, "trails"]) == 1
@@ -183,8 +179,6 @@ def not_http() -> Iterator[str]:
     thread.join(5)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: cli.fetch does not catch http.client errors "
-                   "(BadStatusLine): an API URL pointing at the OpenFlow port gives a traceback")
 def test_api_url_pointing_at_a_non_http_port_exits_1(not_http, capsys) -> None:
     assert exit_code(["--api", not_http, "trails"]) == 1
     assert not_http in capsys.readouterr().err
@@ -290,22 +284,16 @@ def test_manager_refuses_a_missing_policy_file_naming_it(manager_main, tmp_path,
         f"sdnscent-manager: --policy {missing}: no such file")
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: manager._positive_int does int(float(text)) and "
-                   "catches only ValueError: 'inf' raises OverflowError (a traceback)")
 def test_manager_refuses_an_infinite_port_with_a_usage_error(capsys) -> None:
     err = manager_error(["--ofp-tcp-listen-port", "inf"], capsys)
     assert "argument --ofp-tcp-listen-port" in err
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: manager._port truncates a fractional port "
-                   "(6653.5 -> 6653) instead of refusing it")
 def test_manager_refuses_a_fractional_port(capsys) -> None:
     err = manager_error(["--ofp-tcp-listen-port", "6653.5"], capsys)
     assert "argument --ofp-tcp-listen-port" in err
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: --lldp-interval is a bare float: 0, negative and "
-                   "nan are accepted (busy LLDP loop, links expiring at once)")
 @pytest.mark.parametrize("bad", ["0", "-1", "nan"])
 def test_manager_refuses_a_non_positive_lldp_interval(bad: str, capsys) -> None:
     err = manager_error([f"--lldp-interval={bad}"], capsys)
@@ -321,9 +309,6 @@ def test_manager_maps_app_names_in_apps_to_the_installed_package() -> None:
     assert importlib.util.find_spec("sdnscent.apps.scent_trail") is not None
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: manager._app_module turns a file path outside "
-                   "apps/ into a dotted name ('/x/my_app.py' -> '.x.my_app') that os-ken "
-                   "cannot import; os-ken loads file paths itself")
 def test_manager_app_given_as_a_file_path_can_be_loaded(tmp_path, monkeypatch) -> None:
     from os_ken import utils
 

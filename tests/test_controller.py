@@ -151,9 +151,6 @@ def test_port_down_on_a_host_port_drops_the_hosts_trails(fat_tree, clock) -> Non
     assert {(d, trail_cookie(back.id)) for d in back.switches} <= deletes
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: switch_enter of a switch already in the topology "
-                   "(reconnect without a switch_leave) wipes its flows but keeps its links, so "
-                   "link-port flows and trail classifiers are never reinstalled")
 def test_reconnected_switch_gets_its_link_port_flows_and_classifiers_back(fat_tree,
                                                                           clock) -> None:
     ctrl = fat_tree.controller(clock)
@@ -169,8 +166,6 @@ def test_reconnected_switch_gets_its_link_port_flows_and_classifiers_back(fat_tr
     assert compiler.classifier_flow(ctrl.store.get(trail.id)) in sent
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: link_seen replacing a link direction (port "
-                   "recabled) does not move the trails that used the old link")
 def test_recabled_port_moves_trails_off_the_old_link(clock, check_hops) -> None:
     # A triangle: s1:3 <-> s3:3 direct, and s1:2 <-> s2:1, s2:2 <-> s3:2.
     ctrl = ScentController(MemoryStore(), clock=clock)
@@ -432,3 +427,16 @@ def test_counters_and_setup_latency_are_stored_with_the_trail(fat_tree, clock) -
     ctrl.set_setup_latency(trail.id, 99.0)  # only the first install counts
     stored = ctrl.store.get(trail.id)
     assert (stored.packets, stored.bytes, stored.setup_ms) == (10, 980, 12.346)
+
+
+def test_new_owner_of_an_ip_takes_it_and_the_old_owners_trails_are_removed(fat_tree,
+                                                                          clock) -> None:
+    ctrl = fat_tree.controller(clock)
+    h1, h5 = fat_tree.host(1), fat_tree.host(5)
+    trail, _ = ctrl.ensure_trail(h1.mac, h5.mac)
+    newcomer = "00:00:00:00:aa:01"
+    change = ctrl.learn_host(h5.dpid, h5.port, newcomer, h5.ip)
+    assert ctrl.store.get(trail.id) is None
+    assert ctrl.topo.host_by_ip(h5.ip).mac == newcomer
+    assert trail.label not in ctrl.labels
+    assert any(isinstance(op, FlowDelete) for op in ops_of(change))

@@ -123,8 +123,6 @@ def test_release_of_a_never_allocated_or_out_of_range_label_is_refused() -> None
     assert alloc.allocate() == 16  # the failed calls changed nothing
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a reserved label released before the fresh "
-                   "counter reaches it is handed out again at once, ahead of fresh labels")
 def test_restored_label_released_early_is_reused_only_after_fresh_ones() -> None:
     # A restarted controller reserves the labels of trails it restores; one of those
     # trails is removed before the fresh counter reaches its label.
@@ -136,8 +134,6 @@ def test_restored_label_released_early_is_reused_only_after_fresh_ones() -> None
     assert alloc.allocate() == 20
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a label released twice over its life sits in "
-                   "the FIFO twice and is reused ahead of labels released before it")
 def test_label_released_last_is_reused_last() -> None:
     alloc = LabelAllocator(16, 20)
     alloc.reserve(20)

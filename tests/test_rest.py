@@ -108,8 +108,6 @@ def test_non_integer_trail_id_is_a_json_400_naming_it(client, bad: str) -> None:
     assert "is not a positive integer" in body["error"]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: rest.trail() checks str.isdigit(), which accepts "
-                   "digits int() refuses ('²'): a 500 instead of a 400")
 def test_superscript_digit_trail_id_is_a_400_not_a_server_error(ctrl) -> None:
     app = create_app(ctrl)
     app.config["PROPAGATE_EXCEPTIONS"] = False

@@ -279,3 +279,17 @@ def test_pure_python_fat_tree_matches_the_mininet_fat_tree(fat_tree) -> None:
             info = mn.nodeInfo(b)
             hosts[number[b]] = (info["mac"], info["ip"], number[a], mn.port(a, b)[0])
     assert hosts == {h.n: (h.mac, f"{h.ip}/8", h.dpid, h.port) for h in fat_tree.hosts}
+
+
+def test_configured_link_attributes_replace_reported_ones_and_bad_values_are_refused() -> None:
+    topo = Topology()
+    for dpid in (1, 2):
+        topo.add_switch(dpid, {1: Port(1, speed_bps=10_000_000_000)})
+    topo.add_link(1, 1, 2, 1)
+    link = topo.set_link_attrs(1, 1, capacity=100_000_000, latency=0.002)
+    assert (link.capacity, link.latency) == (100_000_000, 0.002)
+    assert topo.link_from(1, 1) == link and topo.link_capacity(1, 1) == 100_000_000
+    with pytest.raises(TopologyError, match="capacity"):
+        topo.set_link_attrs(1, 1, capacity=0)
+    with pytest.raises(TopologyError, match="no link leaves 0000000000000002 port 9"):
+        topo.set_link_attrs(2, 9, latency=0.001)
