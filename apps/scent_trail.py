@@ -11,6 +11,7 @@ import logging
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -48,6 +49,8 @@ from .settings import SETTINGS
 
 LOG = logging.getLogger("sdnscent.app")
 BARRIER_TIMEOUT = 3.0
+PARK_SECONDS = 3.0  # how long a packet with no path waits for a link to appear
+PARKED_MAX = 256
 
 
 class ScentTrailApp(app_manager.OSKenApp):
@@ -66,6 +69,7 @@ class ScentTrailApp(app_manager.OSKenApp):
         self._jobs: queue.Queue[tuple[str, Callable[[], None]] | None] = queue.Queue()
         self._stopping = threading.Event()
         self._api_server: Any = None
+        self._parked: deque[tuple[float, tuple[Any, ...]]] = deque(maxlen=PARKED_MAX)
         self.job_errors = 0
 
     # lifecycle ----------------------------------------------------------
@@ -172,7 +176,8 @@ class ScentTrailApp(app_manager.OSKenApp):
             with self.ctrl.lock:
                 change = self.ctrl.switch_enter(dp.id, ports, name)
             self._execute(change)
-            self._send_lldp(dp.id)
+            for dpid in list(self.datapaths):  # neighbours can now see the new switch
+                self._send_lldp(dpid)
 
         self._submit("switch-enter", job)
 
@@ -291,6 +296,15 @@ class ScentTrailApp(app_manager.OSKenApp):
         with self.ctrl.lock:
             change = self.ctrl.link_seen(found[0], found[1], dpid, in_port)
         self._execute(change)
+        if change:  # a new link: packets that had no path may have one now
+            self._retry_parked()
+
+    def _retry_parked(self) -> None:
+        now = time.monotonic()
+        parked, self._parked = self._parked, deque(maxlen=PARKED_MAX)
+        for deadline, args in parked:
+            if deadline > now:
+                self._on_ipv4(*args, deadline=deadline)
 
     def _on_arp(self, dpid: int, in_port: int, req: Any, received: float) -> None:
         with self.ctrl.lock:
@@ -334,7 +348,7 @@ class ScentTrailApp(app_manager.OSKenApp):
         return new
 
     def _on_ipv4(self, dpid: int, in_port: int, eth_src: str, eth_dst: str, ip_src: str,
-                 data: bytes, received: float) -> None:
+                 data: bytes, received: float, deadline: float | None = None) -> None:
         with self.ctrl.lock:
             if self.ctrl.topo.is_link_port(dpid, in_port):
                 return
@@ -349,6 +363,9 @@ class ScentTrailApp(app_manager.OSKenApp):
         dp = self.datapaths.get(dpid)
         if ready and dp is not None:
             self._packet_out(dp, dp.ofproto.OFPP_TABLE, data, in_port)
+        elif not ready:  # no path yet (links still being discovered): hold it briefly
+            self._parked.append((deadline or time.monotonic() + PARK_SECONDS,
+                                 (dpid, in_port, eth_src, eth_dst, ip_src, data, received)))
 
     def _on_label_miss(self, dpid: int, in_port: int, data: bytes) -> None:
         """A labelled packet found no entry: restore the hop from the store."""
