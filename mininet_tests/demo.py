@@ -94,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
             if args.cli:
                 from mininet.cli import CLI
 
-                say("Mininet CLI (try: h1 ping h16, or `sdnscent --api "
+                say(f"Mininet CLI (try: {hosts[0]} ping {hosts[-1]}, or `sdnscent --api "
                     f"http://127.0.0.1:{ctl.api_port} trails` in another shell); exit to stop")
                 CLI(net.net)
             return 0 if loss == 0 else 1
