@@ -8,7 +8,7 @@ Changes come as ordered steps; each step is barrier-confirmed before the next.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 
 from .flows import (
@@ -30,12 +30,14 @@ from .flows import (
     ToController,
     trail_cookie,
 )
+from .policy import DEFAULT_APP
 from .trails import Trail
 
 PRIO_LLDP = 1000
 PRIO_ARP = 900
 PRIO_LINK_PORT = 500
 PRIO_UNTRUSTED_LABEL = 400
+PRIO_APP = 200  # application classifiers (more specific than a pair)
 PRIO_TRAIL = 100
 PRIO_PUNT = 10
 PRIO_MISS = 0
@@ -77,52 +79,100 @@ def link_port_delete(dpid: int, port: int) -> FlowDelete:
                       PRIO_LINK_PORT, strict=True)
 
 
-def classifier_match(trail: Trail) -> dict[str, int | str]:
-    """What the ingress switch matches to put a packet on `trail`."""
-    return {
-        "in_port": trail.ingress.in_port,
+def classifier_matches(trail: Trail, in_port: int | None = None) -> list[dict[str, int | str]]:
+    """What a switch matches to put a packet on `trail`: one dict per alternative.
+
+    `in_port` defaults to the ingress port; re-entry after a network function
+    uses the port the NF's far side hangs off.
+    """
+    base: dict[str, int | str] = {
+        "in_port": trail.ingress.in_port if in_port is None else in_port,
         "eth_type": ETH_TYPE_IPV4,
         "eth_src": trail.src_mac,
         "eth_dst": trail.dst_mac,
     }
+    return [{**base, **dict(alt)} for alt in trail.match] or [base]
+
+
+def classifier_match(trail: Trail) -> dict[str, int | str]:
+    """The ingress match of a trail with a single classifier alternative."""
+    return classifier_matches(trail)[0]
+
+
+def classifier_priority(trail: Trail) -> int:
+    """Application trails sit above the default per-pair trail."""
+    return PRIO_TRAIL if trail.app == DEFAULT_APP else PRIO_APP
+
+
+def _push(trail: Trail, dpid: int, match: dict[str, int | str]) -> FlowSpec:
+    return FlowSpec.make(dpid, TABLE_CLASSIFY, classifier_priority(trail), match,
+                         [PushMpls(), SetField("mpls_label", trail.label)], goto=TABLE_FORWARD,
+                         cookie=trail_cookie(trail.id))
+
+
+def classifier_flows(trail: Trail) -> list[FlowSpec]:
+    """Table 0 at the ingress: push the trail's label (or deliver locally)."""
+    hop = trail.ingress
+    if len(trail.hops) == 1 and hop.via is None:
+        return [FlowSpec.make(hop.dpid, TABLE_CLASSIFY, classifier_priority(trail), m,
+                              [Output(hop.out_port)], cookie=trail_cookie(trail.id))
+                for m in classifier_matches(trail)]
+    return [_push(trail, hop.dpid, m) for m in classifier_matches(trail)]
 
 
 def classifier_flow(trail: Trail) -> FlowSpec:
-    """Table 0 at the ingress: push the trail's label (or deliver locally)."""
-    cookie = trail_cookie(trail.id)
-    hop = trail.ingress
-    if len(trail.hops) == 1:
-        actions = [Output(hop.out_port)]
-        return FlowSpec.make(hop.dpid, TABLE_CLASSIFY, PRIO_TRAIL, classifier_match(trail),
-                             actions, cookie=cookie)
-    actions = [PushMpls(), SetField("mpls_label", trail.label)]
-    return FlowSpec.make(hop.dpid, TABLE_CLASSIFY, PRIO_TRAIL, classifier_match(trail),
-                         actions, goto=TABLE_FORWARD, cookie=cookie)
+    """The ingress classifier of a trail with a single classifier alternative."""
+    return classifier_flows(trail)[0]
 
 
-def label_match(label: int) -> dict[str, int]:
-    """Table 1 match on a trail label."""
-    return {"eth_type": ETH_TYPE_MPLS, "mpls_label": label}
+def reentry_flows(trail: Trail) -> list[FlowSpec]:
+    """Table 0 where traffic comes back from a network function: label it again."""
+    flows = []
+    for before, hop in zip(trail.hops, trail.hops[1:], strict=False):
+        if before.via is not None:
+            flows.extend(_push(trail, hop.dpid, m)
+                         for m in classifier_matches(trail, in_port=hop.in_port))
+    return flows
+
+
+def label_match(label: int, in_port: int | None = None) -> dict[str, int]:
+    """Table 1 match on a trail label (and the arrival port where needed)."""
+    match = {"eth_type": ETH_TYPE_MPLS, "mpls_label": label}
+    if in_port is not None:
+        match["in_port"] = in_port
+    return match
 
 
 def hop_flows(trail: Trail) -> list[FlowSpec]:
-    """Table 1 entries of every hop, egress first (pop and deliver there)."""
-    if len(trail.hops) == 1:
+    """Table 1 entries of every hop, egress first.
+
+    The exit pops the label and delivers; a hop that hands the packet to a
+    network function pops it too (the NF sees plain IPv4). A switch the trail
+    visits twice (before and after an NF) matches the arrival port as well.
+    """
+    if len(trail.hops) == 1 and trail.ingress.via is None:
         return []
     cookie = trail_cookie(trail.id)
+    visits = Counter(trail.switches)
     flows = []
     for i, hop in enumerate(trail.hops):
-        last = i == len(trail.hops) - 1
-        actions = [PopMpls(ETH_TYPE_IPV4), Output(hop.out_port)] if last else [Output(hop.out_port)]
-        flows.append(FlowSpec.make(hop.dpid, TABLE_FORWARD, PRIO_TRAIL, label_match(trail.label),
-                                   actions, cookie=cookie))
+        pops = i == len(trail.hops) - 1 or hop.via is not None
+        actions = [PopMpls(ETH_TYPE_IPV4), Output(hop.out_port)] if pops else [Output(hop.out_port)]
+        in_port = hop.in_port if visits[hop.dpid] > 1 else None
+        flows.append(FlowSpec.make(hop.dpid, TABLE_FORWARD, PRIO_TRAIL,
+                                   label_match(trail.label, in_port), actions, cookie=cookie))
     flows.reverse()
     return flows
 
 
+def path_flows(trail: Trail) -> list[FlowSpec]:
+    """Everything but the ingress classifier: installed first."""
+    return hop_flows(trail) + reentry_flows(trail)
+
+
 def trail_flows(trail: Trail) -> list[FlowSpec]:
     """Every flow of a trail, in install order (classifier last)."""
-    return hop_flows(trail) + [classifier_flow(trail)]
+    return path_flows(trail) + classifier_flows(trail)
 
 
 def _group(ops: Iterable[Op]) -> Step:
@@ -134,7 +184,7 @@ def _group(ops: Iterable[Op]) -> Step:
 
 def install_steps(trail: Trail) -> list[Step]:
     """Install a trail: the label path first, then the ingress classifier."""
-    steps = [_group(hop_flows(trail)), _group([classifier_flow(trail)])]
+    steps = [_group(path_flows(trail)), _group(classifier_flows(trail))]
     return [s for s in steps if s]
 
 
@@ -144,27 +194,26 @@ def remove_ops(trail: Trail) -> list[FlowDelete]:
     return [FlowDelete(dpid, cookie, COOKIE_MASK_ALL) for dpid in dict.fromkeys(trail.switches)]
 
 
+def delete_exact(flow: FlowSpec) -> FlowDelete:
+    """Delete exactly `flow` (strict: same table, priority, match and cookie)."""
+    return FlowDelete(flow.dpid, flow.cookie, COOKIE_MASK_ALL, flow.table, flow.match,
+                      flow.priority, strict=True)
+
+
 def reroute_steps(old: Trail, new: Trail) -> list[Step]:
     """Make-before-break: new path, switch the classifier, then drop the old path.
 
     `new` must carry a different label than `old` so both paths coexist until
-    the classifier moves.
+    the classifier moves. Old entries that the new trail does not overwrite
+    are deleted last.
     """
     if old.label == new.label and len(old.hops) > 1 and len(new.hops) > 1:
         raise ValueError(f"trail {old.id}: reroute needs a new label, got the old {old.label}")
-    cookie = trail_cookie(old.id)
     steps = install_steps(new)
-    old_path = [
-        FlowDelete(hop.dpid, cookie, COOKIE_MASK_ALL, TABLE_FORWARD, tuple(sorted(
-            label_match(old.label).items())), PRIO_TRAIL, strict=True)
-        for hop in old.hops
-    ] if len(old.hops) > 1 else []
-    if classifier_match(old) != classifier_match(new):
-        flow = classifier_flow(old)
-        old_path.append(FlowDelete(flow.dpid, cookie, COOKIE_MASK_ALL, TABLE_CLASSIFY,
-                                   flow.match, PRIO_TRAIL, strict=True))
-    if old_path:
-        steps.append(_group(old_path))
+    kept = {f.key for f in trail_flows(new)}
+    stale = [delete_exact(f) for f in trail_flows(old) if f.key not in kept]
+    if stale:
+        steps.append(_group(stale))
     return steps
 
 

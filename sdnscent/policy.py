@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Literal
+from dataclasses import dataclass, field, fields, is_dataclass
+from typing import Any, Literal
 
 NodeKind = Literal["switch", "host", "nf"]
 Isolation = Literal["none", "link", "switch"]
@@ -48,6 +48,8 @@ class NodeSpec:
     role: str | None = None  # firewall, load_balancer, ... (nf only)
     capacity: float | None = None  # bit/s
     attach: tuple[Attachment, ...] = ()
+    ip: str | None = None  # hosts: how the controller recognises them
+    mac: str | None = None
 
 
 @dataclass(frozen=True)
@@ -174,6 +176,21 @@ class Policy:
     def network_functions(self) -> list[NodeSpec]:
         """Every NF node."""
         return [n for n in self.nodes.values() if n.kind == "nf"]
+
+
+def to_jsonable(value: Any) -> Any:
+    """Plain JSON types for any policy value (sets sorted, networks as text)."""
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_jsonable(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, Mapping):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (frozenset, set)):
+        return sorted(to_jsonable(v) for v in value)
+    if isinstance(value, (tuple, list)):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, ipaddress.IPv4Network):
+        return str(value)
+    return value
 
 
 EMPTY_POLICY = Policy()

@@ -502,44 +502,101 @@ class Trace:
 # Switches ------------------------------------------------------------------
 
 
+_Value = int | str
+_Prefix = tuple[str, ipaddress.IPv4Network]  # (ipv4_src or ipv4_dst, network)
+
+
 @dataclass(frozen=True)
 class _Entry:
-    """A loaded flow with its match pre-parsed for lookup."""
+    """A loaded flow with its match split for lookup.
+
+    `exact` holds the (field, value) tests sorted by field, `prefixes` the
+    IPv4 prefix tests; the flow matches when every test holds.
+    """
 
     flow: FlowSpec
-    tests: tuple[tuple[str, object], ...]
+    exact: tuple[tuple[str, _Value], ...]
+    prefixes: tuple[_Prefix, ...]
 
-    def matches(self, in_port: int, packet: Packet) -> bool:
-        for name, want in self.tests:
-            if name == "in_port":
-                if in_port != want:
-                    return False
-                continue
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """The exact-match field names, the key this entry is indexed under."""
+        return tuple(name for name, _ in self.exact)
+
+    @property
+    def values(self) -> tuple[_Value, ...]:
+        """The exact-match values, in `fields` order."""
+        return tuple(value for _, value in self.exact)
+
+    def prefixes_match(self, packet: Packet) -> bool:
+        """True when the packet's IPv4 addresses fall in every prefix tested."""
+        for name, network in self.prefixes:
             have = packet.get(name)
-            if have is None:
-                return False
-            if isinstance(want, ipaddress.IPv4Network):
-                if ipaddress.IPv4Address(have) not in want:
-                    return False
-            elif have != want:
+            if have is None or ipaddress.IPv4Address(have) not in network:
                 return False
         return True
 
 
-def _compile_match(flow: FlowSpec) -> tuple[tuple[str, object], ...]:
-    """Validate a flow's match (fields, values, prerequisites); return lookup tests."""
+def _packet_key(
+    fields: tuple[str, ...], in_port: int, packet: Packet
+) -> tuple[_Value | None, ...]:
+    """The values `packet` arriving on `in_port` has for `fields` (None: not visible)."""
+    return tuple(in_port if name == "in_port" else packet.get(name) for name in fields)
+
+
+@dataclass(frozen=True)
+class _Priority:
+    """The flows of one priority of one table, indexed for lookup.
+
+    `entries` are sorted by match (the order `Switch.flows` lists them).
+    `index` holds, per set of exact-match fields in use, a dict from their
+    values to the entries testing those values: a lookup probes each dict
+    once, then checks the IPv4 prefixes of the entries it finds.
+    """
+
+    priority: int
+    entries: tuple[_Entry, ...]
+    index: tuple[tuple[tuple[str, ...], dict[tuple[_Value, ...], list[_Entry]]], ...]
+
+    @classmethod
+    def build(cls, priority: int, entries: Iterable[_Entry]) -> _Priority:
+        ordered = tuple(sorted(entries, key=lambda e: e.flow.match))
+        index: dict[tuple[str, ...], dict[tuple[_Value, ...], list[_Entry]]] = {}
+        for entry in ordered:
+            index.setdefault(entry.fields, {}).setdefault(entry.values, []).append(entry)
+        return cls(priority, ordered, tuple(index.items()))
+
+    def hits(self, in_port: int, packet: Packet) -> list[_Entry]:
+        """Every entry matching the packet, in `entries` order."""
+        found = [
+            entry
+            for fields, by_values in self.index
+            for entry in by_values.get(_packet_key(fields, in_port, packet), ())
+            if entry.prefixes_match(packet)
+        ]
+        if len(found) > 1:
+            found.sort(key=lambda e: e.flow.match)
+        return found
+
+
+def _compile_match(flow: FlowSpec) -> tuple[tuple[tuple[str, _Value], ...], tuple[_Prefix, ...]]:
+    """Validate a flow's match (fields, values, prerequisites).
+
+    Returns its exact tests, sorted by field, and its IPv4 prefix tests.
+    """
     match = flow.match_dict
-    tests: list[tuple[str, object]] = []
+    exact: list[tuple[str, _Value]] = []
+    prefixes: list[_Prefix] = []
     for name, value in match.items():
         if name not in MATCH_FIELDS:
             raise ValueError(f"unknown or unsupported match field {name!r}")
         if name in _IPV4_FIELDS and isinstance(value, str) and "/" in value:
             try:
-                tests.append((name, ipaddress.IPv4Network(value, strict=False)))
+                prefixes.append((name, ipaddress.IPv4Network(value, strict=False)))
             except ValueError:
                 raise ValueError(f"{name}={value!r}: expected an IPv4 prefix") from None
         else:
-            tests.append((name, _check_value(name, value)))
+            exact.append((name, _check_value(name, value)))
         dependent = name
         while dependent in PREREQUISITES:
             needed, allowed = PREREQUISITES[dependent]
@@ -548,7 +605,7 @@ def _compile_match(flow: FlowSpec) -> tuple[tuple[str, object], ...]:
                                      for v in sorted(allowed))
                 raise ValueError(f"match on {dependent} needs {needed}={wanted} (prerequisite)")
             dependent = needed
-    return tuple(tests)
+    return tuple(sorted(exact)), tuple(prefixes)
 
 
 def _check_actions(actions: Iterable[Action], groups: Mapping[int, GroupSpec] | None) -> None:
@@ -603,7 +660,7 @@ class Switch:
         self.dpid = dpid
         self._entries: dict[tuple, _Entry] = {}
         self._groups: dict[int, GroupSpec] = {}
-        self._index: dict[int, list[tuple[int, list[_Entry]]]] | None = None
+        self._index: dict[int, list[_Priority]] | None = None
         specs = list(specs)
         for spec in specs:
             if isinstance(spec, GroupSpec):
@@ -638,11 +695,11 @@ class Switch:
                 raise ValueError(f"priority {flow.priority} outside 0..65535")
             if flow.goto is not None and not flow.table < flow.goto <= MAX_TABLE:
                 raise ValueError(f"goto_table:{flow.goto} must be a later table than {flow.table}")
-            tests = _compile_match(flow)
+            exact, prefixes = _compile_match(flow)
             _check_actions(flow.actions, self._groups)
         except ValueError as exc:
             raise self._error(flow, str(exc)) from None
-        self._entries[flow.key] = _Entry(flow, tests)
+        self._entries[flow.key] = _Entry(flow, exact, prefixes)
         self._index = None
 
     def _add_group(self, group: GroupSpec, check_refs: bool = True) -> None:
@@ -715,7 +772,7 @@ class Switch:
     @property
     def flows(self) -> tuple[FlowSpec, ...]:
         """The flows, in table, descending priority order."""
-        return tuple(e.flow for _, group in self._sorted() for e in group)
+        return tuple(e.flow for prio in self._sorted() for e in prio.entries)
 
     @property
     def groups(self) -> Mapping[int, GroupSpec]:
@@ -726,19 +783,19 @@ class Switch:
         """The switch's flows and groups, ovs-ofctl style."""
         return dump_flows([*self.flows, *self._groups.values()])
 
-    def _sorted(self) -> list[tuple[int, list[_Entry]]]:
+    def _sorted(self) -> list[_Priority]:
         index = self._table_index()
-        return [(p, entries) for table in sorted(index) for p, entries in index[table]]
+        return [prio for table in sorted(index) for prio in index[table]]
 
-    def _table_index(self) -> dict[int, list[tuple[int, list[_Entry]]]]:
+    def _table_index(self) -> dict[int, list[_Priority]]:
+        """table -> its priorities, highest first (rebuilt after any change)."""
         if self._index is None:
             by_table: dict[int, dict[int, list[_Entry]]] = {}
             for entry in self._entries.values():
                 flow = entry.flow
                 by_table.setdefault(flow.table, {}).setdefault(flow.priority, []).append(entry)
             self._index = {
-                table: [(p, sorted(prios[p], key=lambda e: e.flow.match)) for p in
-                        sorted(prios, reverse=True)]
+                table: [_Priority.build(p, prios[p]) for p in sorted(prios, reverse=True)]
                 for table, prios in by_table.items()
             }
         return self._index
@@ -750,12 +807,12 @@ class Switch:
 
         Raises AmbiguousMatchError when two flows of that priority both match.
         """
-        for priority, entries in self._table_index().get(table, []):
-            hits = [e.flow for e in entries if e.matches(in_port, packet)]
+        for prio in self._table_index().get(table, []):
+            hits = [e.flow for e in prio.hits(in_port, packet)]
             if len(hits) > 1:
                 listing = "\n  ".join(format_flow(f) for f in hits)
                 raise AmbiguousMatchError(
-                    f"dpid {self.dpid:#x} table {table} priority {priority}: "
+                    f"dpid {self.dpid:#x} table {table} priority {prio.priority}: "
                     f"{len(hits)} flows match in_port={in_port} [{format_packet(packet)}]:"
                     f"\n  {listing}"
                 )

@@ -25,10 +25,17 @@ class Hop:
     dpid: int
     in_port: int
     out_port: int
+    # After out_port the packet crosses this network function and arrives at
+    # the next hop's in_port (None: a plain link, or the destination host).
+    via: str | None = None
 
     def to_dict(self) -> dict[str, int | str]:
-        """JSON form (dpid as 16 hex digits)."""
-        return {"dpid": dpid_str(self.dpid), "in_port": self.in_port, "out_port": self.out_port}
+        """JSON form (dpid as 16 hex digits; "via" only when an NF follows)."""
+        data: dict[str, int | str] = {"dpid": dpid_str(self.dpid), "in_port": self.in_port,
+                                      "out_port": self.out_port}
+        if self.via is not None:
+            data["via"] = self.via
+        return data
 
 
 @dataclass(frozen=True)
@@ -52,6 +59,10 @@ class Trail:
     packets: int = 0
     bytes: int = 0
     extra: dict[str, str] = field(default_factory=dict, compare=False)
+    # Extra classifier fields of an application's trail, one tuple of
+    # (field, value) pairs per alternative (e.g. tcp_dst=443 | tcp_src=443);
+    # empty: every IPv4 packet between the two hosts.
+    match: tuple[tuple[tuple[str, int], ...], ...] = ()
 
     @property
     def switches(self) -> tuple[int, ...]:
@@ -80,6 +91,7 @@ class Trail:
         """JSON form as served by GET /api/v1/trails/<id>."""
         data = asdict(self)
         data.pop("extra")
+        data["match"] = [dict(alt) for alt in self.match]
         data["class"] = data.pop("cls")
         data["state"] = self.state.value
         data["src"] = self.src_ip
