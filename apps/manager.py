@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from sdnscent import __version__
+from sdnscent.policyfile import PolicyError, load_policy
 from sdnscent.store import StoreError, open_store
 
 from .settings import SETTINGS
@@ -109,7 +110,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="trail store URL: memory:// (default), redis://host:port/db, "
                         "redis+cluster://host:port")
     p.add_argument("--policy", metavar="FILE",
-                   help="policy file (YAML); applied by the policy engine")
+                   help="policy file (YAML, see docs/policy.rst); SIGHUP reloads it")
+    p.add_argument("--api-token", metavar="TOKEN", default=os.environ.get("SDNSCENT_API_TOKEN"),
+                   help="bearer token that mutating REST calls must carry (default: "
+                        "$SDNSCENT_API_TOKEN; without one, mutating calls are refused)")
     p.add_argument("--default-link-capacity", type=_positive_int, metavar="BPS",
                    help="capacity of links without configured capacity, in bit/s "
                         "(default: the port speed the switch reports)")
@@ -143,9 +147,12 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of sdnscent-manager."""
     args = build_parser().parse_args(argv)
     configure_logging(args.log_level, args.log_format)
-    if args.policy and not Path(args.policy).is_file():
-        print(f"sdnscent-manager: --policy {args.policy}: no such file", file=sys.stderr)
-        return 2
+    if args.policy:
+        try:
+            load_policy(args.policy)
+        except PolicyError as exc:
+            print(f"sdnscent-manager: --policy rejected:\n{exc}", file=sys.stderr)
+            return 2
     try:
         open_store(args.store)
     except StoreError as exc:
@@ -154,6 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     SETTINGS.store_url = args.store
     SETTINGS.api_listen = args.api_listen
     SETTINGS.policy_file = args.policy
+    SETTINGS.api_token = args.api_token
     SETTINGS.default_link_capacity = args.default_link_capacity
     SETTINGS.lldp_interval = args.lldp_interval
     SETTINGS.link_timeout = 3.5 * args.lldp_interval
@@ -185,8 +193,15 @@ def main(argv: list[str] | None = None) -> int:
     def on_signal(signum: int, _frame: Any) -> None:
         stop.set()
 
+    def on_hangup(_signum: int, _frame: Any) -> None:
+        for app in list(manager.applications.values()):
+            reload = getattr(app, "reload_policy_file", None)
+            if callable(reload):
+                threading.Thread(target=reload, name="sdnscent-sighup", daemon=True).start()
+
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGHUP, on_hangup)
     threading.Thread(target=run, name="sdnscent-apps", daemon=True).start()
     while not stop.wait(0.5):
         pass

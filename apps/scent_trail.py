@@ -39,7 +39,8 @@ from sdnscent.flows import (
     cookie_trail_id,
     make_cookie,
 )
-from sdnscent.planner import NoPathError
+from sdnscent.policy import Policy
+from sdnscent.policyfile import PolicyError, load_policy
 from sdnscent.rest import create_app
 from sdnscent.store import open_store
 from sdnscent.topology import Port, TopologyError, dpid_str
@@ -63,6 +64,8 @@ class ScentTrailApp(app_manager.OSKenApp):
         self.settings = SETTINGS
         self.ctrl = ScentController(open_store(SETTINGS.store_url),
                                     SETTINGS.default_link_capacity)
+        if SETTINGS.policy_file:
+            self.ctrl.set_policy(load_policy(SETTINGS.policy_file))  # no trails yet
         self.datapaths: dict[int, Any] = {}
         self._send_lock = threading.Lock()
         self._barriers: dict[tuple[int, int], threading.Event] = {}
@@ -82,8 +85,9 @@ class ScentTrailApp(app_manager.OSKenApp):
         if self.settings.api_listen:
             host, _, port = self.settings.api_listen.rpartition(":")
             host = host.strip("[]") or "127.0.0.1"  # [::1]:8080 is IPv6 loopback
-            self._api_server = make_server(host, int(port),
-                                           create_app(self.ctrl), threaded=True)
+            api = create_app(self.ctrl, token=self.settings.api_token,
+                             apply_policy=self.apply_policy)
+            self._api_server = make_server(host, int(port), api, threaded=True)
             threading.Thread(target=self._api_server.serve_forever, name="sdnscent-api",
                              daemon=True).start()
             LOG.info("REST API on http://%s/api/v1", self.settings.api_listen)
@@ -96,6 +100,42 @@ class ScentTrailApp(app_manager.OSKenApp):
         if self._api_server is not None:
             self._api_server.shutdown()
         super().stop()
+
+    # policy ---------------------------------------------------------------
+    def apply_policy(self, policy: Policy, timeout: float = 60.0) -> dict[str, Any]:
+        """Swap in a validated policy and re-plan trails; wait for the switches."""
+        done = threading.Event()
+        summary: dict[str, Any] = {}
+
+        def job() -> None:
+            try:
+                with self.ctrl.lock:
+                    change, result = self.ctrl.set_policy(policy)
+                self._execute(change)
+                summary.update(result)
+            finally:
+                done.set()
+
+        self._submit("policy", job)
+        if not done.wait(timeout):
+            return {"warning": f"still re-planning after {timeout:.0f} s"}
+        return summary
+
+    def reload_policy_file(self) -> None:
+        """SIGHUP: read --policy again; a bad file changes nothing."""
+        path = self.settings.policy_file
+        if not path:
+            LOG.warning("SIGHUP ignored: the controller was started without --policy")
+            return
+        try:
+            policy = load_policy(path)
+        except PolicyError as exc:
+            with self.ctrl.lock:
+                self.ctrl.record("policy-rejected", f"{path} not applied; the running policy "
+                                 f"stays: {exc}")
+            LOG.error("policy reload rejected, nothing changed:\n%s", exc)
+            return
+        LOG.info("policy reloaded from %s: %s", path, self.apply_policy(policy))
 
     # the worker -----------------------------------------------------------
     def _submit(self, name: str, job: Callable[[], None]) -> None:
@@ -332,13 +372,13 @@ class ScentTrailApp(app_manager.OSKenApp):
         change, new = Change(), []
         with self.ctrl.lock:
             for src, dst in pairs:
+                before = {t.id for t in self.ctrl.store.all()}
                 try:
-                    trail, extra = self.ctrl.ensure_trail(src, dst)
-                except (NoPathError, TopologyError) as exc:
+                    _, extra = self.ctrl.ensure_pair(src, dst)
+                except TopologyError as exc:
                     LOG.info("no trail %s -> %s: %s", src, dst, exc)
                     continue
-                if extra:
-                    new.append(trail.id)
+                new.extend(t.id for t in self.ctrl.store.all() if t.id not in before)
                 change.merge(extra)
         self._execute(change)
         elapsed_ms = (time.monotonic() - received) * 1000

@@ -12,6 +12,7 @@ class Settings:
     store_url: str = "memory://"
     api_listen: str | None = "127.0.0.1:8080"
     policy_file: str | None = None
+    api_token: str | None = None
     default_link_capacity: int | None = None
     lldp_interval: float = 1.0
     link_timeout: float = 3.5

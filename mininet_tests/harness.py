@@ -24,6 +24,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from scapy.utils import rdpcap
+
 LOCK_FILE = "/run/lock/sdnscent-mininet.lock"
 CORE_MTU = 1600  # inter-switch links: host MTU 1500 + 4 bytes per MPLS label, with margin
 REPO = Path(__file__).resolve().parent.parent
@@ -187,6 +189,11 @@ class ScentNet:
         """Start the network; return seconds until the controller saw all links."""
         self.net.start()
         self.started = True
+        for switch in self.net.switches:
+            for intf in switch.intfList():
+                if intf.name != "lo":  # the root-side veth ends chatter IPv6 otherwise
+                    subprocess.run(["sysctl", "-qw", f"net.ipv6.conf.{intf.name}.disable_ipv6=1"],
+                                   capture_output=True)
         for link in self.net.links:
             if all(intf.node in self.net.switches for intf in (link.intf1, link.intf2)):
                 for intf in (link.intf1, link.intf2):
@@ -239,3 +246,41 @@ def ping(src: Any, dst_ip: str, count: int = 1, wait: float = 1.0) -> bool:
     """True if `src` gets a reply from `dst_ip`."""
     out = src.cmd(f"ping -n -c {count} -W {wait} {dst_ip}")
     return re.search(r" 0% packet loss", out) is not None
+
+
+def trail_between(net: ScentNet, src_ip: str, dst_ip: str) -> dict[str, Any]:
+    """The REST record of the trail src_ip -> dst_ip."""
+    for trail in net.ctl.get("/trails")["trails"]:
+        if trail["src"] == src_ip and trail["dst"] == dst_ip:
+            return net.ctl.get(f"/trails/{trail['id']}")
+    raise AssertionError(f"no trail {src_ip} -> {dst_ip} in /trails")
+
+
+def port_name(net: ScentNet, dpid: str, port: int) -> str:
+    """Interface name of a switch port, from /topology."""
+    for sw in net.ctl.get("/topology")["switches"]:
+        if sw["dpid"] == dpid:
+            return next(p["name"] for p in sw["ports"] if p["port"] == port)
+    raise AssertionError(f"switch {dpid} not in /topology")
+
+
+class Capture:
+    """tcpdump into a pcap file, started and stopped around some traffic."""
+
+    def __init__(self, intf: str, host: Any = None, bpf: str = "") -> None:
+        self.path = Path(tempfile.mkdtemp(prefix="sdnscent-cap-")) / "cap.pcap"
+        cmd = ["tcpdump", "-n", "-U", "-i", intf, "-w", str(self.path), *bpf.split()]
+        popen = host.popen if host is not None else subprocess.Popen
+        self.proc = popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
+        line = self.proc.stderr.readline().decode()
+        assert "listening on" in line, f"tcpdump did not start: {line}"
+
+    def stop(self) -> list[Any]:
+        """Stop tcpdump and return the captured frames."""
+        time.sleep(0.3)
+        self.proc.send_signal(signal.SIGINT)
+        self.proc.wait(10)
+        frames = list(rdpcap(str(self.path)))
+        self.path.unlink()
+        self.path.parent.rmdir()
+        return frames

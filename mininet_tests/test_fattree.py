@@ -7,58 +7,22 @@ from __future__ import annotations
 
 import json
 import re
-import signal
-import subprocess
-import tempfile
 import time
-from pathlib import Path
-from typing import Any
 
 from scapy.contrib.mpls import MPLS
 from scapy.layers.inet import ICMP, IP
 from scapy.layers.l2 import Ether
-from scapy.utils import rdpcap
 
-from mininet_tests.harness import ScentNet, dump_flows, ping, wait_for
+from mininet_tests.harness import (
+    Capture,
+    ScentNet,
+    dump_flows,
+    ping,
+    port_name,
+    trail_between,
+    wait_for,
+)
 from sdnscent.flows import trail_cookie
-
-
-def trail_between(net: ScentNet, src_ip: str, dst_ip: str) -> dict[str, Any]:
-    """The REST record of the trail src_ip -> dst_ip."""
-    for trail in net.ctl.get("/trails")["trails"]:
-        if trail["src"] == src_ip and trail["dst"] == dst_ip:
-            return net.ctl.get(f"/trails/{trail['id']}")
-    raise AssertionError(f"no trail {src_ip} -> {dst_ip} in /trails")
-
-
-def port_name(net: ScentNet, dpid: str, port: int) -> str:
-    """Interface name of a switch port, from /topology."""
-    for sw in net.ctl.get("/topology")["switches"]:
-        if sw["dpid"] == dpid:
-            return next(p["name"] for p in sw["ports"] if p["port"] == port)
-    raise AssertionError(f"switch {dpid} not in /topology")
-
-
-class Capture:
-    """tcpdump into a pcap file, started and stopped around some traffic."""
-
-    def __init__(self, intf: str, host: Any = None, bpf: str = "") -> None:
-        self.path = Path(tempfile.mkdtemp(prefix="sdnscent-cap-")) / "cap.pcap"
-        cmd = ["tcpdump", "-n", "-U", "-i", intf, "-w", str(self.path), *bpf.split()]
-        popen = host.popen if host is not None else subprocess.Popen
-        self.proc = popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
-        line = self.proc.stderr.readline().decode()
-        assert "listening on" in line, f"tcpdump did not start: {line}"
-
-    def stop(self) -> list[Any]:
-        """Stop tcpdump and return the captured frames."""
-        time.sleep(0.3)
-        self.proc.send_signal(signal.SIGINT)
-        self.proc.wait(10)
-        frames = list(rdpcap(str(self.path)))
-        self.path.unlink()
-        self.path.parent.rmdir()
-        return frames
 
 
 def test_pingall_fattree_has_no_loss_over_trails(fattree: ScentNet) -> None:

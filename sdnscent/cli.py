@@ -1,4 +1,5 @@
-"""The `sdnscent` command: read a running controller's trails over REST."""
+"""The `sdnscent` command: read a running controller's trails over REST, and
+check policy files without a network."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import sys
 import urllib.error
 import urllib.request
 from typing import Any
+
+from .policyfile import PolicyError, Problem, load_policy, parse_policy
 
 DEFAULT_API = "http://127.0.0.1:8080"
 
@@ -50,6 +53,38 @@ def format_trails(trails: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def check_policy(paths: list[str]) -> int:
+    """Validate policy files: print `FILE: ok (...)` or every problem; 0 if all are ok.
+
+    "-" reads standard input.
+    """
+    status = 0
+    for path in paths:
+        try:
+            if path == "-":
+                try:
+                    text = sys.stdin.read()
+                except (OSError, UnicodeDecodeError) as exc:
+                    raise PolicyError([Problem("<stdin>", None, "", f"cannot read: {exc}")]) \
+                        from None
+                policy = parse_policy(text, "<stdin>")
+            else:
+                policy = load_policy(path)
+        except PolicyError as exc:
+            print(exc)
+            status = 1
+            continue
+        name = "<stdin>" if path == "-" else path
+        print(f"{name}: ok ({_plural(len(policy.applications), 'application')}, "
+              f"{_plural(len(policy.nodes), 'node')}, "
+              f"{_plural(len(policy.network_functions()), 'network function')})")
+    return status
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of `sdnscent`."""
     parser = argparse.ArgumentParser(prog="sdnscent", description=__doc__)
@@ -60,12 +95,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p = sub.add_parser("trail", help="show one trail")
     p.add_argument("id", type=int, help="trail id")
+    p = sub.add_parser("check-policy", help="validate policy files (no network needed)",
+                       description="Validate policy files (docs/policy.rst): print "
+                       "'FILE: ok (...)' or every problem as FILE:LINE: FIELD: MESSAGE; "
+                       "exit 1 if any file has a problem.")
+    p.add_argument("files", nargs="+", metavar="FILE", help="policy file (YAML); - for stdin")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `sdnscent` command."""
     args = build_parser().parse_args(argv)
+    if args.command == "check-policy":
+        return check_policy(args.files)
     try:
         if args.command == "trails":
             data = fetch(args.api, "/trails")

@@ -101,6 +101,8 @@ def classifier_match(trail: Trail) -> dict[str, int | str]:
 
 def classifier_priority(trail: Trail) -> int:
     """Application trails sit above the default per-pair trail."""
+    if trail.priority is not None:
+        return trail.priority
     return PRIO_TRAIL if trail.app == DEFAULT_APP else PRIO_APP
 
 
@@ -175,7 +177,8 @@ def trail_flows(trail: Trail) -> list[FlowSpec]:
     return path_flows(trail) + classifier_flows(trail)
 
 
-def _group(ops: Iterable[Op]) -> Step:
+def group_ops(ops: Iterable[Op]) -> Step:
+    """One step holding `ops`, grouped by switch."""
     step: Step = defaultdict(list)
     for op in ops:
         step[op.dpid].append(op)
@@ -184,7 +187,7 @@ def _group(ops: Iterable[Op]) -> Step:
 
 def install_steps(trail: Trail) -> list[Step]:
     """Install a trail: the label path first, then the ingress classifier."""
-    steps = [_group(path_flows(trail)), _group(classifier_flows(trail))]
+    steps = [group_ops(path_flows(trail)), group_ops(classifier_flows(trail))]
     return [s for s in steps if s]
 
 
@@ -213,7 +216,7 @@ def reroute_steps(old: Trail, new: Trail) -> list[Step]:
     kept = {f.key for f in trail_flows(new)}
     stale = [delete_exact(f) for f in trail_flows(old) if f.key not in kept]
     if stale:
-        steps.append(_group(stale))
+        steps.append(group_ops(stale))
     return steps
 
 

@@ -14,15 +14,27 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
-from . import compiler
+from . import compiler, dag
+from .appplan import PolicyView, app_matches, plan_app_hops
 from .compiler import Step
-from .flows import COOKIE_MASK_OURS, PIPELINE_COOKIE, FlowDelete
+from .flows import (
+    COOKIE_MASK_OURS,
+    ETH_TYPE_IPV4,
+    KIND_BLOCK,
+    PIPELINE_COOKIE,
+    TABLE_CLASSIFY,
+    FlowDelete,
+    FlowSpec,
+    make_cookie,
+)
 from .labels import LabelAllocator
 from .planner import NoPathError, Planner
+from .policy import DEFAULT_APP, EMPTY_POLICY, Application, Policy
 from .store import TrailStore
 from .topology import Host, Link, Port, Topology, TopologyError, dpid_str
-from .trails import Trail, TrailState
+from .trails import Hop, Trail, TrailState
 
 LOG = logging.getLogger(__name__)
 
@@ -105,7 +117,10 @@ class ScentController:
         self.clock = clock
         self.lock = threading.RLock()
         self.events: deque[Event] = deque(maxlen=2000)
-        self._by_pair: dict[tuple[str, str], int] = {}
+        self._by_pair: dict[tuple[str, str, str], int] = {}  # (app, src, dst) -> trail
+        self.policy: Policy = EMPTY_POLICY
+        self._blocks: dict[tuple[str, str, str], list[FlowSpec]] = {}
+        self._block_ids = 0
         self._link_seen: dict[tuple[int, int], float] = {}
         self._pending_arp: dict[str, dict[str, tuple[str, int, int]]] = {}
         self._probed: dict[str, float] = {}
@@ -175,6 +190,7 @@ class ScentController:
         if replaced is not None:  # the port was recabled: trails on the old link move
             self.record("link", f"link {self._link_name(replaced)} replaced")
             change.merge(self._after_loss([replaced], []))
+        change.merge(self._retry_blocked())
         for mac in hosts_before - set(self.topo.hosts):
             change.merge(self._drop_host_trails(mac, "host was on an inter-switch port"))
         return change
@@ -220,7 +236,7 @@ class ScentController:
         """A host spoke from (dpid, port); learn it, moving its trails if it moved."""
         if mac == CONTROLLER_MAC or ip == "0.0.0.0" or dpid not in self.topo.switches:
             return Change()
-        if self.topo.is_link_port(dpid, port):
+        if self.topo.is_link_port(dpid, port) or (dpid, port) in self._nf_ports():
             return Change()
         previous_owner = self.topo.host_by_ip(ip)
         try:
@@ -241,7 +257,8 @@ class ScentController:
                    dst_ip: str) -> tuple[ArpResult, Change]:
         """Proxy ARP from the host table; probe edge ports for unknown addresses."""
         result = ArpResult()
-        if src_mac == CONTROLLER_MAC or self.topo.is_link_port(dpid, port):
+        if src_mac == CONTROLLER_MAC or self.topo.is_link_port(dpid, port) \
+                or (dpid, port) in self._nf_ports():
             return result, Change()
         change = self.learn_host(dpid, port, src_mac, src_ip)
         requester = self.topo.hosts.get(src_mac)
@@ -270,46 +287,164 @@ class ScentController:
         return ArpPacket(dpid, port, ARP_REPLY, owner.mac, to_mac, owner.mac, owner.ip,
                          to_mac, to_ip)
 
+    def _nf_ports(self) -> set[tuple[int, int]]:
+        return PolicyView(self.policy, self.topo).nf_ports() if self.policy.nodes else set()
+
     def _arp_probes(self, ip: str, exclude: tuple[int, int]) -> list[ArpPacket]:
-        """ARP probes (sender 0.0.0.0, RFC 5227) out of every edge port."""
+        """ARP probes (sender 0.0.0.0, RFC 5227) out of every host-facing port."""
         probes = []
+        skip = self._nf_ports() | {exclude}
         for dpid in sorted(self.topo.switches):
             for port in self.topo.edge_ports(dpid):
-                if (dpid, port) != exclude:
+                if (dpid, port) not in skip:
                     probes.append(ArpPacket(dpid, port, ARP_REQUEST, CONTROLLER_MAC,
                                             "ff:ff:ff:ff:ff:ff", CONTROLLER_MAC, "0.0.0.0",
                                             "00:00:00:00:00:00", ip))
         return probes
 
     # trails -----------------------------------------------------------
-    def trail_for_pair(self, src_mac: str, dst_mac: str) -> Trail | None:
-        """The live trail from src_mac to dst_mac, if any."""
-        trail_id = self._by_pair.get((src_mac, dst_mac))
+    def trail_for_pair(self, src_mac: str, dst_mac: str,
+                       app: str = DEFAULT_APP) -> Trail | None:
+        """The live trail of `app` from src_mac to dst_mac, if any."""
+        trail_id = self._by_pair.get((app, src_mac, dst_mac))
         return self.store.get(trail_id) if trail_id is not None else None
 
-    def ensure_trail(self, src_mac: str, dst_mac: str,
-                     app: str = "default") -> tuple[Trail, Change]:
-        """The trail for a host pair, planned and compiled if it does not exist.
+    def ensure_trail(self, src_mac: str, dst_mac: str, app: str = DEFAULT_APP,
+                     record_failure: bool = True) -> tuple[Trail, Change]:
+        """The trail of `app` for a host pair, planned and compiled if missing.
 
-        Raises NoPathError (recorded as an event) when no path exists and
-        TopologyError for an unknown host.
+        Raises NoPathError (recorded as an event, with the policy's reason)
+        when no path satisfies the policy, TopologyError for an unknown host.
         """
-        existing = self.trail_for_pair(src_mac, dst_mac)
+        existing = self.trail_for_pair(src_mac, dst_mac, app)
         if existing is not None:
             return existing, Change()
         src, dst = self._host(src_mac), self._host(dst_mac)
+        view = PolicyView(self.policy, self.topo)
+        profile = self.policy.app(app)
+        if app != DEFAULT_APP and profile is None:
+            raise TopologyError(f"application {app!r} is not in the policy")
         try:
-            hops = self.planner.host_hops(src, dst)
+            hops = self._plan_hops(view, profile, src, dst)
         except NoPathError as exc:
-            self.record("no-path", f"trail {src.ip} -> {dst.ip} not installed: {exc}")
+            if record_failure:
+                self.record("no-path", f"{app} trail {src.ip} -> {dst.ip} not installed: {exc}")
             raise
         trail = Trail(self.store.next_id(), self.labels.allocate(), src.mac, dst.mac, src.ip,
-                      dst.ip, hops, app=app, created=self.clock())
+                      dst.ip, hops, app=app, created=self.clock(),
+                      **self._app_fields(view, profile))
         self.store.put(trail)
-        self._by_pair[(src.mac, dst.mac)] = trail.id
-        self.record("trail", f"trail {trail.id} {src.ip} -> {dst.ip} label {trail.label} via "
-                    + " ".join(self.topo.switch_name(d) for d in trail.switches), trail.id)
+        self._by_pair[(app, src.mac, dst.mac)] = trail.id
+        self.record("trail", f"{app} trail {trail.id} {src.ip} -> {dst.ip} label {trail.label} "
+                    f"via {self._path_text(trail)}", trail.id)
         return trail, Change(compiler.install_steps(trail), [lambda: self._activate(trail.id)])
+
+    def ensure_pair(self, src_mac: str, dst_mac: str) -> tuple[Trail | None, Change]:
+        """The default trail of a pair plus the trails of every application on it.
+
+        An application whose policy cannot be met gets a drop rule at the
+        ingress instead, so its packets never ride the default trail.
+        """
+        change = Change()
+        try:
+            default, change = self.ensure_trail(src_mac, dst_mac)
+        except NoPathError:
+            default = None
+        src, dst = self._host(src_mac), self._host(dst_mac)
+        for profile in PolicyView(self.policy, self.topo).apps_for(src, dst):
+            key = (profile.name, src.mac, dst.mac)
+            if key in self._by_pair:
+                continue
+            try:
+                _, extra = self.ensure_trail(src.mac, dst.mac, profile.name)
+            except NoPathError:
+                change.merge(self._block(profile, src, dst))
+                continue
+            change.merge(self._unblock(key)).merge(extra)
+        return default, change
+
+    def _app_fields(self, view: PolicyView, profile: Application | None) -> dict[str, Any]:
+        if profile is None:
+            return {}
+        return {"cls": profile.data_class, "match": app_matches(profile),
+                "priority": view.priority(profile)}
+
+    def _plan_hops(self, view: PolicyView, profile: Application | None, src: Host,
+                   dst: Host, replacing: Trail | None = None) -> tuple[Hop, ...]:
+        """Hops for a trail of `profile` (None: the default per-pair trail)."""
+        if profile is None:
+            return self.planner.host_hops(src, dst)
+        return plan_app_hops(view, profile, src, dst, self.planner,
+                             self._isolation_exclusions(profile, replacing))
+
+    def _isolation_exclusions(self, profile: Application,
+                              replacing: Trail | None) -> tuple[set[tuple[int, int]], set[int]]:
+        """Links (dpid, out_port) and switches the trail must not share."""
+        links: set[tuple[int, int]] = set()
+        switches: set[int] = set()
+        mine = profile.requirements.isolation
+        for trail in self.store.all():
+            if trail.app in (profile.name, DEFAULT_APP) or trail is replacing:
+                continue
+            other = self.policy.app(trail.app)
+            theirs = other.requirements.isolation if other else "none"
+            strictest = "switch" if "switch" in (mine, theirs) else (
+                "link" if "link" in (mine, theirs) else "none")
+            if strictest == "link":
+                links.update(trail.links())
+            elif strictest == "switch":
+                switches.update(trail.switches)
+        for dpid, port in list(links):  # a link is the cable: both directions
+            link = self.topo.link_from(dpid, port)
+            if link is not None:
+                links.add((link.dst, link.dst_port))
+        return links, switches
+
+    def _block(self, profile: Application, src: Host, dst: Host) -> Change:
+        """Drop `profile`'s packets from src to dst at the ingress (no fallback)."""
+        key = (profile.name, src.mac, dst.mac)
+        if key in self._blocks:
+            return Change()
+        view = PolicyView(self.policy, self.topo)
+        self._block_ids += 1
+        cookie = make_cookie(KIND_BLOCK, self._block_ids)
+        base = {"in_port": src.port, "eth_type": ETH_TYPE_IPV4, "eth_src": src.mac,
+                "eth_dst": dst.mac}
+        flows = [FlowSpec.make(src.dpid, TABLE_CLASSIFY, view.priority(profile),
+                               {**base, **dict(alt)}, cookie=cookie)
+                 for alt in (app_matches(profile) or ((),))]
+        self._blocks[key] = flows
+        return Change([{src.dpid: list(flows)}])
+
+    def _unblock(self, key: tuple[str, str, str]) -> Change:
+        flows = self._blocks.pop(key, [])
+        ops = [compiler.delete_exact(f) for f in flows if f.dpid in self.topo.switches]
+        return Change([{}, {}, compiler.group_ops(ops)]) if ops else Change()
+
+    def _retry_blocked(self) -> Change:
+        """A new link may make a blocked application placeable."""
+        change = Change()
+        for app, src, dst in list(self._blocks):
+            if src not in self.topo.hosts or dst not in self.topo.hosts:
+                continue
+            try:
+                _, extra = self.ensure_trail(src, dst, app, record_failure=False)
+            except (NoPathError, TopologyError):
+                continue
+            change.merge(self._unblock((app, src, dst))).merge(extra)
+        return change
+
+    def blocked(self) -> list[tuple[str, str, str]]:
+        """(application, src MAC, dst MAC) whose packets are dropped by policy."""
+        return sorted(self._blocks)
+
+    def _path_text(self, trail: Trail) -> str:
+        parts = []
+        for hop in trail.hops:
+            parts.append(self.topo.switch_name(hop.dpid))
+            if hop.via:
+                parts.append(f"[{hop.via}]")
+        return " ".join(parts)
 
     def _host(self, mac: str) -> Host:
         host = self.topo.hosts.get(mac)
@@ -329,24 +464,32 @@ class ScentController:
             self.store.put(trail.evolve(setup_ms=round(ms, 3), version=trail.version + 1))
 
     def replan(self, trail_id: int, reason: str) -> Change:
-        """Move a trail to its current best path, make-before-break."""
+        """Move a trail to its current best path under the policy, make-before-break."""
         old = self.store.get(trail_id)
         if old is None:
             return Change()
+        view = PolicyView(self.policy, self.topo)
+        profile = self.policy.app(old.app)
+        if old.app != DEFAULT_APP and profile is None:
+            return self.remove_trail(trail_id, f"{reason}; application {old.app!r} is gone")
         try:
-            hops = self.planner.host_hops(self._host(old.src_mac), self._host(old.dst_mac))
+            src, dst = self._host(old.src_mac), self._host(old.dst_mac)
+            hops = self._plan_hops(view, profile, src, dst, replacing=old)
         except (NoPathError, TopologyError) as exc:
             change = self.remove_trail(trail_id, f"{reason}; no new path: {exc}")
+            if profile is not None and old.src_mac in self.topo.hosts \
+                    and old.dst_mac in self.topo.hosts:
+                change.merge(self._block(profile, src, dst))
             return change
-        if hops == old.hops:
+        fields = self._app_fields(view, profile)
+        if hops == old.hops and all(getattr(old, k) == v for k, v in fields.items()):
             return Change()
         label = self.labels.allocate()
         new = old.evolve(label=label, hops=hops, state=TrailState.REROUTING,
-                         version=old.version + 1)
+                         version=old.version + 1, **fields)
         self.store.put(new)
         self.record("reroute", f"trail {old.id} {old.src_ip} -> {old.dst_ip} moved ({reason}): "
-                    f"label {old.label} -> {label}, via "
-                    + " ".join(self.topo.switch_name(d) for d in new.switches), old.id)
+                    f"label {old.label} -> {label}, via {self._path_text(new)}", old.id)
         old_label = old.label
 
         def finish() -> None:
@@ -364,19 +507,64 @@ class ScentController:
         trail = self.store.delete(trail_id)
         if trail is None:
             return Change()
-        if self._by_pair.get((trail.src_mac, trail.dst_mac)) == trail_id:
-            del self._by_pair[(trail.src_mac, trail.dst_mac)]
+        key = (trail.app, trail.src_mac, trail.dst_mac)
+        if self._by_pair.get(key) == trail_id:
+            del self._by_pair[key]
         self.labels.release(trail.label)
-        self.record("trail-removed", f"trail {trail.id} {trail.src_ip} -> {trail.dst_ip} "
-                    f"removed: {reason}", trail.id)
+        self.record("trail-removed", f"{trail.app} trail {trail.id} {trail.src_ip} -> "
+                    f"{trail.dst_ip} removed: {reason}", trail.id)
         ops = [op for op in compiler.remove_ops(trail) if op.dpid in self.topo.switches]
         return Change([{op.dpid: [op] for op in ops}] if ops else [])
 
+    # policy -------------------------------------------------------------
+    def set_policy(self, policy: Policy) -> tuple[Change, dict[str, int]]:
+        """Swap the policy atomically and re-plan every trail under it.
+
+        The caller validated `policy`; the swap itself cannot fail. Trails
+        that can no longer be placed are removed and their traffic blocked.
+        """
+        self.policy = policy
+        change = Change()
+        for key in list(self._blocks):
+            change.merge(self._unblock(key))
+        before = {t.id: t.version for t in self.store.all()}
+        for trail_id in before:
+            change.merge(self.replan(trail_id, "policy changed"))
+        pairs = sorted({(s, d) for app, s, d in self._by_pair if app == DEFAULT_APP})
+        for src, dst in pairs:
+            if src in self.topo.hosts and dst in self.topo.hosts:
+                change.merge(self.ensure_pair(src, dst)[1])
+        after = {t.id: t.version for t in self.store.all()}
+        summary = {
+            "replanned": sum(1 for i in before if i in after and after[i] != before[i]),
+            "removed": sum(1 for i in before if i not in after),
+            "added": sum(1 for i in after if i not in before),
+            "blocked": len(self._blocks),
+        }
+        self.record("policy", f"policy from {policy.source} applied: "
+                    + ", ".join(f"{k} {v}" for k, v in summary.items()))
+        return change, summary
+
+    def app_dag(self, app: str, reverse: bool = False) -> Any:
+        """The union of `app`'s trails in one direction as a DAG (networkx DiGraph).
+
+        Forward trails carry what the application's endpoints send (see
+        PolicyView.is_forward); `reverse` gives the replies. Raises
+        dag.DagCycleError if the union is not acyclic.
+        """
+        view = PolicyView(self.policy, self.topo)
+        profile = self.policy.app(app)
+        trails = [t for t in self.store.all() if t.app == app
+                  and view.is_forward(profile, t.src_ip, t.dst_ip) != reverse]
+        return dag.app_dag(trails, self.topo, view.network_functions(), self.policy)
+
     def _drop_host_trails(self, mac: str, reason: str) -> Change:
         change = Change()
-        for (src, dst), trail_id in list(self._by_pair.items()):
+        for (_app, src, dst), trail_id in list(self._by_pair.items()):
             if mac in (src, dst):
                 change.merge(self.remove_trail(trail_id, reason))
+        for key in [k for k in self._blocks if mac in k[1:]]:
+            change.merge(self._unblock(key))
         for waiting in self._pending_arp.values():
             waiting.pop(mac, None)
         return change

@@ -63,6 +63,7 @@ class Trail:
     # (field, value) pairs per alternative (e.g. tcp_dst=443 | tcp_src=443);
     # empty: every IPv4 packet between the two hosts.
     match: tuple[tuple[tuple[str, int], ...], ...] = ()
+    priority: int | None = None  # classifier priority (None: the compiler's default)
 
     @property
     def switches(self) -> tuple[int, ...]:

@@ -1,0 +1,126 @@
+"""A policy read against the live network: which application a host pair
+belongs to, how its packets are classified, and the constraints its trails
+must satisfy. Names in the policy (s4, h1, fw1) resolve to dpids and ports here.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import itertools
+
+from .constraints import (
+    NetworkFunction,
+    app_constraints,
+    network_functions,
+    node_attrs,
+    plan_chain,
+    resolve_switch,
+)
+from .planner import Planner
+from .policy import Application, Policy
+from .topology import Host, Topology
+from .trails import Hop
+
+IP_PROTO = {"tcp": 6, "udp": 17}
+PRIO_APP_BASE = 200  # application classifiers; earlier applications win overlaps
+MAX_APPS_PRIORITY = 99
+
+Match = tuple[tuple[str, int], ...]
+
+
+class PolicyView:
+    """`policy` interpreted on `topo` (cheap to build; rebuild after changes)."""
+
+    def __init__(self, policy: Policy, topo: Topology) -> None:
+        self.policy = policy
+        self.topo = topo
+
+    def network_functions(self) -> list[NetworkFunction]:
+        """NFs whose both sides hang off connected switches."""
+        return network_functions(self.policy, self.topo)
+
+    def nf_ports(self) -> set[tuple[int, int]]:
+        """Switch ports that face a network function (never host ports)."""
+        ports = set()
+        for spec in self.policy.network_functions():
+            for att in spec.attach:
+                dpid = resolve_switch(self.topo, att.switch)
+                if dpid is not None:
+                    ports.add((dpid, att.port))
+        return ports
+
+    # applications -----------------------------------------------------------
+    def _endpoint_ips(self, app: Application) -> list[ipaddress.IPv4Network]:
+        nets = list(app.endpoints.prefixes)
+        for name in app.endpoints.hosts:
+            spec = self.policy.nodes.get(name)
+            ip = spec.ip if spec is not None and spec.ip else name
+            try:
+                nets.append(ipaddress.IPv4Network(ip))
+            except ValueError:
+                continue  # a host the policy cannot place: matches nothing
+        return nets
+
+    def covers(self, app: Application, ip: str) -> bool:
+        """True if `ip` is one of `app`'s endpoints (an app without any covers all)."""
+        e = app.endpoints
+        if not e.hosts and not e.prefixes:
+            return True
+        addr = ipaddress.IPv4Address(ip)
+        return any(addr in net for net in self._endpoint_ips(app))
+
+    def apps_for(self, src: Host, dst: Host) -> list[Application]:
+        """Applications whose endpoints cover traffic from `src` to `dst`."""
+        return [app for app in self.policy.applications
+                if self.covers(app, src.ip) or self.covers(app, dst.ip)]
+
+    def is_forward(self, app: Application | None, src_ip: str, dst_ip: str) -> bool:
+        """Whether a trail runs from the application's endpoints (its DAG direction).
+
+        Traffic sent by the endpoints is forward; when both or neither end is
+        an endpoint, the lower address is taken as the sender.
+        """
+        if app is not None:
+            src_in, dst_in = self.covers(app, src_ip), self.covers(app, dst_ip)
+            if src_in != dst_in:
+                return src_in
+        return ipaddress.IPv4Address(src_ip) < ipaddress.IPv4Address(dst_ip)
+
+    def priority(self, app: Application) -> int:
+        """Classifier priority: earlier applications in the file win overlaps."""
+        index = self.policy.applications.index(app)
+        return PRIO_APP_BASE + max(0, MAX_APPS_PRIORITY - index)
+
+
+def app_matches(app: Application) -> tuple[Match, ...]:
+    """Extra classifier fields of `app`, one tuple per alternative.
+
+    Each L4 port matches both directions (destination port towards the
+    service, source port on the way back); DSCP values multiply out.
+    """
+    ports: list[dict[str, int]] = []
+    for p in app.endpoints.ports:
+        proto = IP_PROTO[p.proto]
+        ports.append({"ip_proto": proto, f"{p.proto}_dst": p.port})
+        ports.append({"ip_proto": proto, f"{p.proto}_src": p.port})
+    dscps = [{"ip_dscp": d} for d in app.endpoints.dscp]
+    if not ports and not dscps:
+        return ()
+    combos = itertools.product(ports or [{}], dscps or [{}])
+    return tuple(tuple(sorted({**a, **b}.items())) for a, b in combos)
+
+
+def plan_app_hops(view: PolicyView, app: Application, src: Host, dst: Host, planner: Planner,
+                  exclusions: tuple[set[tuple[int, int]], set[int]]) -> tuple[Hop, ...]:
+    """Hops of `app`'s trail from src to dst under the policy (NoPathError with the reason).
+
+    `exclusions` are the links and switches isolation keeps the trail away from.
+    """
+    policy, topo = view.policy, view.topo
+    nfs = network_functions(policy, topo)
+    attrs = node_attrs(topo, policy, nfs)
+    links, switches = exclusions
+    rules = app_constraints(app, policy, topo, attrs, utilisation=planner.utilisation,
+                            isolated_links=links, isolated_switches=switches)
+    return plan_chain(topo, src, dst, policy.chain_of(app), nfs, rules, policy.weights_of(app),
+                      flow_key=(src.mac, dst.mac, app.name))
