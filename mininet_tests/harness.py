@@ -269,7 +269,10 @@ class Capture:
 
     def __init__(self, intf: str, host: Any = None, bpf: str = "") -> None:
         self.path = Path(tempfile.mkdtemp(prefix="sdnscent-cap-")) / "cap.pcap"
-        cmd = ["tcpdump", "-n", "-U", "-i", intf, "-w", str(self.path), *bpf.split()]
+        # --immediate-mode: without it frames wait in the kernel ring for up to
+        # a second and are lost when tcpdump is stopped.
+        cmd = ["tcpdump", "-n", "-U", "--immediate-mode", "-i", intf, "-w", str(self.path),
+               *bpf.split()]
         popen = host.popen if host is not None else subprocess.Popen
         self.proc = popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
         line = self.proc.stderr.readline().decode()
@@ -280,6 +283,7 @@ class Capture:
         time.sleep(0.3)
         self.proc.send_signal(signal.SIGINT)
         self.proc.wait(10)
+        self.report = self.proc.stderr.read().decode(errors="replace")
         frames = list(rdpcap(str(self.path)))
         self.path.unlink()
         self.path.parent.rmdir()

@@ -16,7 +16,7 @@ from .constraints import (
     plan_chain,
     resolve_switch,
 )
-from .planner import Planner
+from .planner import Planner, pair_key
 from .policy import Application, Policy
 from .topology import Host, Topology
 from .trails import Hop
@@ -123,4 +123,4 @@ def plan_app_hops(view: PolicyView, app: Application, src: Host, dst: Host, plan
     rules = app_constraints(app, policy, topo, attrs, utilisation=planner.utilisation,
                             isolated_links=links, isolated_switches=switches)
     return plan_chain(topo, src, dst, policy.chain_of(app), nfs, rules, policy.weights_of(app),
-                      flow_key=(src.mac, dst.mac, app.name))
+                      flow_key=(*pair_key(src.mac, dst.mac), app.name))

@@ -26,7 +26,7 @@ from typing import Any
 
 import networkx as nx
 
-from .planner import NoPathError, stable_hash
+from .planner import NoPathError, pair_key, stable_hash
 from .policy import Application, ClassWeights, Policy
 from .topology import Host, Link, Topology, TopologyError, dpid_str, parse_dpid
 from .trails import Hop
@@ -910,7 +910,7 @@ class ChainPlanner:
         """Hops from `src` to `dst`; see plan_chain."""
         if src.mac == dst.mac:
             raise NoPathError(f"trail from host {src.ip} to itself")
-        key = tuple(flow_key) if flow_key is not None else (src.mac, dst.mac)
+        key = tuple(flow_key) if flow_key is not None else pair_key(src.mac, dst.mac)
         search = _Search(self.graph, (src.dpid, 0), (dst.dpid, len(self.chain)), key,
                          self.constraints, self.distinct_arrivals, self.topo.switch_name)
         found = search.run()
@@ -929,7 +929,7 @@ def plan_chain(topo: Topology, src: Host, dst: Host, chain: Sequence[str] = (),
     One least-cost search on the layered graph (see layered_graph): NFs are
     crossed only as the chain's steps, a switch is crossed at most once per
     layer, and hard constraints prune. Among equal-cost paths the pick is
-    stable_hash(*flow_key) (default (src.mac, dst.mac), as Planner.host_hops).
+    stable_hash(*flow_key) (default pair_key(src.mac, dst.mac), as Planner.host_hops).
     A hop with `via` hands the packet to that NF; the next hop is where it
     comes back (its in_port is the NF's other side).
 

@@ -45,6 +45,15 @@ def stable_hash(*parts: object) -> int:
     return int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "big")
 
 
+def pair_key(a: str, b: str) -> tuple[str, str]:
+    """The same tie-break key for both directions of a pair.
+
+    Request and reply then pick mirror paths wherever the fabric is symmetric,
+    which stateful network functions on the way need.
+    """
+    return (a, b) if a <= b else (b, a)
+
+
 class Planner:
     """Plans switch paths and host-to-host hops on a Topology.
 
@@ -131,7 +140,7 @@ class Planner:
         """Hops of a trail from host `src` to host `dst`."""
         if src.mac == dst.mac:
             raise NoPathError(f"trail from host {src.ip} to itself")
-        path = self.switch_path(src.dpid, dst.dpid, (src.mac, dst.mac))
+        path = self.switch_path(src.dpid, dst.dpid, pair_key(src.mac, dst.mac))
         hops: list[Hop] = []
         in_port = src.port
         for here, there in zip(path, path[1:], strict=False):

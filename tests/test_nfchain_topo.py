@@ -16,9 +16,10 @@ TOPO_FILE = Path(__file__).resolve().parent.parent / "topologies" / "nfchain.py"
 PORTS = {
     "s1": {1: "s3", 2: "s4", 3: "s5"},
     "s2": {1: "s3", 2: "s4", 3: "s5"},
-    "s3": {1: "h1", 2: "h2", 3: "s1", 4: "s2"},
-    "s4": {1: "h5", 2: "fw1-eth0", 3: "fw1-eth1", 4: "s1", 5: "s2"},
-    "s5": {1: "h3", 2: "h4", 3: "lb1-eth0", 4: "lb1-eth1", 5: "s1", 6: "s2"},
+    "s6": {1: "s3", 2: "s4", 3: "s5"},
+    "s3": {1: "h1", 2: "h2", 3: "s1", 4: "s2", 5: "s6"},
+    "s4": {1: "h5", 2: "fw1-eth0", 3: "fw1-eth1", 4: "s1", 5: "s2", 6: "s6"},
+    "s5": {1: "h3", 2: "h4", 3: "lb1-eth0", 4: "lb1-eth1", 5: "s1", 6: "s2", 7: "s6"},
 }
 
 
@@ -35,9 +36,9 @@ def port_map(topo: NFChainTopo) -> dict[str, dict[int, str]]:
 
 def test_node_and_link_counts() -> None:
     topo = NFChainTopo()
-    assert topo.switches() == ["s1", "s2", "s3", "s4", "s5"]
+    assert topo.switches() == ["s1", "s2", "s3", "s4", "s5", "s6"]
     assert topo.hosts() == ["fw1", "h1", "h2", "h3", "h4", "h5", "lb1"]
-    assert len(topo.links()) == 5 + 2 * 2 + 3 * 2  # hosts, NF interfaces, leaf-spine
+    assert len(topo.links()) == 5 + 2 * 2 + 3 * 3  # hosts, NF interfaces, leaf-spine
 
 
 def test_port_map_is_the_documented_one() -> None:
@@ -74,11 +75,11 @@ def test_nf_has_two_links_to_one_leaf(nf: str, switch: str, ports: list[int], cl
 def test_zones_levels_and_layers() -> None:
     topo = NFChainTopo()
     assert switch_zones(topo) == {"s1": "core", "s2": "dmz", "s3": "access", "s4": "access",
-                                  "s5": "access"}
+                                  "s5": "access", "s6": "core"}
     assert {s: topo.nodeInfo(s)["level"] for s in topo.switches()} == {
-        "s1": 2, "s2": 0, "s3": 1, "s4": 1, "s5": 1}
+        "s1": 2, "s2": 0, "s3": 1, "s4": 1, "s5": 1, "s6": 2}
     assert switch_layers(topo) == {"s1": "spine", "s2": "spine", "s3": "leaf", "s4": "leaf",
-                                   "s5": "leaf"}
+                                   "s5": "leaf", "s6": "spine"}
 
 
 def test_switch_dpids_unique_and_hosts_addressed() -> None:

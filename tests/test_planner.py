@@ -217,3 +217,17 @@ def test_a_link_going_away_is_seen_by_the_next_plan(fat_tree) -> None:
     topo.remove_port(7, 3)  # s7 -> s5
     paths = planner.equal_cost_paths(7, 11)
     assert len(paths) == 2 and all(p[1] == 6 for p in paths)
+
+
+def test_request_and_reply_take_mirror_paths_on_a_fat_tree() -> None:
+    from tests.conftest import build_fat_tree
+
+    topo = build_fat_tree(4).topology()
+    planner = Planner(topo)
+    hosts = list(topo.hosts.values())
+    for src in hosts:
+        for dst in hosts:
+            if src.mac < dst.mac:
+                there = [h.dpid for h in planner.host_hops(src, dst)]
+                back = [h.dpid for h in planner.host_hops(dst, src)]
+                assert back == there[::-1], (src.ip, dst.ip, there, back)

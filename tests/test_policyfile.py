@@ -46,7 +46,7 @@ def test_example_file_loads_with_every_value_as_written() -> None:
     assert p.source == str(EXAMPLE)
     assert {z.name: z.level for z in p.zones.values()} == {"dmz": 0, "access": 1, "core": 2}
     assert [n for n, s in p.nodes.items() if s.kind == "switch"] == ["s1", "s2", "s3", "s4",
-                                                                      "s5"]
+                                                                      "s5", "s6"]
     assert p.zone_of("s2") == "dmz" and p.level_of("s2") == 0 and p.level_of("s1") == 2
     assert p.nodes["h1"].ip == "10.0.0.1" and p.nodes["h5"].mac == "00:00:00:00:00:05"
     fw1, lb1 = p.nodes["fw1"], p.nodes["lb1"]
@@ -664,7 +664,7 @@ def test_load_policy_of_a_file_that_is_not_utf8(tmp_path: Path) -> None:
 def test_check_policy_on_a_good_file_exits_0(capsys) -> None:
     assert main(["check-policy", str(EXAMPLE)]) == 0
     captured = capsys.readouterr()
-    assert captured.out == f"{EXAMPLE}: ok (3 applications, 12 nodes, 2 network functions)\n"
+    assert captured.out == f"{EXAMPLE}: ok (3 applications, 13 nodes, 2 network functions)\n"
     assert captured.err == ""
 
 

@@ -4,9 +4,10 @@
 imports only Mininet (and the standard library) and keeps its helper names private.
 
 Switches ``s<n>`` have dpid ``n`` and params ``protocols='OpenFlow13'``, ``layer``
-(``spine``/``leaf``), ``zone`` and ``level`` (higher = more trusted): spine s1 is
-zone ``core`` level 2, spine s2 zone ``dmz`` level 0, leaves s3-s5 zone ``access``
-level 1.  Hosts ``h<n>`` get 10.0.0.<n>/8 and MAC 00:00:00:00:00:<n>.  Two
+(``spine``/``leaf``), ``zone`` and ``level`` (higher = more trusted): spines s1
+and s6 are zone ``core`` level 2, spine s2 zone ``dmz`` level 0, leaves s3-s5 zone
+``access`` level 1 (three spines leave room for two link-isolated applications
+beside other traffic).  Hosts ``h<n>`` get 10.0.0.<n>/8 and MAC 00:00:00:00:00:<n>.  Two
 network-function hosts have no IP address and bridge their two interfaces:
 ``fw1`` (``FirewallHost``, param ``role='firewall'``) on leaf s4 and ``lb1``
 (``BumpInTheWire``, ``role='load_balancer'``) on leaf s5.  Their interfaces have
@@ -18,12 +19,13 @@ Ports (OpenFlow port numbers, fixed: Mininet requests them with ``ofport_request
     switch  port -> peer
     s1      1 s3, 2 s4, 3 s5
     s2      1 s3, 2 s4, 3 s5
-    s3      1 h1, 2 h2, 3 s1, 4 s2
-    s4      1 h5, 2 fw1-eth0, 3 fw1-eth1, 4 s1, 5 s2
-    s5      1 h3, 2 h4, 3 lb1-eth0, 4 lb1-eth1, 5 s1, 6 s2
+    s6      1 s3, 2 s4, 3 s5
+    s3      1 h1, 2 h2, 3 s1, 4 s2, 5 s6
+    s4      1 h5, 2 fw1-eth0, 3 fw1-eth1, 4 s1, 5 s2, 6 s6
+    s5      1 h3, 2 h4, 3 lb1-eth0, 4 lb1-eth1, 5 s1, 6 s2, 7 s6
 
-A leaf has its hosts first, then its NF's eth0 and eth1, then s1 and s2; spine
-port <i> leads to leaf s<i+2>.  On the spines the port to s<n> is n-2.
+A leaf has its hosts first, then its NF's eth0 and eth1, then s1, s2 and s6;
+spine port <i> leads to leaf s<i+2>.  On the spines the port to s<n> is n-2.
 
 An NF host forwards whatever enters one of its interfaces out of the other,
 in both directions (flooding bridge, no MAC learning), and filters with
@@ -164,7 +166,8 @@ class NFChainTopo(Topo):
 
     def build(self) -> None:
         """Build the fabric with the port numbers stated in the module docstring."""
-        spines = [self._switch(1, "spine", "core", 2), self._switch(2, "spine", "dmz", 0)]
+        spines = [self._switch(1, "spine", "core", 2), self._switch(2, "spine", "dmz", 0),
+                  self._switch(6, "spine", "core", 2)]
         leaves = {n: self._switch(n, "leaf", "access", 1) for n in (3, 4, 5)}
         attached = {3: [1, 2], 4: [5], 5: [3, 4]}
         nfs = {4: ("fw1", 1, FirewallHost, "firewall"),
