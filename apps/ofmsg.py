@@ -9,6 +9,7 @@ from sdnscent.flows import (
     FlowDelete,
     FlowSpec,
     Group,
+    GroupDelete,
     GroupSpec,
     Output,
     PopMpls,
@@ -69,20 +70,30 @@ def flow_delete(dp: Any, op: FlowDelete) -> Any:
         match=parser.OFPMatch(**dict(op.match)))
 
 
-def group_mod(dp: Any, spec: GroupSpec, command: str = "add") -> Any:
-    """An OFPGroupMod for `spec` (command add or modify)."""
+def group_mod(dp: Any, spec: GroupSpec, command: str | None = None) -> Any:
+    """An OFPGroupMod for `spec` (command add or modify; default: as the spec says)."""
     ofp, parser = dp.ofproto, dp.ofproto_parser
     buckets = [parser.OFPBucket(weight=b.weight, watch_port=ofp.OFPP_ANY,
                                 watch_group=ofp.OFPG_ANY, actions=actions(dp, b.actions))
                for b in spec.buckets]
+    command = command or ("modify" if spec.modify else "add")
     cmd = {"add": ofp.OFPGC_ADD, "modify": ofp.OFPGC_MODIFY}[command]
     return parser.OFPGroupMod(dp, cmd, GROUP_TYPES[spec.kind], spec.group_id, buckets)
 
 
-def to_message(dp: Any, op: FlowSpec | FlowDelete | GroupSpec) -> Any:
+def group_delete(dp: Any, op: GroupDelete) -> Any:
+    """An OFPGroupMod (delete) for one group or, with no id, all of them."""
+    ofp, parser = dp.ofproto, dp.ofproto_parser
+    gid = ofp.OFPG_ALL if op.group_id is None else op.group_id
+    return parser.OFPGroupMod(dp, ofp.OFPGC_DELETE, 0, gid, [])
+
+
+def to_message(dp: Any, op: FlowSpec | FlowDelete | GroupSpec | GroupDelete) -> Any:
     """The OpenFlow message for any flow operation."""
     if isinstance(op, FlowSpec):
         return flow_mod(dp, op)
     if isinstance(op, FlowDelete):
         return flow_delete(dp, op)
+    if isinstance(op, GroupDelete):
+        return group_delete(dp, op)
     return group_mod(dp, op)

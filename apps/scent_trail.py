@@ -355,6 +355,10 @@ class ScentTrailApp(app_manager.OSKenApp):
             self._send_arp(out)
         for src, dst in result.pairs:
             self._setup_trails([(src, dst), (dst, src)], received)
+        for client, name in result.services:
+            with self.ctrl.lock:
+                change = self.ctrl.ensure_service(client, name)
+            self._execute(change)
 
     def _send_arp(self, out: ArpPacket) -> None:
         dp = self.datapaths.get(out.dpid)
@@ -394,7 +398,15 @@ class ScentTrailApp(app_manager.OSKenApp):
                 return
             change = self.ctrl.learn_host(dpid, in_port, eth_src, ip_src)
             known = eth_dst in self.ctrl.topo.hosts and eth_src in self.ctrl.topo.hosts
+            service = self.ctrl.service_by_mac(eth_dst)
+            if service is not None and eth_src in self.ctrl.topo.hosts:
+                change.merge(self.ctrl.ensure_service(eth_src, service.name))
         self._execute(change)
+        if service is not None:  # to a VIP: the service's group takes it from the table
+            dp = self.datapaths.get(dpid)
+            if dp is not None and known is False and eth_src in self.ctrl.topo.hosts:
+                self._packet_out(dp, dp.ofproto.OFPP_TABLE, data, in_port)
+            return
         if not known:
             return
         self._setup_trails([(eth_src, eth_dst)], received)

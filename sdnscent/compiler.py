@@ -20,8 +20,12 @@ from .flows import (
     PIPELINE_COOKIE,
     TABLE_CLASSIFY,
     TABLE_FORWARD,
+    Action,
+    Bucket,
     FlowDelete,
     FlowSpec,
+    Group,
+    GroupDelete,
     GroupSpec,
     Output,
     PopMpls,
@@ -37,12 +41,13 @@ PRIO_LLDP = 1000
 PRIO_ARP = 900
 PRIO_LINK_PORT = 500
 PRIO_UNTRUSTED_LABEL = 400
+PRIO_SERVICE = 300  # service classifiers and service replies (above applications)
 PRIO_APP = 200  # application classifiers (more specific than a pair)
 PRIO_TRAIL = 100
 PRIO_PUNT = 10
 PRIO_MISS = 0
 
-Op = FlowSpec | FlowDelete | GroupSpec
+Op = FlowSpec | FlowDelete | GroupSpec | GroupDelete
 Step = dict[int, list[Op]]  # dpid -> ops, sent together, then one barrier
 
 
@@ -106,20 +111,61 @@ def classifier_priority(trail: Trail) -> int:
     return PRIO_TRAIL if trail.app == DEFAULT_APP else PRIO_APP
 
 
+def _rewrites(trail: Trail) -> list[Action]:
+    return [SetField(name, value) for name, value in trail.rewrite]
+
+
 def _push(trail: Trail, dpid: int, match: dict[str, int | str]) -> FlowSpec:
     return FlowSpec.make(dpid, TABLE_CLASSIFY, classifier_priority(trail), match,
-                         [PushMpls(), SetField("mpls_label", trail.label)], goto=TABLE_FORWARD,
-                         cookie=trail_cookie(trail.id))
+                         [PushMpls(), SetField("mpls_label", trail.label)],
+                         goto=TABLE_FORWARD, cookie=trail_cookie(trail.id))
+
+
+def ingress_actions(trail: Trail) -> list[Action]:
+    """What the ingress does to a packet it puts on `trail`, ending in an output.
+
+    Push and label, then out of the first hop's port; a trail whose hosts
+    share a switch just rewrites and delivers. A select group's bucket
+    carries these (a bucket cannot continue in table 1). A labelled trail's
+    rewrites happen at the exit, after the pop: Open vSwitch drops an IPv4
+    set_field that precedes push_mpls in the same action list.
+    """
+    hop = trail.ingress
+    if len(trail.hops) == 1 and hop.via is None:
+        return [*_rewrites(trail), Output(hop.out_port)]
+    return [PushMpls(), SetField("mpls_label", trail.label), Output(hop.out_port)]
 
 
 def classifier_flows(trail: Trail) -> list[FlowSpec]:
-    """Table 0 at the ingress: push the trail's label (or deliver locally)."""
+    """Table 0 at the ingress: push the trail's label (or deliver locally).
+
+    A grouped trail (a service's pool member) has none: the service's select
+    group puts packets on it (service_ops).
+    """
     hop = trail.ingress
+    if trail.grouped:
+        return []
     if len(trail.hops) == 1 and hop.via is None:
         return [FlowSpec.make(hop.dpid, TABLE_CLASSIFY, classifier_priority(trail), m,
-                              [Output(hop.out_port)], cookie=trail_cookie(trail.id))
+                              [*_rewrites(trail), Output(hop.out_port)],
+                              cookie=trail_cookie(trail.id))
                 for m in classifier_matches(trail)]
     return [_push(trail, hop.dpid, m) for m in classifier_matches(trail)]
+
+
+def service_group(dpid: int, group_id: int,
+                  members: Iterable[tuple[Trail, int]], modify: bool = False) -> GroupSpec:
+    """The select group of a service at a client's switch: one bucket per
+    (pool member's trail, weight), in the order given."""
+    buckets = tuple(Bucket(tuple(ingress_actions(t)), w) for t, w in members)
+    return GroupSpec(dpid, group_id, "select", buckets, modify=modify)
+
+
+def service_classifiers(dpid: int, matches: Iterable[dict[str, int | str]], group_id: int,
+                        cookie: int) -> list[FlowSpec]:
+    """Table 0 at a client's switch: its packets to a service go to the select group."""
+    return [FlowSpec.make(dpid, TABLE_CLASSIFY, PRIO_SERVICE, m, [Group(group_id)],
+                          cookie=cookie) for m in matches]
 
 
 def classifier_flow(trail: Trail) -> FlowSpec:
@@ -158,8 +204,10 @@ def hop_flows(trail: Trail) -> list[FlowSpec]:
     visits = Counter(trail.switches)
     flows = []
     for i, hop in enumerate(trail.hops):
-        pops = i == len(trail.hops) - 1 or hop.via is not None
-        actions = [PopMpls(ETH_TYPE_IPV4), Output(hop.out_port)] if pops else [Output(hop.out_port)]
+        last = i == len(trail.hops) - 1
+        pops = last or hop.via is not None
+        actions = [PopMpls(ETH_TYPE_IPV4), *(_rewrites(trail) if last else []),
+                   Output(hop.out_port)] if pops else [Output(hop.out_port)]
         in_port = hop.in_port if visits[hop.dpid] > 1 else None
         flows.append(FlowSpec.make(hop.dpid, TABLE_FORWARD, PRIO_TRAIL,
                                    label_match(trail.label, in_port), actions, cookie=cookie))

@@ -17,21 +17,25 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import compiler, dag
-from .appplan import PolicyView, app_matches, plan_app_hops
+from .appplan import IP_PROTO, PolicyView, app_matches, plan_app_hops
 from .compiler import Step
 from .flows import (
+    COOKIE_MASK_ALL,
     COOKIE_MASK_OURS,
     ETH_TYPE_IPV4,
     KIND_BLOCK,
+    KIND_SERVICE,
     PIPELINE_COOKIE,
     TABLE_CLASSIFY,
     FlowDelete,
     FlowSpec,
+    GroupDelete,
+    GroupSpec,
     make_cookie,
 )
 from .labels import LabelAllocator
 from .planner import NoPathError, Planner
-from .policy import DEFAULT_APP, EMPTY_POLICY, Application, Policy
+from .policy import DEFAULT_APP, EMPTY_POLICY, Application, Policy, Service
 from .store import TrailStore
 from .topology import Host, Link, Port, Topology, TopologyError, dpid_str
 from .trails import Hop, Trail, TrailState
@@ -85,6 +89,20 @@ class ArpResult:
 
     packets: list[ArpPacket] = field(default_factory=list)
     pairs: list[tuple[str, str]] = field(default_factory=list)
+    services: list[tuple[str, str]] = field(default_factory=list)  # (client MAC, service)
+
+
+@dataclass
+class ServiceBinding:
+    """A client of a service: its classifier into a select group at its switch."""
+
+    service: Service
+    client: str  # MAC
+    dpid: int
+    group_id: int
+    cookie: int
+    flows: list[FlowSpec]
+    group: GroupSpec
 
 
 @dataclass(frozen=True)
@@ -125,6 +143,10 @@ class ScentController:
         self._pending_arp: dict[str, dict[str, tuple[str, int, int]]] = {}
         self._probed: dict[str, float] = {}
         self.misses_unknown = 0
+        self._bindings: dict[tuple[str, str], ServiceBinding] = {}  # (service, client MAC)
+        self._group_next = 1
+        self._group_free: deque[int] = deque()
+        self._binding_ids = 0
 
     # events -----------------------------------------------------------
     def record(self, kind: str, message: str, trail: int | None = None) -> None:
@@ -146,8 +168,14 @@ class ScentController:
         wipe = FlowDelete(dpid, PIPELINE_COOKIE & COOKIE_MASK_OURS, COOKIE_MASK_OURS)
         link_ports = [lk.dst_port for lk in self.topo.links() if lk.dst == dpid]
         trails = [t for t in self.store.all() if dpid in t.switches]
-        return Change([{dpid: [wipe]}, {dpid: list(compiler.switch_flows(dpid, link_ports,
-                                                                         trails))}])
+        first: list[compiler.Op] = [wipe]
+        if self.policy.services or self._bindings:  # groups are ours only for services
+            first.append(GroupDelete(dpid))
+        bindings = [b for b in self._bindings.values() if b.dpid == dpid]
+        groups: list[compiler.Op] = [b.group for b in bindings]
+        flows = list(compiler.switch_flows(dpid, link_ports, trails))
+        return Change([{dpid: first}, {dpid: groups + flows + [f for b in bindings
+                                                              for f in b.flows]}])
 
     def switch_leave(self, dpid: int) -> Change:
         """A switch disconnected: forget it and move trails off it."""
@@ -193,6 +221,8 @@ class ScentController:
         change.merge(self._retry_blocked())
         for mac in hosts_before - set(self.topo.hosts):
             change.merge(self._drop_host_trails(mac, "host was on an inter-switch port"))
+        for binding in list(self._bindings.values()):  # a pool member may be reachable now
+            change.merge(self._refresh_binding(binding))
         return change
 
     def expire_links(self, timeout: float) -> Change:
@@ -248,10 +278,15 @@ class ScentController:
         if previous_owner is not None and previous_owner.mac != host.mac:
             self.record("host", f"{ip} moved from {previous_owner.mac} to {mac}")
             change.merge(self._drop_host_trails(previous_owner.mac, f"{ip} changed owner"))
-        if old is None:
-            return change
-        self.record("host", f"host {ip} ({mac}) moved to {self.topo.switch_name(dpid)}:{port}")
-        return change.merge(self._drop_host_trails(mac, "host moved"))
+        if old is not None:
+            self.record("host", f"host {ip} ({mac}) moved to "
+                        f"{self.topo.switch_name(dpid)}:{port}")
+            change.merge(self._drop_host_trails(mac, "host moved"))
+        if old is not None or previous_owner is None or previous_owner.mac != host.mac:
+            for binding in list(self._bindings.values()):  # a pool member (re)appeared
+                if ip in self._member_ips(binding.service):
+                    change.merge(self._refresh_binding(binding))
+        return change
 
     def handle_arp(self, dpid: int, port: int, opcode: int, src_mac: str, src_ip: str,
                    dst_ip: str) -> tuple[ArpResult, Change]:
@@ -269,6 +304,22 @@ class ScentController:
                                                       wdpid, wport))
                 result.pairs.append((waiting_mac, src_mac))
         if opcode != ARP_REQUEST or requester is None or dst_ip == src_ip:
+            return result, change
+        service = self.service_by_vip(dst_ip)
+        if service is not None:
+            if src_ip in self._member_ips(service):
+                self.record("service", f"{src_ip} asked for {service.name} ({dst_ip}), of "
+                            "which it is a pool member: not answered")
+                return result, change
+            result.packets.append(ArpPacket(dpid, port, ARP_REPLY, service.mac, src_mac,
+                                            service.mac, dst_ip, src_mac, src_ip))
+            result.services.append((src_mac, service.name))
+            now = self.clock()
+            for ip in self._member_ips(service):
+                if self.topo.host_by_ip(ip) is None \
+                        and now - self._probed.get(ip, -PROBE_INTERVAL) >= PROBE_INTERVAL:
+                    self._probed[ip] = now
+                    result.packets.extend(self._arp_probes(ip, exclude=(dpid, port)))
             return result, change
         target = self.topo.host_by_ip(dst_ip)
         if target is not None:
@@ -322,7 +373,8 @@ class ScentController:
         src, dst = self._host(src_mac), self._host(dst_mac)
         view = PolicyView(self.policy, self.topo)
         profile = self.policy.app(app)
-        if app != DEFAULT_APP and profile is None:
+        service = self.policy.service(app)
+        if app != DEFAULT_APP and profile is None and service is None:
             raise TopologyError(f"application {app!r} is not in the policy")
         try:
             hops = self._plan_hops(view, profile, src, dst)
@@ -330,9 +382,10 @@ class ScentController:
             if record_failure:
                 self.record("no-path", f"{app} trail {src.ip} -> {dst.ip} not installed: {exc}")
             raise
+        fields = self._service_fields(service, dst) if service is not None \
+            else self._app_fields(view, profile)
         trail = Trail(self.store.next_id(), self.labels.allocate(), src.mac, dst.mac, src.ip,
-                      dst.ip, hops, app=app, created=self.clock(),
-                      **self._app_fields(view, profile))
+                      dst.ip, hops, app=app, created=self.clock(), **fields)
         self.store.put(trail)
         self._by_pair[(app, src.mac, dst.mac)] = trail.id
         self.record("trail", f"{app} trail {trail.id} {src.ip} -> {dst.ip} label {trail.label} "
@@ -470,7 +523,8 @@ class ScentController:
             return Change()
         view = PolicyView(self.policy, self.topo)
         profile = self.policy.app(old.app)
-        if old.app != DEFAULT_APP and profile is None:
+        service = self.policy.service(old.app)
+        if old.app != DEFAULT_APP and profile is None and service is None:
             return self.remove_trail(trail_id, f"{reason}; application {old.app!r} is gone")
         try:
             src, dst = self._host(old.src_mac), self._host(old.dst_mac)
@@ -481,7 +535,8 @@ class ScentController:
                     and old.dst_mac in self.topo.hosts:
                 change.merge(self._block(profile, src, dst))
             return change
-        fields = self._app_fields(view, profile)
+        fields = self._app_fields(view, profile) if service is None \
+            else self._service_fields(service, dst)
         if hops == old.hops and all(getattr(old, k) == v for k, v in fields.items()):
             return Change()
         label = self.labels.allocate()
@@ -497,6 +552,10 @@ class ScentController:
             self.labels.release(old_label)
 
         steps = compiler.reroute_steps(old, new)
+        if new.grouped:  # the bucket moves to the new label once its path is there
+            binding = self._bindings.get((new.app, new.src_mac))
+            group = self._binding_group(binding) if binding is not None else None
+            steps.insert(1, {group.dpid: [group]} if group is not None else {})
         for step in steps:  # the old path's switches may be gone
             for dpid in [d for d in step if d not in self.topo.switches]:
                 del step[dpid]
@@ -514,7 +573,15 @@ class ScentController:
         self.record("trail-removed", f"{trail.app} trail {trail.id} {trail.src_ip} -> "
                     f"{trail.dst_ip} removed: {reason}", trail.id)
         ops = [op for op in compiler.remove_ops(trail) if op.dpid in self.topo.switches]
-        return Change([{op.dpid: [op] for op in ops}] if ops else [])
+        change = Change([{op.dpid: [op] for op in ops}] if ops else [])
+        if self.policy.service(trail.app) is not None or self._bindings:
+            client = trail.src_mac if trail.grouped else trail.dst_mac
+            binding = self._bindings.get((trail.app, client))
+            group = self._binding_group(binding) if binding is not None else None
+            if group is not None:  # the bucket goes before the path it leads to
+                change = Change([{group.dpid: [group]}]).merge(
+                    Change([{}, *change.steps], change.done))
+        return change
 
     # policy -------------------------------------------------------------
     def set_policy(self, policy: Policy) -> tuple[Change, dict[str, int]]:
@@ -525,6 +592,12 @@ class ScentController:
         """
         self.policy = policy
         change = Change()
+        rebind = []
+        for key, binding in list(self._bindings.items()):
+            if policy.service(binding.service.name) != binding.service:
+                change.merge(self._remove_binding(binding, "the service changed"))
+                if policy.service(binding.service.name) is not None:
+                    rebind.append(key)
         for key in list(self._blocks):
             change.merge(self._unblock(key))
         before = {t.id: t.version for t in self.store.all()}
@@ -534,6 +607,11 @@ class ScentController:
         for src, dst in pairs:
             if src in self.topo.hosts and dst in self.topo.hosts:
                 change.merge(self.ensure_pair(src, dst)[1])
+        for name, client in rebind:
+            if client in self.topo.hosts:
+                change.merge(self.ensure_service(client, name))
+        for binding in list(self._bindings.values()):
+            change.merge(self._refresh_binding(binding))
         after = {t.id: t.version for t in self.store.all()}
         summary = {
             "replanned": sum(1 for i in before if i in after and after[i] != before[i]),
@@ -560,6 +638,8 @@ class ScentController:
 
     def _drop_host_trails(self, mac: str, reason: str) -> Change:
         change = Change()
+        for binding in [b for b in self._bindings.values() if b.client == mac]:
+            change.merge(self._remove_binding(binding, reason))
         for (_app, src, dst), trail_id in list(self._by_pair.items()):
             if mac in (src, dst):
                 change.merge(self.remove_trail(trail_id, reason))
@@ -590,6 +670,160 @@ class ScentController:
             if trail and (trail.packets, trail.bytes) != (packets, nbytes):
                 self.store.put(trail.evolve(packets=packets, bytes=nbytes,
                                             version=trail.version + 1))
+
+    # services -----------------------------------------------------------
+    def service_by_vip(self, ip: str) -> Service | None:
+        """The service whose virtual address is `ip`, if any."""
+        return next((s for s in self.policy.services if str(s.vip) == ip), None)
+
+    def service_by_mac(self, mac: str) -> Service | None:
+        """The service whose virtual MAC is `mac`, if any."""
+        return next((s for s in self.policy.services if s.mac == mac), None)
+
+    def _member_ips(self, service: Service) -> dict[str, str]:
+        """ip -> pool member name."""
+        ips = {}
+        for name in service.pool:
+            spec = self.policy.nodes.get(name)
+            if spec is not None and spec.ip:
+                ips[spec.ip] = name
+        return ips
+
+    def _service_fields(self, service: Service, dst: Host) -> dict[str, Any]:
+        """Trail fields of a service trail: to a pool member (dst is one) or a reply."""
+        if dst.ip in self._member_ips(service):
+            return {"grouped": True, "rewrite": (("eth_dst", dst.mac), ("ipv4_dst", dst.ip))}
+        match: tuple[tuple[tuple[str, int], ...], ...] = ()
+        if service.port is not None:
+            proto = service.port.proto
+            match = ((("ip_proto", IP_PROTO[proto]), (f"{proto}_src", service.port.port)),)
+        return {"match": match, "priority": compiler.PRIO_SERVICE,
+                "rewrite": (("eth_src", service.mac), ("ipv4_src", str(service.vip)))}
+
+    def _service_matches(self, service: Service, client: Host) -> list[dict[str, int | str]]:
+        match: dict[str, int | str] = {"in_port": client.port, "eth_type": ETH_TYPE_IPV4,
+                                       "eth_src": client.mac, "eth_dst": service.mac,
+                                       "ipv4_dst": str(service.vip)}
+        if service.port is not None:
+            match["ip_proto"] = IP_PROTO[service.port.proto]
+            match[f"{service.port.proto}_dst"] = service.port.port
+        return [match]
+
+    def _binding_group(self, binding: ServiceBinding, modify: bool = True) -> GroupSpec | None:
+        """The binding's select group as it should be now; None if unchanged."""
+        members = []
+        service = binding.service
+        for ip, name in self._member_ips(service).items():
+            member = self.topo.host_by_ip(ip)
+            if member is None:
+                continue
+            there = self.trail_for_pair(binding.client, member.mac, service.name)
+            back = self.trail_for_pair(member.mac, binding.client, service.name)
+            if there is not None and back is not None and there.ingress.dpid == binding.dpid:
+                members.append((there, service.weight_of(name)))
+        group = compiler.service_group(binding.dpid, binding.group_id, members, modify)
+        if modify and group == binding.group:
+            return None
+        binding.group = group
+        return group
+
+    def _member_trails(self, service: Service, client: Host) -> Change:
+        """Trails client -> member and member -> client for every placeable member."""
+        change = Change()
+        for ip, name in self._member_ips(service).items():
+            member = self.topo.host_by_ip(ip)
+            if member is None or member.mac == client.mac:
+                continue
+            made: list[Trail] = []
+            try:
+                for src, dst in ((client.mac, member.mac), (member.mac, client.mac)):
+                    trail, extra = self.ensure_trail(src, dst, service.name)
+                    made.append(trail)
+                    change.merge(extra)
+            except NoPathError:
+                self.record("service", f"{service.name}: pool member {name} left out for "
+                            f"client {client.ip}: no trail")
+                for trail in made:
+                    change.merge(self.remove_trail(trail.id, "its pool member is unreachable"))
+        return change
+
+    def ensure_service(self, client_mac: str, name: str) -> Change:
+        """Client `client_mac` uses service `name`: trails to the pool, select group, classifier.
+
+        The group holds one bucket per pool member that is known and reachable
+        both ways; members that appear later are added with a group modify.
+        """
+        service = self.policy.service(name)
+        client = self.topo.hosts.get(client_mac)
+        if service is None or client is None:
+            return Change()
+        binding = self._bindings.get((name, client_mac))
+        if binding is not None:
+            return self._refresh_binding(binding)
+        change = self._member_trails(service, client)
+        if self._group_free:
+            group_id = self._group_free.popleft()
+        else:
+            group_id, self._group_next = self._group_next, self._group_next + 1
+        self._binding_ids += 1
+        cookie = make_cookie(KIND_SERVICE, self._binding_ids)
+        flows = compiler.service_classifiers(client.dpid, self._service_matches(service, client),
+                                             group_id, cookie)
+        binding = ServiceBinding(service, client.mac, client.dpid, group_id, cookie, flows,
+                                 GroupSpec(client.dpid, group_id, "select"))
+        self._bindings[(name, client.mac)] = binding
+        group = self._binding_group(binding, modify=False)
+        assert group is not None
+        self.record("service", f"{name}: client {client.ip} -> group {group_id} on "
+                    f"{self.topo.switch_name(client.dpid)} with {len(group.buckets)} of "
+                    f"{len(service.pool)} pool members")
+        return change.merge(Change([{}, {client.dpid: [group, *flows]}]))
+
+    def _refresh_binding(self, binding: ServiceBinding) -> Change:
+        """Add pool members that became placeable; modify the group if it changed."""
+        client = self.topo.hosts.get(binding.client)
+        if client is None or self._bindings.get((binding.service.name, binding.client)) \
+                is not binding:
+            return Change()
+        change = self._member_trails(binding.service, client)
+        group = self._binding_group(binding)
+        if group is not None and binding.dpid in self.topo.switches:
+            change.merge(Change([{}, {binding.dpid: [group]}]))
+        return change
+
+    def _remove_binding(self, binding: ServiceBinding, reason: str) -> Change:
+        """Drop a client's classifier and group, then its service trails."""
+        name = binding.service.name
+        if self._bindings.get((name, binding.client)) is not binding:
+            return Change()
+        del self._bindings[(name, binding.client)]
+        self._group_free.append(binding.group_id)
+        self.record("service", f"{name}: client {binding.client} removed: {reason}")
+        change = Change()
+        if binding.dpid in self.topo.switches:
+            change.merge(Change([{binding.dpid: [
+                FlowDelete(binding.dpid, binding.cookie, COOKIE_MASK_ALL),
+                GroupDelete(binding.dpid, binding.group_id)]}]))
+        later = Change()
+        for (app, src, dst), trail_id in list(self._by_pair.items()):
+            if app == name and binding.client in (src, dst):
+                later.merge(self.remove_trail(trail_id, reason))
+        return change.merge(Change([{}, *later.steps], later.done))
+
+    def services_view(self) -> list[dict[str, object]]:
+        """Clients of each service and the pool members in their group."""
+        out = []
+        for (name, client), binding in sorted(self._bindings.items()):
+            host = self.topo.hosts.get(client)
+            members = []
+            for bucket in binding.group.buckets:
+                dst = next((a.value for a in bucket.actions
+                            if getattr(a, "field", None) == "ipv4_dst"), None)
+                members.append({"ip": dst, "weight": bucket.weight})
+            out.append({"service": name, "client": host.ip if host else client,
+                        "dpid": dpid_str(binding.dpid), "group_id": binding.group_id,
+                        "members": members})
+        return out
 
     # views --------------------------------------------------------------
     def topology_view(self) -> dict[str, object]:

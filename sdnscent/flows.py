@@ -25,6 +25,7 @@ COOKIE_MAGIC = 0x5CE7
 KIND_PIPELINE = 0
 KIND_TRAIL = 1
 KIND_BLOCK = 2  # drop rules of applications whose policy cannot be met
+KIND_SERVICE = 3  # a service's classifier into its select group (docs/policy.rst)
 COOKIE_MASK_ALL = 0xFFFF_FFFF_FFFF_FFFF
 COOKIE_MASK_OURS = 0xFFFF_0000_0000_0000
 
@@ -162,12 +163,28 @@ class Bucket:
 
 @dataclass(frozen=True)
 class GroupSpec:
-    """An OpenFlow group: `kind` is "select", "all" or "indirect"."""
+    """An OpenFlow group: `kind` is "select", "all" or "indirect".
+
+    `modify` sends it as a group modify (the group exists already and flows
+    point at it) rather than an add; it is not part of the group's value.
+    """
 
     dpid: int
     group_id: int
     kind: str
     buckets: tuple[Bucket, ...] = field(default_factory=tuple)
+    modify: bool = field(default=False, compare=False)
+
+
+@dataclass(frozen=True)
+class GroupDelete:
+    """Remove group `group_id` of `dpid` (None: every group of the switch).
+
+    As in OpenFlow, deleting a group also removes the flows that point at it.
+    """
+
+    dpid: int
+    group_id: int | None = None
 
 
 @dataclass(frozen=True)

@@ -129,6 +129,35 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class Service:
+    """A load-balanced service: a virtual address in front of a server pool.
+
+    Clients send to `vip` (proxy ARP answers with `mac`); the client's
+    ingress switch spreads their flows over `pool` with an OpenFlow select
+    group, weighted by `weights` (all 1 when None). `port` limits the service
+    to one transport port (None: every IPv4 packet to the VIP).
+    """
+
+    name: str
+    vip: ipaddress.IPv4Address
+    mac: str
+    pool: tuple[str, ...]
+    port: L4Port | None = None
+    weights: tuple[int, ...] | None = None
+
+    def weight_of(self, member: str) -> int:
+        """The bucket weight of pool member `member`."""
+        if self.weights is None:
+            return 1
+        return self.weights[self.pool.index(member)]
+
+
+def service_mac(vip: ipaddress.IPv4Address) -> str:
+    """The locally administered MAC a service gets by default: 0e:5c:<vip bytes>."""
+    return "0e:5c:" + ":".join(f"{b:02x}" for b in vip.packed)
+
+
+@dataclass(frozen=True)
 class Policy:
     """A whole, validated policy."""
 
@@ -138,7 +167,12 @@ class Policy:
     data_classes: Mapping[str, ClassWeights] = field(default_factory=dict)
     applications: tuple[Application, ...] = ()
     limits: Limits = field(default_factory=Limits)
+    services: tuple[Service, ...] = ()
     source: str = "<built-in>"
+
+    def service(self, name: str) -> Service | None:
+        """The service called `name`, if any."""
+        return next((s for s in self.services if s.name == name), None)
 
     def app(self, name: str) -> Application | None:
         """The application called `name`, if any."""
@@ -188,7 +222,7 @@ def to_jsonable(value: Any) -> Any:
         return sorted(to_jsonable(v) for v in value)
     if isinstance(value, (tuple, list)):
         return [to_jsonable(v) for v in value]
-    if isinstance(value, ipaddress.IPv4Network):
+    if isinstance(value, (ipaddress.IPv4Network, ipaddress.IPv4Address)):
         return str(value)
     return value
 

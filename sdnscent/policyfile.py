@@ -32,7 +32,9 @@ from .policy import (
     NodeSpec,
     Policy,
     Requirements,
+    Service,
     Zone,
+    service_mac,
 )
 from .topology import normalize_mac
 
@@ -75,7 +77,7 @@ _BANDWIDTH_HINT = "give bit/s as a number or with a unit, e.g. 10G, 100M, 1.5Gbi
 _DURATION_HINT = "give seconds as a number or with a unit, e.g. 2ms, 150us, 0.5s"
 
 _TOP_KEYS = ("version", "zones", "nodes", "classifications", "data_classes", "applications",
-             "limits")
+             "services", "limits")
 _ZONE_KEYS = ("level",)
 _NODE_KEYS = ("kind", "zone", "level", "role", "capacity", "attach", "ip", "mac")
 _NF_KEYS = ("role", "attach")
@@ -90,6 +92,8 @@ _PORT_KEYS = ("proto", "port")
 _REQUIREMENT_KEYS = ("max_latency", "min_bandwidth", "chain", "avoid", "isolation")
 _AVOID_KEYS = ("nodes", "zones")
 _LIMIT_KEYS = ("max_utilization",)
+_SERVICE_KEYS = ("vip", "mac", "port", "pool", "weights")
+MAX_BUCKET_WEIGHT = 0xFFFF  # OpenFlow 1.3 bucket weights are 16 bits
 
 
 @dataclass(frozen=True)
@@ -587,10 +591,11 @@ class _Reader:
             classifications.update(self.classifications(top["classifications"]))
         data_classes = self.data_classes(top["data_classes"]) if "data_classes" in top else {}
         applications = self.applications(top["applications"]) if "applications" in top else ()
+        services = self.services(top["services"], applications) if "services" in top else ()
         limits = self.limits(top["limits"]) if "limits" in top else Limits()
         return Policy(zones=zones, nodes=nodes, classifications=classifications,
                       data_classes=data_classes, applications=applications, limits=limits,
-                      source=self.source)
+                      services=services, source=self.source)
 
     def zones(self, node: Node) -> dict[str, Zone]:
         entries = self.section(node, "zones", "a mapping of zone names to levels")
@@ -995,6 +1000,122 @@ class _Reader:
         if None in given.values():
             return None
         return Requirements(**given)
+
+    def services(self, node: Node, applications: tuple[Application, ...]) -> tuple[Service, ...]:
+        entries = self.section(node, "services", "a mapping of service names to "
+                               "{vip, pool, ...}")
+        app_names = {app.name for app in applications}
+        result: list[Service] = []
+        for name, key_node, value in entries:
+            path = _key_path("services", name)
+            fields = self.mapping(value, path, _SERVICE_KEYS, required=("vip", "pool"),
+                                  at=key_node)
+            bad = fields is None
+            if name == DEFAULT_APP or name in app_names:
+                what = "reserved" if name == DEFAULT_APP else "the name of an application"
+                self.error(key_node, path, f"{name!r} is {what}: a service's trails are named "
+                           "after it, choose another name")
+                bad = True
+            if fields is None:
+                continue
+            vip = self.service_vip(fields["vip"], f"{path}.vip", name) if "vip" in fields \
+                else None
+            mac = None
+            if "mac" in fields:
+                mac = self.service_mac(fields["mac"], f"{path}.mac", name)
+                bad |= mac is None
+            elif vip is not None:
+                mac = service_mac(vip)
+            port = self.l4port(fields["port"], f"{path}.port") if "port" in fields else None
+            bad |= "port" in fields and port is None
+            pool = self.pool(fields["pool"], f"{path}.pool") if "pool" in fields else None
+            weights = None
+            if "weights" in fields:
+                weights = self.weights(fields["weights"], f"{path}.weights", pool)
+                bad |= weights is None
+            if bad or vip is None or mac is None or pool is None:
+                continue
+            result.append(Service(name=name, vip=vip, mac=mac, pool=pool, port=port,
+                                  weights=weights))
+        return tuple(result)
+
+    def service_vip(self, node: Node, path: str, owner: str) -> ipaddress.IPv4Address | None:
+        ok, value = self.value(node, path)
+        if not ok:
+            return None
+        try:
+            vip = ipaddress.IPv4Address(value.strip() if isinstance(value, str) else "")
+        except ValueError:
+            self.error(node, path, "must be an IPv4 address such as 10.0.0.100, "
+                       f"got {_describe(node, value)}")
+            return None
+        if vip.is_multicast or vip.is_unspecified or vip == ipaddress.IPv4Address(
+                "255.255.255.255"):
+            self.error(node, path, f"{vip} is not a unicast address")
+            return None
+        other = self.addresses.setdefault(("ip", str(vip)), f"service {owner}")
+        if other != f"service {owner}":
+            self.error(node, path, f"{vip} is already the ip of {other}")
+            return None
+        return vip
+
+    def service_mac(self, node: Node, path: str, owner: str) -> str | None:
+        ok, value = self.value(node, path)
+        if not ok:
+            return None
+        raw = node.value if isinstance(node, ScalarNode) and value is not None else None
+        try:
+            mac = normalize_mac(raw) if isinstance(raw, str) else None
+        except ValueError:
+            mac = None
+        if mac is None:
+            self.error(node, path, "must be a MAC address such as 0e:5c:0a:00:00:64, "
+                       f"got {_describe(node, value)}")
+            return None
+        if int(mac[:2], 16) & 1:
+            self.error(node, path, f"{mac} is a multicast MAC; a service needs a unicast one")
+            return None
+        other = self.addresses.setdefault(("mac", mac), f"service {owner}")
+        if other != f"service {owner}":
+            self.error(node, path, f"{mac} is already the mac of {other}")
+            return None
+        return mac
+
+    def pool(self, node: Node, path: str) -> tuple[str, ...] | None:
+        def member(name: str, item: Node, item_path: str) -> bool:
+            if name not in self.node_kinds:
+                self.error(item, item_path, f"unknown host {name!r}: a pool member must be "
+                           "declared under nodes (kind host, with its ip)"
+                           f"{_suggest(name, self.node_kinds) if self.node_kinds else ''}")
+                return False
+            return self.host_ref(name, item, item_path)
+
+        items = node.value if isinstance(node, SequenceNode) else None
+        found = self.names(node, path, "host names", member)
+        if found is None:
+            return None
+        if not found:
+            self.error(node, path, "a service needs at least one pool member")
+            return None
+        if items is not None and len(found) != len(items):
+            self.error(node, path, "a pool member is listed twice")
+            return None
+        return tuple(found)
+
+    def weights(self, node: Node, path: str,
+                pool: tuple[str, ...] | None) -> tuple[int, ...] | None:
+        items = self.sequence(node, path, f"integers 1..{MAX_BUCKET_WEIGHT}")
+        if items is None:
+            return None
+        found = [self.integer(item, f"{path}[{i}]", 1, MAX_BUCKET_WEIGHT)
+                 for i, item in enumerate(items)]
+        if None in found:
+            return None
+        if pool is not None and len(found) != len(pool):
+            self.error(node, path, f"give one weight per pool member: {len(pool)} members, "
+                       f"{len(found)} weights")
+            return None
+        return tuple(found)  # type: ignore[arg-type]
 
     def limits(self, node: Node) -> Limits:
         if _is_null(node):

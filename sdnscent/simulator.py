@@ -21,6 +21,7 @@ from .flows import (
     FlowDelete,
     FlowSpec,
     Group,
+    GroupDelete,
     GroupSpec,
     Output,
     PopMpls,
@@ -736,18 +737,32 @@ class Switch:
 
         visit(start)
 
-    def apply(self, ops: Iterable[FlowSpec | GroupSpec | FlowDelete]) -> None:
+    def apply(self, ops: Iterable[FlowSpec | GroupSpec | FlowDelete | GroupDelete]) -> None:
         """Apply flow-mods in order: a FlowSpec adds (replacing its key), a
-        GroupSpec adds or modifies its group, a FlowDelete deletes."""
+        GroupSpec adds or modifies its group, a FlowDelete deletes, a
+        GroupDelete deletes groups and the flows that point at them."""
         for op in ops:
             if isinstance(op, FlowSpec):
                 self._add_flow(op)
             elif isinstance(op, GroupSpec):
+                if op.modify and op.group_id not in self._groups:
+                    raise self._error(op, f"modify of group {op.group_id}, which does not exist")
                 self._add_group(op)
             elif isinstance(op, FlowDelete):
                 self._delete(op)
+            elif isinstance(op, GroupDelete):
+                self._delete_group(op)
             else:
                 raise FlowTableError(f"dpid {self.dpid:#x}: cannot apply {op!r}")
+
+    def _delete_group(self, op: GroupDelete) -> None:
+        gone = set(self._groups) if op.group_id is None else {op.group_id} & set(self._groups)
+        for gid in gone:
+            del self._groups[gid]
+        for key, entry in list(self._entries.items()):
+            if gone & set(_group_refs(entry.flow.actions)):
+                del self._entries[key]
+        self._index = None
 
     def _delete(self, op: FlowDelete) -> None:
         if op.dpid != self.dpid:
@@ -995,7 +1010,7 @@ class Network:
             raise KeyError(f"host {host!r} is attached at {len(ports)} ports: {ports}")
         return ports[0]
 
-    def apply(self, ops: Iterable[FlowSpec | GroupSpec | FlowDelete]) -> None:
+    def apply(self, ops: Iterable[FlowSpec | GroupSpec | FlowDelete | GroupDelete]) -> None:
         """Apply flow-mods to their switches in order (see Switch.apply)."""
         for op in ops:
             self.switches.setdefault(op.dpid, Switch(op.dpid)).apply([op])

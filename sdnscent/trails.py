@@ -64,6 +64,13 @@ class Trail:
     # empty: every IPv4 packet between the two hosts.
     match: tuple[tuple[tuple[str, int], ...], ...] = ()
     priority: int | None = None  # classifier priority (None: the compiler's default)
+    # Header fields rewritten on the way, as (field, value) pairs: by the
+    # exit after the pop (by the ingress on a one-switch trail). A service's
+    # replies reach the client from its VIP and MAC.
+    rewrite: tuple[tuple[str, str], ...] = ()
+    # The ingress is a select-group bucket (a service's pool member), not a
+    # classifier flow of its own.
+    grouped: bool = False
 
     @property
     def switches(self) -> tuple[int, ...]:
@@ -93,6 +100,7 @@ class Trail:
         data = asdict(self)
         data.pop("extra")
         data["match"] = [dict(alt) for alt in self.match]
+        data["rewrite"] = dict(self.rewrite)
         data["class"] = data.pop("cls")
         data["state"] = self.state.value
         data["src"] = self.src_ip

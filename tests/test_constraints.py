@@ -836,7 +836,7 @@ def check_reason(s: Scenario, err: NoPathError) -> None:
 
 
 @settings(max_examples=300, deadline=None, database=None,
-          suppress_health_check=[HealthCheck.too_slow])
+          suppress_health_check=list(HealthCheck))
 @given(scenarios())
 def test_random_graphs_chain_routes_are_loop_free_in_order_and_optimal(s: Scenario) -> None:
     """Layered-graph semantics alone (distinct_arrivals off): brute force agrees on
@@ -866,7 +866,7 @@ def test_random_graphs_chain_routes_are_loop_free_in_order_and_optimal(s: Scenar
 
 
 @settings(max_examples=200, deadline=None, database=None,
-          suppress_health_check=[HealthCheck.too_slow])
+          suppress_health_check=list(HealthCheck))
 @given(scenarios(max_switches=7, latency_bounds=False))
 def test_random_graphs_never_arrive_at_a_switch_port_twice(s: Scenario) -> None:
     """The default search: also no repeated arrival port; exhaustive search agrees."""
@@ -891,7 +891,7 @@ def layered_order(node: tuple) -> tuple:
 
 
 @settings(max_examples=150, deadline=None, database=None,
-          suppress_health_check=[HealthCheck.too_slow])
+          suppress_health_check=list(HealthCheck))
 @given(scenarios(), st.integers(0, 2**32))
 def test_random_graphs_pick_the_same_equal_cost_path_as_sorting_them_all(
         s: Scenario, salt: int) -> None:
