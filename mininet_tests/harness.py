@@ -8,6 +8,7 @@ process by pid, its bridges and interfaces by name).
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import fcntl
 import json
 import os
@@ -26,6 +27,7 @@ from typing import Any
 
 from scapy.utils import rdpcap
 
+PR_SET_PDEATHSIG = 1
 LOCK_FILE = "/run/lock/sdnscent-mininet.lock"
 CORE_MTU = 1600  # inter-switch links: host MTU 1500 + 4 bytes per MPLS label, with margin
 REPO = Path(__file__).resolve().parent.parent
@@ -90,6 +92,12 @@ def datapath_type() -> str:
     return "system" if Path("/sys/module/openvswitch").exists() else "user"
 
 
+def _die_with_parent() -> None:
+    """In the child: get SIGTERM when the test process dies, however it dies."""
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 class ControllerProcess:
     """sdnscent-manager started as a child process on loopback ports."""
 
@@ -105,7 +113,7 @@ class ControllerProcess:
                "--log-level", "INFO", *(extra_args or [])]
         self.started = time.monotonic()
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT,
-                                     cwd=REPO)
+                                     cwd=REPO, preexec_fn=_die_with_parent)
         wait_for(lambda: self._alive() and port_open(self.ofp_port) and port_open(self.api_port),
                  20, "the controller's OpenFlow and REST ports")
 

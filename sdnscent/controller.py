@@ -138,6 +138,7 @@ class ScentController:
         self._by_pair: dict[tuple[str, str, str], int] = {}  # (app, src, dst) -> trail
         self.policy: Policy = EMPTY_POLICY
         self._blocks: dict[tuple[str, str, str], list[FlowSpec]] = {}
+        self._retired_blocks: dict[tuple[str, str, str], list[FlowSpec]] = {}
         self._block_ids = 0
         self._link_seen: dict[tuple[int, int], float] = {}
         self._pending_arp: dict[str, dict[str, tuple[str, int, int]]] = {}
@@ -409,9 +410,14 @@ class ScentController:
             if key in self._by_pair:
                 continue
             try:
-                _, extra = self.ensure_trail(src.mac, dst.mac, profile.name)
-            except NoPathError:
-                change.merge(self._block(profile, src, dst))
+                _, extra = self.ensure_trail(src.mac, dst.mac, profile.name,
+                                             record_failure=False)
+            except NoPathError as exc:
+                blocked = self._block(profile, src, dst)
+                if blocked:  # a new drop rule, not one kept from before: say why
+                    self.record("no-path", f"{profile.name} trail {src.ip} -> {dst.ip} not "
+                                f"installed: {exc}")
+                change.merge(blocked)
                 continue
             change.merge(self._unblock(key)).merge(extra)
         return default, change
@@ -459,19 +465,38 @@ class ScentController:
         if key in self._blocks:
             return Change()
         view = PolicyView(self.policy, self.topo)
-        self._block_ids += 1
-        cookie = make_cookie(KIND_BLOCK, self._block_ids)
         base = {"in_port": src.port, "eth_type": ETH_TYPE_IPV4, "eth_src": src.mac,
                 "eth_dst": dst.mac}
-        flows = [FlowSpec.make(src.dpid, TABLE_CLASSIFY, view.priority(profile),
-                               {**base, **dict(alt)}, cookie=cookie)
-                 for alt in (app_matches(profile) or ((),))]
+        matches = [(src.dpid, view.priority(profile), {**base, **dict(alt)})
+                   for alt in (app_matches(profile) or ((),))]
+        retired = self._retired_blocks.pop(key, None)
+        if retired is not None and [(f.dpid, f.priority, f.match_dict) for f in retired] \
+                == matches:
+            self._blocks[key] = retired  # the same rule is still installed: keep it
+            return Change()
+        if retired is not None:
+            self._retired_blocks[key] = retired  # deleted by _retire_blocks
+        self._block_ids += 1
+        cookie = make_cookie(KIND_BLOCK, self._block_ids)
+        flows = [FlowSpec.make(dpid, TABLE_CLASSIFY, prio, match, cookie=cookie)
+                 for dpid, prio, match in matches]
         self._blocks[key] = flows
         return Change([{src.dpid: list(flows)}])
 
     def _unblock(self, key: tuple[str, str, str]) -> Change:
         flows = self._blocks.pop(key, [])
         ops = [compiler.delete_exact(f) for f in flows if f.dpid in self.topo.switches]
+        return Change([{}, {}, compiler.group_ops(ops)]) if ops else Change()
+
+    def _covers(self, view: PolicyView, profile: Application, trail: Trail) -> bool:
+        src, dst = self.topo.hosts.get(trail.src_mac), self.topo.hosts.get(trail.dst_mac)
+        return src is not None and dst is not None and profile in view.apps_for(src, dst)
+
+    def _retire_blocks(self) -> Change:
+        """Delete drop rules that a re-evaluation did not want back."""
+        ops = [compiler.delete_exact(f) for flows in self._retired_blocks.values()
+               for f in flows if f.dpid in self.topo.switches]
+        self._retired_blocks.clear()
         return Change([{}, {}, compiler.group_ops(ops)]) if ops else Change()
 
     def _retry_blocked(self) -> Change:
@@ -598,10 +623,21 @@ class ScentController:
                 change.merge(self._remove_binding(binding, "the service changed"))
                 if policy.service(binding.service.name) is not None:
                     rebind.append(key)
-        for key in list(self._blocks):
-            change.merge(self._unblock(key))
+        view = PolicyView(policy, self.topo)
+        nf_ports = view.nf_ports()
+        for host in [h for h in self.topo.hosts.values() if (h.dpid, h.port) in nf_ports]:
+            self.topo.remove_host(host.mac)  # that port is a network function now
+            change.merge(self._drop_host_trails(host.mac, "its port is a network function"))
+        self._retired_blocks.update(self._blocks)  # _block takes back what is still wanted
+        self._blocks.clear()
         before = {t.id: t.version for t in self.store.all()}
         for trail_id in before:
+            trail = self.store.get(trail_id)
+            profile = policy.app(trail.app) if trail is not None else None
+            if profile is not None and not self._covers(view, profile, trail):
+                change.merge(self.remove_trail(trail_id, f"application {trail.app} no longer "
+                                               "covers this pair"))
+                continue
             change.merge(self.replan(trail_id, "policy changed"))
         pairs = sorted({(s, d) for app, s, d in self._by_pair if app == DEFAULT_APP})
         for src, dst in pairs:
@@ -612,6 +648,7 @@ class ScentController:
                 change.merge(self.ensure_service(client, name))
         for binding in list(self._bindings.values()):
             change.merge(self._refresh_binding(binding))
+        change.merge(self._retire_blocks())
         after = {t.id: t.version for t in self.store.all()}
         summary = {
             "replanned": sum(1 for i in before if i in after and after[i] != before[i]),

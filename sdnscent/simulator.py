@@ -85,6 +85,7 @@ _INT_RANGES: dict[str, tuple[int, int]] = {
     "in_port": (1, OFPP_MAX),
     "eth_type": (0, 0xFFFF),
     "ip_proto": (0, 0xFF),
+    "ip_dscp": (0, 63),
     "tcp_src": (0, 0xFFFF),
     "tcp_dst": (0, 0xFFFF),
     "udp_src": (0, 0xFFFF),
@@ -99,6 +100,7 @@ PREREQUISITES: dict[str, tuple[str, frozenset[int]]] = {
     "ipv4_src": ("eth_type", frozenset({ETH_TYPE_IPV4})),
     "ipv4_dst": ("eth_type", frozenset({ETH_TYPE_IPV4})),
     "ip_proto": ("eth_type", frozenset({ETH_TYPE_IPV4, ETH_TYPE_IPV6})),
+    "ip_dscp": ("eth_type", frozenset({ETH_TYPE_IPV4, ETH_TYPE_IPV6})),
     "tcp_src": ("ip_proto", frozenset({IPPROTO_TCP})),
     "tcp_dst": ("ip_proto", frozenset({IPPROTO_TCP})),
     "udp_src": ("ip_proto", frozenset({IPPROTO_UDP})),
@@ -154,6 +156,7 @@ class Packet:
     ipv4_src: str | None = None
     ipv4_dst: str | None = None
     ip_proto: int | None = None
+    ip_dscp: int | None = None
     tcp_src: int | None = None
     tcp_dst: int | None = None
     udp_src: int | None = None
@@ -163,7 +166,8 @@ class Packet:
     payload_type: int | None = None
 
     def __post_init__(self) -> None:
-        for name in ("eth_src", "eth_dst", "eth_type", *_IPV4_FIELDS, "ip_proto", *_L4_FIELDS):
+        for name in ("eth_src", "eth_dst", "eth_type", *_IPV4_FIELDS, "ip_proto", "ip_dscp",
+                     *_L4_FIELDS):
             value = getattr(self, name)
             if value is not None:
                 object.__setattr__(self, name, _check_value(name, value))
@@ -210,7 +214,7 @@ class Packet:
             return getattr(self, name)
         if name in ("eth_src", "eth_dst", "eth_type"):
             return getattr(self, name)
-        if name in _IPV4_FIELDS or name == "ip_proto":
+        if name in _IPV4_FIELDS or name in ("ip_proto", "ip_dscp"):
             return getattr(self, name) if self.is_ipv4 else None
         if name in _L4_FIELDS:
             proto = IPPROTO_TCP if name.startswith("tcp") else IPPROTO_UDP
@@ -228,6 +232,7 @@ def ipv4_packet(
     src_port: int | None = None,
     dst_port: int | None = None,
     mpls: tuple[int, ...] = (),
+    dscp: int = 0,
 ) -> Packet:
     """Build an IPv4 packet; ports go to tcp_* or udp_* per `ip_proto`.
 
@@ -246,6 +251,7 @@ def ipv4_packet(
         ipv4_src=ipv4_src,
         ipv4_dst=ipv4_dst,
         ip_proto=ip_proto,
+        ip_dscp=dscp,
         tcp_src=src_port if tcp else None,
         tcp_dst=dst_port if tcp else None,
         udp_src=None if tcp else src_port,

@@ -32,7 +32,6 @@ from sdnscent.policy import Policy
 from sdnscent.policyfile import parse_policy
 from sdnscent.simulator import (
     DROP_BY_FLOW,
-    FlowTableError,
     Network,
     Packet,
     Switch,
@@ -308,12 +307,7 @@ def test_overlapping_apps_the_earlier_one_in_the_file_wins(fat_tree, clock, firs
                                                                "catch-all").label}
 
 
-@pytest.mark.xfail(strict=True, raises=FlowTableError,
-                   reason="BUG: the simulator does not model ip_dscp: the classifier the "
-                          "compiler emits for an application with endpoints.dscp cannot be "
-                          "loaded (FlowTableError 'unknown or unsupported match field "
-                          "ip_dscp'), and Packet has no DSCP field")
-def test_dscp_app_classifier_loads_into_the_simulator(fat_tree, clock) -> None:
+def test_dscp_marked_packets_ride_the_dscp_application_trail(fat_tree, clock) -> None:
     ctrl = fat_tree.controller(clock)
     ctrl.set_policy(policy("""
         applications:
@@ -322,8 +316,13 @@ def test_dscp_app_classifier_loads_into_the_simulator(fat_tree, clock) -> None:
     """))
     h1, h5 = fat_tree.host(1), fat_tree.host(5)
     ctrl.ensure_pair(h1.mac, h5.mac)
-    assert ctrl.trail_for_pair(h1.mac, h5.mac, "marked").match == ((("ip_dscp", 8),),)
-    compile_network(ctrl, fat_tree)
+    marked = ctrl.trail_for_pair(h1.mac, h5.mac, "marked")
+    assert marked.match == ((("ip_dscp", 8),),)
+    net = compile_network(ctrl, fat_tree)
+    send = net.send("h1", ipv4_packet(h1.ip, h5.ip, eth_src=h1.mac, eth_dst=h5.mac, dscp=8))
+    plain = net.send("h1", ipv4_packet(h1.ip, h5.ip, eth_src=h1.mac, eth_dst=h5.mac))
+    assert labels_seen(send) == {marked.label}, send.format()
+    assert labels_seen(plain) == {ctrl.trail_for_pair(h1.mac, h5.mac).label}, plain.format()
 
 
 # -- chains through a network function (zoned leaf-spine) ---------------------------------
@@ -401,10 +400,6 @@ def test_arp_never_learns_from_or_probes_out_of_an_nf_port(clock) -> None:
     assert not probed & NF_PORTS
 
 
-@pytest.mark.xfail(strict=True,
-                   reason="BUG: set_policy does not forget hosts learned on ports the new "
-                          "policy declares as NF attachments: the host stays in topo.hosts, "
-                          "gets proxy-ARP answers and trails that 'deliver' into the NF")
 def test_host_learned_on_a_port_that_a_new_policy_makes_an_nf_port_is_forgotten(
         clock) -> None:
     ctrl = zoned_controller(clock)  # no policy yet: s4 port 2 looks like an edge port
@@ -612,11 +607,6 @@ def test_set_policy_with_the_same_policy_changes_nothing(fat_tree, clock) -> Non
         assert len(ctrl.labels) == len(trails) and all(t.label in ctrl.labels for t in trails)
 
 
-@pytest.mark.xfail(strict=True,
-                   reason="BUG: set_policy with an unchanged policy unblocks every blocked "
-                          "application and blocks it again: it sends a new drop rule (new "
-                          "cookie) plus strict deletes of the old one and records a fresh "
-                          "no-path event, instead of changing nothing")
 def test_set_policy_with_the_same_policy_leaves_drop_rules_alone(fat_tree, clock) -> None:
     ctrl = fat_tree.controller(clock)
     ctrl.set_policy(parse_policy(ISOLATED))
@@ -630,11 +620,6 @@ def test_set_policy_with_the_same_policy_leaves_drop_rules_alone(fat_tree, clock
     assert [e.kind for e in list(ctrl.events)[events:]] == ["policy"]
 
 
-@pytest.mark.xfail(strict=True,
-                   reason="BUG: set_policy keeps an application's trail for a host pair the "
-                          "application's new endpoints no longer cover: replan only re-plans "
-                          "hops and never re-checks PolicyView.apps_for, so the old "
-                          "classifier keeps taking the pair's packets")
 def test_set_policy_removes_trails_of_pairs_an_app_no_longer_covers(fat_tree, clock) -> None:
     ctrl = fat_tree.controller(clock)
     ctrl.set_policy(policy(VIDEO))
