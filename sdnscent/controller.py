@@ -34,6 +34,7 @@ from .flows import (
     make_cookie,
 )
 from .labels import LabelAllocator
+from .patterns import PatternTracker
 from .planner import NoPathError, Planner
 from .policy import DEFAULT_APP, EMPTY_POLICY, Application, Policy, Service
 from .store import TrailStore
@@ -42,6 +43,7 @@ from .trails import Hop, Trail, TrailState
 
 LOG = logging.getLogger(__name__)
 
+PROACTIVE_TOP = 8  # best-ranked pairs per application set up when a host (re)appears
 CONTROLLER_MAC = "0e:5c:e7:00:00:01"  # locally administered; source of ARP probes
 ARP_REQUEST, ARP_REPLY = 1, 2
 PROBE_INTERVAL = 1.0  # s between probes for the same unknown address
@@ -139,6 +141,7 @@ class ScentController:
         self.policy: Policy = EMPTY_POLICY
         self._blocks: dict[tuple[str, str, str], list[FlowSpec]] = {}
         self._retired_blocks: dict[tuple[str, str, str], list[FlowSpec]] = {}
+        self.patterns = PatternTracker()
         self._block_ids = 0
         self._link_seen: dict[tuple[int, int], float] = {}
         self._pending_arp: dict[str, dict[str, tuple[str, int, int]]] = {}
@@ -270,6 +273,7 @@ class ScentController:
         if self.topo.is_link_port(dpid, port) or (dpid, port) in self._nf_ports():
             return Change()
         previous_owner = self.topo.host_by_ip(ip)
+        was_known = mac in self.topo.hosts
         try:
             host, old = self.topo.add_host(mac, ip, dpid, port)
         except TopologyError as exc:
@@ -279,6 +283,7 @@ class ScentController:
         if previous_owner is not None and previous_owner.mac != host.mac:
             self.record("host", f"{ip} moved from {previous_owner.mac} to {mac}")
             change.merge(self._drop_host_trails(previous_owner.mac, f"{ip} changed owner"))
+            self.patterns.forget(previous_owner.mac)
         if old is not None:
             self.record("host", f"host {ip} ({mac}) moved to "
                         f"{self.topo.switch_name(dpid)}:{port}")
@@ -287,6 +292,25 @@ class ScentController:
             for binding in list(self._bindings.values()):  # a pool member (re)appeared
                 if ip in self._member_ips(binding.service):
                     change.merge(self._refresh_binding(binding))
+        if not was_known or old is not None:
+            change.merge(self._proactive_pairs(mac))
+        return change
+
+    def _proactive_pairs(self, mac: str) -> Change:
+        """Set up the best-ranked pairs of a host that (re)appeared, before it talks."""
+        change = Change()
+        done: set[tuple[str, str]] = set()
+        for app in {p[0] for p in self.patterns.pairs}:
+            for _, src, dst in self.patterns.top(app, PROACTIVE_TOP):
+                if mac in (src, dst) and (src, dst) not in done \
+                        and src in self.topo.hosts and dst in self.topo.hosts:
+                    done.add((src, dst))
+                    try:
+                        change.merge(self.ensure_pair(src, dst)[1])
+                    except TopologyError:
+                        continue
+        if done:
+            self.record("proactive", f"{len(done)} frequent pairs of {mac} set up again")
         return change
 
     def handle_arp(self, dpid: int, port: int, opcode: int, src_mac: str, src_ip: str,
@@ -405,7 +429,11 @@ class ScentController:
         except NoPathError:
             default = None
         src, dst = self._host(src_mac), self._host(dst_mac)
+        now = self.clock()
+        self.patterns.request((DEFAULT_APP, src.mac, dst.mac), now)
         for profile in PolicyView(self.policy, self.topo).apps_for(src, dst):
+            self.patterns.request((profile.name, src.mac, dst.mac), now,
+                                  *self._criticality(profile.name))
             key = (profile.name, src.mac, dst.mac)
             if key in self._by_pair:
                 continue
@@ -702,11 +730,34 @@ class ScentController:
 
     def update_counters(self, stats: Iterable[tuple[int, int, int]]) -> None:
         """Apply (trail id, packets, bytes) read from ingress classifier flows."""
+        now = self.clock()
         for trail_id, packets, nbytes in stats:
             trail = self.store.get(trail_id)
-            if trail and (trail.packets, trail.bytes) != (packets, nbytes):
+            if trail is None:
+                continue
+            self.patterns.counters((trail.app, trail.src_mac, trail.dst_mac), packets, now,
+                                   *self._criticality(trail.app))
+            if (trail.packets, trail.bytes) != (packets, nbytes):
                 self.store.put(trail.evolve(packets=packets, bytes=nbytes,
                                             version=trail.version + 1))
+
+    def _criticality(self, app: str) -> tuple[int, str]:
+        """(security level, data class) of an application for pair ranking."""
+        profile = self.policy.app(app)
+        if profile is None:
+            return 0, "best-effort"
+        return self.policy.classification_of(profile).min_level, profile.data_class
+
+    def pair_ranking(self, app: str) -> list[dict[str, object]]:
+        """`app`'s host pairs by use and criticality (GET /apps/<name>/pairs)."""
+        ranked = []
+        for (_, src, dst), stats in self.patterns.ranking(app):
+            hosts = self.topo.hosts
+            ranked.append({"src": hosts[src].ip if src in hosts else src,
+                           "dst": hosts[dst].ip if dst in hosts else dst,
+                           "score": round(stats.score(), 3), "rate": round(stats.rate, 3),
+                           "requests": round(stats.requests, 3), "packets": stats.packets})
+        return ranked
 
     # services -----------------------------------------------------------
     def service_by_vip(self, ip: str) -> Service | None:

@@ -48,6 +48,12 @@ OPENAPI: dict[str, Any] = {
                                   "400": {"description": "rejected, nothing changed"},
                                   "401": {"description": "no or wrong token"},
                                   "403": {"description": "no token configured"}}}},
+        f"{PREFIX}/apps/{{name}}/pairs": {"get": {
+            "summary": "An application's host pairs ranked by use and criticality",
+            "parameters": [{"name": "name", "in": "path", "required": True,
+                            "schema": {"type": "string"}}],
+            "responses": {"200": {"description": "ranked pairs"},
+                          "404": {"description": "no such application"}}}},
         f"{PREFIX}/apps/{{name}}/dag": {"get": {
             "summary": "An application's trail DAG",
             "parameters": [
@@ -163,6 +169,13 @@ def create_app(ctrl: ScentController, *, token: str | None = None,
         if fmt == "dot":
             return Response(dag.to_dot(graph), mimetype="text/vnd.graphviz")
         return Response(dag.to_graphml(graph), mimetype="application/graphml+xml")
+
+    @app.get(f"{PREFIX}/apps/<name>/pairs")
+    def app_pairs(name: str) -> Any:
+        with ctrl.lock:
+            if name != DEFAULT_APP and ctrl.policy.app(name) is None:
+                return jsonify(error=f"application {name!r} not found", status=404), 404
+            return jsonify(app=name, pairs=ctrl.pair_ranking(name))
 
     @app.get(f"{PREFIX}/openapi.json")
     def openapi() -> Any:

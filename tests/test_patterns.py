@@ -65,3 +65,36 @@ def test_forgetting_a_host_drops_its_pairs_only() -> None:
 def test_half_life_must_be_positive() -> None:
     with pytest.raises(ValueError, match="half-life 0 must be positive"):
         PatternTracker(half_life=0)
+
+
+# -- in the controller and the API ---------------------------------------------------------
+
+
+def test_host_that_comes_back_gets_its_busiest_pairs_before_it_talks(fat_tree, clock) -> None:
+    from sdnscent.rest import create_app
+    from sdnscent.topology import Port
+
+    ctrl = fat_tree.controller(clock)
+    h1, h5, h9 = fat_tree.host(1), fat_tree.host(5), fat_tree.host(9)
+    busy, _ = ctrl.ensure_pair(h1.mac, h5.mac)
+    quiet, _ = ctrl.ensure_pair(h1.mac, h9.mac)
+    clock.advance(1)
+    ctrl.update_counters([(busy.id, 5000, 500_000), (quiet.id, 0, 0)])
+    ranking = create_app(ctrl).test_client().get("/api/v1/apps/default/pairs").get_json()
+    assert [(p["src"], p["dst"]) for p in ranking["pairs"]][0] == (h1.ip, h5.ip)
+    assert ranking["pairs"][0]["rate"] > 0
+
+    ctrl.port_status(h1.dpid, Port(h1.port, up=False))  # h1 unplugged: its trails go
+    assert ctrl.trail_for_pair(h1.mac, h5.mac) is None
+    ctrl.port_status(h1.dpid, Port(h1.port, up=True))
+    ctrl.learn_host(h1.dpid, h1.port, h1.mac, h1.ip)  # back: set up again at once
+    assert ctrl.trail_for_pair(h1.mac, h5.mac) is not None
+    assert any(e.kind == "proactive" for e in ctrl.events)
+
+
+def test_pairs_of_an_unknown_application_are_a_404(fat_tree, clock) -> None:
+    from sdnscent.rest import create_app
+
+    client = create_app(fat_tree.controller(clock)).test_client()
+    answer = client.get("/api/v1/apps/nope/pairs")
+    assert answer.status_code == 404 and "nope" in answer.get_json()["error"]
