@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from mininet_tests.harness import ControllerProcess, ScentNet, mininet_lock
+from mininet_tests.harness import ScentNet, running_net
 from topologies.fattree import FatTreeTopo
 
 
@@ -32,15 +32,5 @@ def testbed() -> None:
 @pytest.fixture(scope="module")
 def fattree(testbed: None) -> Iterator[ScentNet]:
     """A k=4 fat-tree (20 switches, 16 hosts) under a fresh controller."""
-    with mininet_lock():
-        ctl = ControllerProcess()
-        net = ScentNet(FatTreeTopo(k=4), ctl)
-        try:
-            net.discovery_s = net.start()
-            yield net
-        finally:
-            try:
-                net.stop()
-            finally:
-                rc = ctl.stop()
-        assert rc == 0, f"controller did not stop cleanly on Ctrl-C (exit {rc}):\n{ctl.logs()}"
+    with running_net(FatTreeTopo(k=4)) as net:
+        yield net

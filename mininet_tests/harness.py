@@ -13,6 +13,7 @@ import fcntl
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -192,6 +193,9 @@ class ScentNet:
             controller=partial(RemoteController, ip="127.0.0.1", port=ctl.ofp_port),
             autoSetMacs=False, autoStaticArp=False, cleanup=False, waitConnected=False)
         self.started = False
+        self.discovery_s = 0.0
+        self.workdir: Path | None = None
+        self.policy_path: Path | None = None
 
     def start(self, discovery_timeout: float = 60.0) -> float:
         """Start the network; return seconds until the controller saw all links."""
@@ -241,6 +245,42 @@ class ScentNet:
         if left or ours:
             raise HarnessError(f"cleanup left bridges {sorted(left)} and interfaces "
                                f"{sorted(ours)} behind (removed now)")
+
+
+@contextlib.contextmanager
+def running_net(topo: Any, controller_args: list[str] | None = None,
+                policy: Path | None = None) -> Iterator[ScentNet]:
+    """Hold the Mininet lock, start a controller and `topo`; tear both down after.
+
+    The controller gets a private copy of `policy` (``net.policy_path``) that a
+    test may rewrite; ``net.workdir`` is a scratch folder removed afterwards.
+    Raises HarnessError if the controller does not exit 0 on Ctrl-C.
+    """
+    workdir = Path(tempfile.mkdtemp(prefix="sdnscent-run-"))
+    args = list(controller_args or [])
+    policy_path = None
+    if policy is not None:
+        policy_path = workdir / "policy.yaml"
+        shutil.copy(policy, policy_path)
+        args = ["--policy", str(policy_path), *args]
+    try:
+        with mininet_lock():
+            ctl = ControllerProcess(args)
+            net = ScentNet(topo, ctl)
+            net.workdir, net.policy_path = workdir, policy_path
+            try:
+                net.discovery_s = net.start()
+                yield net
+            finally:
+                try:
+                    net.stop()
+                finally:
+                    rc = ctl.stop()
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    if rc != 0:
+        raise HarnessError(f"controller did not stop cleanly on Ctrl-C (exit {rc}):\n"
+                           f"{ctl.logs()}")
 
 
 def dump_flows(switch: str) -> list[str]:

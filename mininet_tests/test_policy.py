@@ -8,9 +8,7 @@ mininet_tests/policies/nfchain.yaml. Tests run in file order on one network.
 from __future__ import annotations
 
 import json
-import shutil
 import signal
-import tempfile
 import threading
 import time
 import urllib.error
@@ -26,11 +24,10 @@ from scapy.layers.inet import UDP
 
 from mininet_tests.harness import (
     Capture,
-    ControllerProcess,
     ScentNet,
     dump_flows,
-    mininet_lock,
     ping,
+    running_net,
     wait_for,
 )
 from sdnscent.flows import trail_cookie
@@ -44,23 +41,8 @@ DMZ_SPINE = "0000000000000002"
 @pytest.fixture(scope="module")
 def nfnet(testbed: None) -> Iterator[ScentNet]:
     """The zoned fabric under a controller started with the policy."""
-    workdir = Path(tempfile.mkdtemp(prefix="sdnscent-policy-"))
-    policy = workdir / "policy.yaml"
-    shutil.copy(POLICY, policy)
-    with mininet_lock():
-        ctl = ControllerProcess(["--policy", str(policy), "--api-token", TOKEN])
-        net = ScentNet(NFChainTopo(), ctl)
-        net.policy_path = policy
-        try:
-            net.start()
-            yield net
-        finally:
-            try:
-                net.stop()
-            finally:
-                rc = ctl.stop()
-                shutil.rmtree(workdir, ignore_errors=True)
-    assert rc == 0, ctl.logs()
+    with running_net(NFChainTopo(), ["--api-token", TOKEN], policy=POLICY) as net:
+        yield net
 
 
 def send_udp(host: Any, dst_ip: str, port: int, count: int, gap: float = 0.01) -> None:

@@ -6,8 +6,6 @@ mininet_tests/policies/nfchain.yaml). Tests run in file order on one network.
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,10 +16,9 @@ from scapy.layers.inet import IP, UDP
 
 from mininet_tests.harness import (
     Capture,
-    ControllerProcess,
     ScentNet,
-    mininet_lock,
     ping,
+    running_net,
     wait_for,
 )
 from topologies.nfchain import NFChainTopo
@@ -70,31 +67,16 @@ print(s.recv(100).decode(), s.getpeername()[0])
 @pytest.fixture(scope="module")
 def svcnet(testbed: None) -> Iterator[ScentNet]:
     """The nfchain fabric under a controller with the policy, servers on h3 and h4."""
-    workdir = Path(tempfile.mkdtemp(prefix="sdnscent-services-"))
-    policy = workdir / "policy.yaml"
-    shutil.copy(POLICY, policy)
-    for name, text in (("udp_client.py", UDP_CLIENT), ("tcp_client.py", TCP_CLIENT)):
-        (workdir / name).write_text(text)
-    with mininet_lock():
-        ctl = ControllerProcess(["--policy", str(policy)])
-        net = ScentNet(NFChainTopo(), ctl)
-        net.workdir = workdir
-        servers: list[Any] = []
+    with running_net(NFChainTopo(), policy=POLICY) as net:
+        for name, text in (("udp_client.py", UDP_CLIENT), ("tcp_client.py", TCP_CLIENT)):
+            (net.workdir / name).write_text(text)
+        servers = [net.host(name).popen(["python3", "-c", SERVER, name]) for name in POOL]
         try:
-            net.start()
-            for name in POOL:
-                servers.append(net.host(name).popen(["python3", "-c", SERVER, name]))
             yield net
         finally:
-            try:
-                for proc in servers:
-                    proc.terminate()
-                    proc.wait(5)
-                net.stop()
-            finally:
-                rc = ctl.stop()
-                shutil.rmtree(workdir, ignore_errors=True)
-    assert rc == 0, ctl.logs()
+            for proc in servers:
+                proc.terminate()
+                proc.wait(5)
 
 
 def udp_flows(net: ScentNet, count: int) -> list[list[Any]]:
