@@ -9,11 +9,11 @@ import ipaddress
 import itertools
 
 from .constraints import (
+    ChainPlanner,
     NetworkFunction,
     app_constraints,
     network_functions,
     node_attrs,
-    plan_chain,
     resolve_switch,
 )
 from .planner import Planner, pair_key
@@ -110,17 +110,33 @@ def app_matches(app: Application) -> tuple[Match, ...]:
     return tuple(tuple(sorted({**a, **b}.items())) for a, b in combos)
 
 
+CACHE_MAX = 256  # layered graphs kept per controller
+
+
 def plan_app_hops(view: PolicyView, app: Application, src: Host, dst: Host, planner: Planner,
-                  exclusions: tuple[set[tuple[int, int]], set[int]]) -> tuple[Hop, ...]:
+                  exclusions: tuple[set[tuple[int, int]], set[int]],
+                  cache: dict[tuple[object, ...], ChainPlanner] | None = None
+                  ) -> tuple[Hop, ...]:
     """Hops of `app`'s trail from src to dst under the policy (NoPathError with the reason).
 
     `exclusions` are the links and switches isolation keeps the trail away from.
+    `cache` keeps one layered graph per (policy, application, topology version,
+    utilisation map, exclusions): building it is most of the planning time.
     """
     policy, topo = view.policy, view.topo
-    nfs = network_functions(policy, topo)
-    attrs = node_attrs(topo, policy, nfs)
     links, switches = exclusions
-    rules = app_constraints(app, policy, topo, attrs, utilisation=planner.utilisation,
-                            isolated_links=links, isolated_switches=switches)
-    return plan_chain(topo, src, dst, policy.chain_of(app), nfs, rules, policy.weights_of(app),
-                      flow_key=(*pair_key(src.mac, dst.mac), app.name))
+    key = (id(policy), app.name, topo.version, id(planner.utilisation), frozenset(links),
+           frozenset(switches))
+    chain_planner = cache.get(key) if cache is not None else None
+    if chain_planner is None:
+        nfs = network_functions(policy, topo)
+        attrs = node_attrs(topo, policy, nfs)
+        rules = app_constraints(app, policy, topo, attrs, utilisation=planner.utilisation,
+                                isolated_links=links, isolated_switches=switches)
+        chain_planner = ChainPlanner(topo, policy.chain_of(app), nfs, rules,
+                                     policy.weights_of(app))
+        if cache is not None:
+            if len(cache) >= CACHE_MAX:
+                cache.clear()
+            cache[key] = chain_planner
+    return chain_planner.plan(src, dst, flow_key=(*pair_key(src.mac, dst.mac), app.name))

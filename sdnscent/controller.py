@@ -142,6 +142,7 @@ class ScentController:
         self._blocks: dict[tuple[str, str, str], list[FlowSpec]] = {}
         self._retired_blocks: dict[tuple[str, str, str], list[FlowSpec]] = {}
         self.patterns = PatternTracker()
+        self._chain_cache: dict[tuple[object, ...], Any] = {}
         self._block_ids = 0
         self._link_seen: dict[tuple[int, int], float] = {}
         self._pending_arp: dict[str, dict[str, tuple[str, int, int]]] = {}
@@ -462,7 +463,7 @@ class ScentController:
         if profile is None:
             return self.planner.host_hops(src, dst)
         return plan_app_hops(view, profile, src, dst, self.planner,
-                             self._isolation_exclusions(profile, replacing))
+                             self._isolation_exclusions(profile, replacing), self._chain_cache)
 
     def _isolation_exclusions(self, profile: Application,
                               replacing: Trail | None) -> tuple[set[tuple[int, int]], set[int]]:
@@ -644,6 +645,7 @@ class ScentController:
         that can no longer be placed are removed and their traffic blocked.
         """
         self.policy = policy
+        self._chain_cache.clear()
         change = Change()
         rebind = []
         for key, binding in list(self._bindings.items()):

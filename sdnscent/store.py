@@ -1,17 +1,25 @@
-"""Where trails live: the TrailStore interface and its in-memory backend.
+"""Where trails live: the TrailStore interface, its in-memory backend and the
+versioned record format that the Redis backends (sdnscent.redisstore) store.
 
 The controller keeps no trail state of its own beyond indexes it can rebuild:
-trails are read from and written to a store. Redis and Redis Cluster backends
-implement the same interface (see docs/store.rst).
+trails are read from and written to a store (see docs/store.rst).
 """
 
 from __future__ import annotations
 
 import abc
+import json
+import math
 import threading
-from urllib.parse import urlparse
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import SplitResult, urlsplit
 
-from .trails import Trail
+from .trails import Hop, Trail, TrailState
+
+RECORD_VERSION = 1  # the "v" of a stored trail record
+TOMBSTONES = 65536  # deleted trail versions a MemoryStore remembers
 
 
 class StoreError(RuntimeError):
@@ -19,7 +27,7 @@ class StoreError(RuntimeError):
 
 
 class StaleWrite(StoreError):
-    """A write carried an older version than the stored trail."""
+    """A write carried an older version than the stored (or deleted) trail."""
 
 
 class TrailStore(abc.ABC):
@@ -31,7 +39,10 @@ class TrailStore(abc.ABC):
 
     @abc.abstractmethod
     def put(self, trail: Trail) -> None:
-        """Store `trail`; raise StaleWrite if a newer version is stored."""
+        """Store `trail`; raise StaleWrite if a newer version is stored or was deleted.
+
+        A put of the stored version itself is allowed (an idempotent re-write).
+        """
 
     @abc.abstractmethod
     def get(self, trail_id: int) -> Trail | None:
@@ -45,12 +56,21 @@ class TrailStore(abc.ABC):
     def all(self) -> list[Trail]:
         """Every stored trail, by id."""
 
+    @abc.abstractmethod
+    def find_by_label(self, dpid: int, label: int) -> Trail | None:
+        """The trail that has a hop at switch `dpid` under `label`, or None (the miss path)."""
+
+    def close(self) -> None:
+        """Release connections; the store is unusable afterwards."""
+
 
 class MemoryStore(TrailStore):
     """The embedded default: a dict behind a lock."""
 
     def __init__(self) -> None:
         self._trails: dict[int, Trail] = {}
+        self._by_label: dict[tuple[int, int], int] = {}  # (dpid, label) -> trail id
+        self._gone: OrderedDict[int, int] = OrderedDict()  # deleted id -> its version
         self._next = 1
         self._lock = threading.Lock()
 
@@ -66,7 +86,15 @@ class MemoryStore(TrailStore):
             if current and current.version > trail.version:
                 raise StaleWrite(f"trail {trail.id}: version {trail.version} is older "
                                  f"than stored {current.version}")
+            gone = self._gone.get(trail.id)
+            if current is None and gone is not None and gone >= trail.version:
+                raise StaleWrite(f"trail {trail.id}: version {trail.version} was deleted "
+                                 f"at version {gone}")
+            if current is not None:
+                self._unindex(current)
             self._trails[trail.id] = trail
+            for key in _label_keys(trail):
+                self._by_label[key] = trail.id
 
     def get(self, trail_id: int) -> Trail | None:
         with self._lock:
@@ -74,18 +102,254 @@ class MemoryStore(TrailStore):
 
     def delete(self, trail_id: int) -> Trail | None:
         with self._lock:
-            return self._trails.pop(trail_id, None)
+            trail = self._trails.pop(trail_id, None)
+            if trail is not None:
+                self._unindex(trail)
+                self._gone[trail_id] = trail.version
+                while len(self._gone) > TOMBSTONES:
+                    self._gone.popitem(last=False)
+            return trail
 
     def all(self) -> list[Trail]:
         with self._lock:
             return [self._trails[k] for k in sorted(self._trails)]
 
+    def find_by_label(self, dpid: int, label: int) -> Trail | None:
+        with self._lock:
+            trail_id = self._by_label.get((dpid, label))
+            return None if trail_id is None else self._trails.get(trail_id)
+
+    def _unindex(self, trail: Trail) -> None:
+        for key in _label_keys(trail):
+            if self._by_label.get(key) == trail.id:
+                del self._by_label[key]
+
+
+def _label_keys(trail: Trail) -> set[tuple[int, int]]:
+    """The (dpid, label) pairs under which the miss path finds `trail`."""
+    return {(hop.dpid, trail.label) for hop in trail.hops}
+
+
+# The record format ----------------------------------------------------------
+
+def trail_to_record(trail: Trail) -> dict[str, Any]:
+    """The stored form of `trail`: a JSON-ready dict with "v": RECORD_VERSION.
+
+    Every field of Trail and Hop is written (tests/test_store.py fails when a new
+    field is missing here).
+    """
+    return {
+        "v": RECORD_VERSION,
+        "id": trail.id, "label": trail.label, "version": trail.version,
+        "src_mac": trail.src_mac, "dst_mac": trail.dst_mac,
+        "src_ip": trail.src_ip, "dst_ip": trail.dst_ip,
+        "hops": [{"dpid": h.dpid, "in_port": h.in_port, "out_port": h.out_port, "via": h.via}
+                 for h in trail.hops],
+        "app": trail.app, "cls": trail.cls, "state": trail.state.value,
+        "created": trail.created, "expires": trail.expires, "setup_ms": trail.setup_ms,
+        "packets": trail.packets, "bytes": trail.bytes, "extra": dict(trail.extra),
+        "match": [[[name, value] for name, value in alt] for alt in trail.match],
+        "priority": trail.priority,
+        "rewrite": [[name, value] for name, value in trail.rewrite],
+        "grouped": trail.grouped,
+    }
+
+
+def encode_trail(trail: Trail) -> str:
+    """`trail` as a compact JSON record."""
+    return json.dumps(trail_to_record(trail), separators=(",", ":"), allow_nan=False)
+
+
+def decode_trail(text: str | bytes, key: str) -> Trail:
+    """The Trail in the JSON record `text` read from `key`; StoreError if malformed."""
+    try:
+        data = json.loads(text)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise StoreError(f"store record {key!r}: not JSON: {exc}") from None
+    return trail_from_record(data, key)
+
+
+class _Reader:
+    """Typed access to one record's fields; errors name the key and field."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+    def fail(self, path: str, problem: str) -> StoreError:
+        return StoreError(f"store record {self.key!r}: field {path!r}: {problem}")
+
+    def obj(self, data: Any, path: str, required: set[str], optional: set[str]) -> dict:
+        if not isinstance(data, dict):
+            raise self.fail(path or "(record)", f"expected an object, got {_kind(data)}")
+        for name in sorted(required - data.keys()):
+            raise self.fail(_join(path, name), "missing")
+        for name in sorted(data.keys() - required - optional):
+            raise self.fail(_join(path, name), "unknown field")
+        return data
+
+    def int(self, data: dict, name: str, path: str = "", low: int | None = None) -> int:
+        value = data[name]
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise self.fail(_join(path, name), f"expected an integer, got {_kind(value)}")
+        if low is not None and value < low:
+            raise self.fail(_join(path, name), f"must be >= {low}, got {value}")
+        return value
+
+    def str(self, data: dict, name: str, path: str = "") -> str:
+        value = data[name]
+        if not isinstance(value, str):
+            raise self.fail(_join(path, name), f"expected a string, got {_kind(value)}")
+        return value
+
+    def num(self, data: dict, name: str) -> float:
+        value = data[name]
+        if isinstance(value, bool) or not isinstance(value, int | float) \
+                or not math.isfinite(value):
+            raise self.fail(name, f"expected a number, got {_kind(value)}")
+        return float(value)
+
+    def maybe(self, data: dict, name: str, read: Callable[..., Any], *args: Any) -> Any:
+        return None if data.get(name) is None else read(data, name, *args)
+
+    def list(self, data: Any, path: str) -> list:
+        if not isinstance(data, list):
+            raise self.fail(path, f"expected a list, got {_kind(data)}")
+        return data
+
+    def pairs(self, data: Any, path: str, value_type: type) -> tuple[tuple[str, Any], ...]:
+        out = []
+        for i, pair in enumerate(self.list(data, path)):
+            where = f"{path}[{i}]"
+            if not isinstance(pair, list) or len(pair) != 2 or not isinstance(pair[0], str):
+                raise self.fail(where, f"expected [name, value], got {_kind(pair)}")
+            value = pair[1]
+            if not isinstance(value, value_type) or isinstance(value, bool):
+                raise self.fail(where, f"value must be {value_type.__name__}, "
+                                       f"got {_kind(value)}")
+            out.append((pair[0], value))
+        return tuple(out)
+
+
+_FIELDS = {"v", "id", "label", "version", "src_mac", "dst_mac", "src_ip", "dst_ip", "hops",
+           "app", "cls", "state", "created", "expires", "setup_ms", "packets", "bytes",
+           "extra", "match", "priority", "rewrite", "grouped"}
+_HOP_FIELDS = {"dpid", "in_port", "out_port", "via"}
+
+
+def trail_from_record(data: Any, key: str) -> Trail:
+    """The Trail in a decoded record; StoreError naming `key` and the field if malformed."""
+    r = _Reader(key)
+    if isinstance(data, dict) and "v" in data and data["v"] != RECORD_VERSION:
+        raise r.fail("v", f"record format {data['v']!r} is not supported "
+                          f"(this version reads {RECORD_VERSION})")
+    rec = r.obj(data, "", _FIELDS, set())
+    hops = []
+    for i, raw in enumerate(r.list(rec["hops"], "hops")):
+        path = f"hops[{i}]"
+        hop = r.obj(raw, path, _HOP_FIELDS, set())
+        hops.append(Hop(r.int(hop, "dpid", path, 0), r.int(hop, "in_port", path, 0),
+                        r.int(hop, "out_port", path, 0), r.maybe(hop, "via", r.str, path)))
+    if not hops:
+        raise r.fail("hops", "a trail has at least one hop")
+    try:
+        state = TrailState(rec["state"])
+    except ValueError:
+        raise r.fail("state", f"unknown state {rec['state']!r}") from None
+    extra = rec["extra"]
+    if not isinstance(extra, dict) or not all(isinstance(k, str) and isinstance(v, str)
+                                              for k, v in extra.items()):
+        raise r.fail("extra", "expected an object of strings")
+    match = tuple(r.pairs(alt, f"match[{i}]", int)
+                  for i, alt in enumerate(r.list(rec["match"], "match")))
+    if not isinstance(rec["grouped"], bool):
+        raise r.fail("grouped", f"expected true or false, got {_kind(rec['grouped'])}")
+    return Trail(
+        id=r.int(rec, "id", low=1), label=r.int(rec, "label", low=0),
+        src_mac=r.str(rec, "src_mac"), dst_mac=r.str(rec, "dst_mac"),
+        src_ip=r.str(rec, "src_ip"), dst_ip=r.str(rec, "dst_ip"), hops=tuple(hops),
+        app=r.str(rec, "app"), cls=r.str(rec, "cls"), state=state,
+        created=r.num(rec, "created"), expires=r.maybe(rec, "expires", r.num),
+        version=r.int(rec, "version", low=0), setup_ms=r.maybe(rec, "setup_ms", r.num),
+        packets=r.int(rec, "packets", low=0), bytes=r.int(rec, "bytes", low=0),
+        extra=dict(extra), match=match, priority=r.maybe(rec, "priority", r.int),
+        rewrite=r.pairs(rec["rewrite"], "rewrite", str), grouped=rec["grouped"])
+
+
+def _join(path: str, name: str) -> str:
+    return f"{path}.{name}" if path else name
+
+
+def _kind(value: Any) -> str:
+    text = json.dumps(value) if value is None or isinstance(value, bool | int | float | str) \
+        else type(value).__name__
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+# Opening a store from a URL -------------------------------------------------
+
+SCHEMES = "memory://, redis://host:port/db or redis+cluster://host:port"
+
+
+def redact(url: str) -> str:
+    """`url` with any password replaced by ***, for messages."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)
+    user = netloc[0].split(":", 1)[0]
+    return parts._replace(netloc=f"{user}:***@{netloc[1]}").geturl()
+
+
+def parse_url(url: str) -> tuple[str, dict[str, Any]]:
+    """(scheme, connection options) of a store URL; StoreError saying what is wrong."""
+    shown = redact(url)
+    try:
+        parts: SplitResult = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise StoreError(f"store {shown!r}: {exc}") from None
+    scheme = parts.scheme.lower()
+    if scheme == "memory":
+        if parts.netloc or parts.path or parts.query or parts.fragment:
+            raise StoreError(f"store {shown!r}: memory:// takes no host, path or options")
+        return scheme, {}
+    if scheme == "rediss":
+        raise StoreError(f"store {shown!r}: TLS (rediss://) is not supported yet")
+    if scheme not in ("redis", "redis+cluster"):
+        raise StoreError(f"store {shown!r}: unknown scheme {parts.scheme!r}; use {SCHEMES}")
+    if not parts.hostname:
+        raise StoreError(f"store {shown!r}: no host; use {scheme}://host:port")
+    if parts.query or parts.fragment:
+        raise StoreError(f"store {shown!r}: options ({parts.query or parts.fragment!r}) "
+                         "are not supported")
+    path = parts.path.strip("/")
+    if scheme == "redis+cluster" and path not in ("", "0"):
+        raise StoreError(f"store {shown!r}: Redis Cluster has only database 0, "
+                         f"not {path!r}")
+    if path and not (path.isascii() and path.isdigit()):
+        raise StoreError(f"store {shown!r}: database {path!r} is not a number "
+                         "(redis://host:port/db)")
+    options = {"host": parts.hostname, "port": port or 6379,
+               "username": parts.username or None, "password": parts.password or None}
+    if scheme == "redis":
+        options["db"] = int(path or 0)
+    return scheme, options
+
 
 def open_store(url: str) -> TrailStore:
-    """A store for `url`: memory:// (default); Redis backends come later."""
-    scheme = urlparse(url).scheme
+    """A store for `url`: memory://, redis://host:port/db or redis+cluster://host:port.
+
+    A Redis store is connected (and checked with a PING) before it is returned:
+    StoreError names the address when it cannot be reached.
+    """
+    scheme, options = parse_url(url)
     if scheme == "memory":
         return MemoryStore()
-    if scheme in ("redis", "redis+cluster", "rediss"):
-        raise StoreError(f"store {url!r}: the Redis backends are not in this version yet")
-    raise StoreError(f"store {url!r}: unknown scheme {scheme!r}; use memory://")
+    from .redisstore import RedisClusterStore, RedisStore  # redis is imported only here
+
+    if scheme == "redis":
+        return RedisStore(**options)
+    return RedisClusterStore(**options)
