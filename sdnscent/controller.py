@@ -721,14 +721,14 @@ class ScentController:
 
         An empty Change means the label is unknown there: drop the packet.
         """
-        for trail in self.store.all():
-            if trail.label == label and dpid in trail.switches:
-                flows = [f for f in compiler.hop_flows(trail) if f.dpid == dpid]
-                self.record("label-miss", f"label {label} missing at "
-                            f"{self.topo.switch_name(dpid)}: restored from the store", trail.id)
-                return Change([{dpid: list(flows)}])
-        self.misses_unknown += 1
-        return Change()
+        trail = self.store.find_by_label(dpid, label)
+        if trail is None or trail.label != label or dpid not in trail.switches:
+            self.misses_unknown += 1
+            return Change()
+        flows = [f for f in compiler.hop_flows(trail) if f.dpid == dpid]
+        self.record("label-miss", f"label {label} missing at {self.topo.switch_name(dpid)}: "
+                    "restored from the store", trail.id)
+        return Change([{dpid: flows}])
 
     def update_counters(self, stats: Iterable[tuple[int, int, int]]) -> None:
         """Apply (trail id, packets, bytes) read from ingress classifier flows."""

@@ -62,6 +62,7 @@ class TrailStore(abc.ABC):
 
     def close(self) -> None:
         """Release connections; the store is unusable afterwards."""
+        return None
 
 
 class MemoryStore(TrailStore):
@@ -187,7 +188,7 @@ class _Reader:
             raise self.fail(_join(path, name), "unknown field")
         return data
 
-    def int(self, data: dict, name: str, path: str = "", low: int | None = None) -> int:
+    def integer(self, data: dict, name: str, path: str = "", low: int | None = None) -> int:
         value = data[name]
         if not isinstance(value, int) or isinstance(value, bool):
             raise self.fail(_join(path, name), f"expected an integer, got {_kind(value)}")
@@ -195,7 +196,7 @@ class _Reader:
             raise self.fail(_join(path, name), f"must be >= {low}, got {value}")
         return value
 
-    def str(self, data: dict, name: str, path: str = "") -> str:
+    def text(self, data: dict, name: str, path: str = "") -> str:
         value = data[name]
         if not isinstance(value, str):
             raise self.fail(_join(path, name), f"expected a string, got {_kind(value)}")
@@ -211,14 +212,14 @@ class _Reader:
     def maybe(self, data: dict, name: str, read: Callable[..., Any], *args: Any) -> Any:
         return None if data.get(name) is None else read(data, name, *args)
 
-    def list(self, data: Any, path: str) -> list:
+    def items(self, data: Any, path: str) -> list:
         if not isinstance(data, list):
             raise self.fail(path, f"expected a list, got {_kind(data)}")
         return data
 
     def pairs(self, data: Any, path: str, value_type: type) -> tuple[tuple[str, Any], ...]:
         out = []
-        for i, pair in enumerate(self.list(data, path)):
+        for i, pair in enumerate(self.items(data, path)):
             where = f"{path}[{i}]"
             if not isinstance(pair, list) or len(pair) != 2 or not isinstance(pair[0], str):
                 raise self.fail(where, f"expected [name, value], got {_kind(pair)}")
@@ -244,11 +245,11 @@ def trail_from_record(data: Any, key: str) -> Trail:
                           f"(this version reads {RECORD_VERSION})")
     rec = r.obj(data, "", _FIELDS, set())
     hops = []
-    for i, raw in enumerate(r.list(rec["hops"], "hops")):
+    for i, raw in enumerate(r.items(rec["hops"], "hops")):
         path = f"hops[{i}]"
         hop = r.obj(raw, path, _HOP_FIELDS, set())
-        hops.append(Hop(r.int(hop, "dpid", path, 0), r.int(hop, "in_port", path, 0),
-                        r.int(hop, "out_port", path, 0), r.maybe(hop, "via", r.str, path)))
+        hops.append(Hop(r.integer(hop, "dpid", path, 0), r.integer(hop, "in_port", path, 0),
+                        r.integer(hop, "out_port", path, 0), r.maybe(hop, "via", r.text, path)))
     if not hops:
         raise r.fail("hops", "a trail has at least one hop")
     try:
@@ -260,18 +261,18 @@ def trail_from_record(data: Any, key: str) -> Trail:
                                               for k, v in extra.items()):
         raise r.fail("extra", "expected an object of strings")
     match = tuple(r.pairs(alt, f"match[{i}]", int)
-                  for i, alt in enumerate(r.list(rec["match"], "match")))
+                  for i, alt in enumerate(r.items(rec["match"], "match")))
     if not isinstance(rec["grouped"], bool):
         raise r.fail("grouped", f"expected true or false, got {_kind(rec['grouped'])}")
     return Trail(
-        id=r.int(rec, "id", low=1), label=r.int(rec, "label", low=0),
-        src_mac=r.str(rec, "src_mac"), dst_mac=r.str(rec, "dst_mac"),
-        src_ip=r.str(rec, "src_ip"), dst_ip=r.str(rec, "dst_ip"), hops=tuple(hops),
-        app=r.str(rec, "app"), cls=r.str(rec, "cls"), state=state,
+        id=r.integer(rec, "id", low=1), label=r.integer(rec, "label", low=0),
+        src_mac=r.text(rec, "src_mac"), dst_mac=r.text(rec, "dst_mac"),
+        src_ip=r.text(rec, "src_ip"), dst_ip=r.text(rec, "dst_ip"), hops=tuple(hops),
+        app=r.text(rec, "app"), cls=r.text(rec, "cls"), state=state,
         created=r.num(rec, "created"), expires=r.maybe(rec, "expires", r.num),
-        version=r.int(rec, "version", low=0), setup_ms=r.maybe(rec, "setup_ms", r.num),
-        packets=r.int(rec, "packets", low=0), bytes=r.int(rec, "bytes", low=0),
-        extra=dict(extra), match=match, priority=r.maybe(rec, "priority", r.int),
+        version=r.integer(rec, "version", low=0), setup_ms=r.maybe(rec, "setup_ms", r.num),
+        packets=r.integer(rec, "packets", low=0), bytes=r.integer(rec, "bytes", low=0),
+        extra=dict(extra), match=match, priority=r.maybe(rec, "priority", r.integer),
         rewrite=r.pairs(rec["rewrite"], "rewrite", str), grouped=rec["grouped"])
 
 
