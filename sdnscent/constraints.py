@@ -653,33 +653,36 @@ def least_cost_path(graph: nx.DiGraph, source: LayerNode, target: LayerNode,
     return path
 
 
-def _choice(head: LayerNode, data: dict[str, Any], bans: frozenset[Ban]
-            ) -> tuple[float, Leg] | None:
-    """The cheapest leg of an edge that does not arrive where `bans` forbid."""
-    for cost, _, leg in data["legs"]:
-        if not bans or leg.dst_port is None or (leg.dst, leg.dst_port, head[1]) not in bans:
-            return cost, leg
-    return None
+def _choice(head: LayerNode, data: dict[str, Any], bans: frozenset[Ban],
+            fastest: bool = False) -> tuple[float, Leg] | None:
+    """The cheapest (or fastest) leg of an edge that does not arrive where `bans` forbid."""
+    allowed = [(cost, leg) for cost, _, leg in data["legs"]
+               if not bans or leg.dst_port is None or (leg.dst, leg.dst_port, head[1]) not in bans]
+    if not allowed:
+        return None
+    if fastest:  # parallel links: the cheapest leg is not always the fastest
+        return min(allowed, key=lambda item: item[1].latency)
+    return allowed[0]
 
 
 def _weight(bans: frozenset[Ban], what: str = "cost") -> Weight:
-    if not bans:
+    if not bans and what == "cost":
         return what
 
     def weight(_u: LayerNode, v: LayerNode, data: dict[str, Any]) -> float | None:
-        choice = _choice(v, data, bans)
+        choice = _choice(v, data, bans, fastest=what == "latency")
         if choice is None:
             return None
         return choice[0] if what == "cost" else choice[1].latency
     return weight
 
 
-def _legs(graph: nx.DiGraph, path: Sequence[LayerNode], bans: frozenset[Ban]
-          ) -> tuple[float, list[Leg]]:
-    """Cost and legs of a path found under `bans`."""
+def _legs(graph: nx.DiGraph, path: Sequence[LayerNode], bans: frozenset[Ban],
+          fastest: bool = False) -> tuple[float, list[Leg]]:
+    """Cost and legs of a path found under `bans` (its fastest legs if `fastest`)."""
     cost, legs = 0.0, []
     for u, v in pairwise(path):
-        choice = _choice(v, graph.edges[u, v], bans)
+        choice = _choice(v, graph.edges[u, v], bans, fastest)
         assert choice is not None, (u, v)
         cost += choice[0]
         legs.append(choice[1])
@@ -747,7 +750,7 @@ class _Search:
                 return path, legs
         fastest = nx.dijkstra_path(self.graph, self.source, self.target,
                                    weight=_weight(bans, "latency"))
-        _, legs = _legs(self.graph, fastest, bans)
+        _, legs = _legs(self.graph, fastest, bans, fastest=True)
         if self._ok(fastest, legs):
             return fastest, legs
         took = sum(leg.latency for leg in legs) * 1e3
