@@ -119,6 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default: the port speed the switch reports)")
     p.add_argument("--lldp-interval", type=_positive_seconds, default=1.0, metavar="SECONDS",
                    help="seconds between LLDP rounds (default 1.0); links expire after 3.5x")
+    p.add_argument("--switch-grace", type=_positive_seconds, default=10.0, metavar="SECONDS",
+                   help="seconds a switch that lost its connection keeps its place and its "
+                        "trails before they move off it (default 10)")
     p.add_argument("--log-level", default="WARNING",
                    choices=["DEBUG", "INFO", "WARNING", "ERROR"],
                    help="log level (default WARNING: quiet)")
@@ -165,6 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     SETTINGS.default_link_capacity = args.default_link_capacity
     SETTINGS.lldp_interval = args.lldp_interval
     SETTINGS.link_timeout = 3.5 * args.lldp_interval
+    SETTINGS.switch_grace = args.switch_grace
 
     from os_ken import cfg
     from os_ken.base.app_manager import AppManager

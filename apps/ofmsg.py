@@ -1,7 +1,9 @@
-"""Convert sdnscent flow specs into os-ken OpenFlow 1.3 messages."""
+"""Convert sdnscent flow specs into os-ken OpenFlow 1.3 messages, and flow
+stats entries read back from a switch into flow specs (for the audit)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from sdnscent.flows import (
@@ -86,6 +88,57 @@ def group_delete(dp: Any, op: GroupDelete) -> Any:
     ofp, parser = dp.ofproto, dp.ofproto_parser
     gid = ofp.OFPG_ALL if op.group_id is None else op.group_id
     return parser.OFPGroupMod(dp, ofp.OFPGC_DELETE, 0, gid, [])
+
+
+class UnparsedFlow(ValueError):
+    """A flow stats entry holds something FlowSpec cannot express."""
+
+
+def actions_from(dp: Any, acts: list[Any]) -> tuple[Action, ...]:
+    """FlowSpec actions for os-ken action objects (the inverse of `actions`)."""
+    ofp, parser = dp.ofproto, dp.ofproto_parser
+    out: list[Action] = []
+    for act in acts:
+        if isinstance(act, parser.OFPActionOutput):
+            out.append(ToController(act.max_len) if act.port == ofp.OFPP_CONTROLLER
+                       else Output(act.port))
+        elif isinstance(act, parser.OFPActionPushMpls):
+            out.append(PushMpls(act.ethertype))
+        elif isinstance(act, parser.OFPActionPopMpls):
+            out.append(PopMpls(act.ethertype))
+        elif isinstance(act, parser.OFPActionSetField):
+            out.append(SetField(act.key, act.value))
+        elif isinstance(act, parser.OFPActionGroup):
+            out.append(Group(act.group_id))
+        else:
+            raise UnparsedFlow(f"action {type(act).__name__}")
+    return tuple(out)
+
+
+def flow_from_stats(dp: Any, entry: Any) -> FlowSpec:
+    """A FlowSpec comparable with the compiler's for one OFPFlowStats entry.
+
+    Raises UnparsedFlow for masked matches, write/clear actions, meters and
+    actions FlowSpec does not model (the caller falls back to a wipe).
+    """
+    ofp = dp.ofproto
+    match: dict[str, int | str] = {}
+    for name, value in entry.match.items():
+        if isinstance(value, tuple):
+            raise UnparsedFlow(f"masked match field {name}")
+        match[name] = value.lower() if isinstance(value, str) else value
+    acts: tuple[Action, ...] = ()
+    goto = None
+    for inst in entry.instructions:
+        if inst.type == ofp.OFPIT_APPLY_ACTIONS and not acts:
+            acts = actions_from(dp, inst.actions)
+        elif inst.type == ofp.OFPIT_GOTO_TABLE:
+            goto = inst.table_id
+        else:
+            raise UnparsedFlow(f"instruction type {inst.type}")
+    spec = FlowSpec.make(dp.id, entry.table_id, entry.priority, match, acts, goto,
+                         cookie=entry.cookie)
+    return replace(spec, idle_timeout=entry.idle_timeout, hard_timeout=entry.hard_timeout)
 
 
 def to_message(dp: Any, op: FlowSpec | FlowDelete | GroupSpec | GroupDelete) -> Any:

@@ -30,6 +30,8 @@ from werkzeug.serving import make_server
 from sdnscent.compiler import PRIO_TRAIL
 from sdnscent.controller import ArpPacket, Change, ScentController
 from sdnscent.flows import (
+    COOKIE_MAGIC,
+    COOKIE_MASK_OURS,
     ETH_TYPE_ARP,
     ETH_TYPE_IPV4,
     ETH_TYPE_LLDP,
@@ -50,6 +52,7 @@ from .settings import SETTINGS
 
 LOG = logging.getLogger("sdnscent.app")
 BARRIER_TIMEOUT = 3.0
+DUMP_TIMEOUT = 5.0  # s to read a switch's flow table back for the audit
 PARK_SECONDS = 3.0  # how long a packet with no path waits for a link to appear
 PARKED_MAX = 256
 
@@ -63,12 +66,15 @@ class ScentTrailApp(app_manager.OSKenApp):
         super().__init__(*args, **kwargs)
         self.settings = SETTINGS
         self.ctrl = ScentController(open_store(SETTINGS.store_url),
-                                    SETTINGS.default_link_capacity)
+                                    SETTINGS.default_link_capacity,
+                                    switch_grace=SETTINGS.switch_grace)
         if SETTINGS.policy_file:
-            self.ctrl.set_policy(load_policy(SETTINGS.policy_file))  # no trails yet
+            self.ctrl.set_policy(load_policy(SETTINGS.policy_file))  # no switches yet
+        self.ctrl.recover()  # trails and labels of a persistent store, after a restart
         self.datapaths: dict[int, Any] = {}
         self._send_lock = threading.Lock()
         self._barriers: dict[tuple[int, int], threading.Event] = {}
+        self._dumps: dict[tuple[int, int], tuple[list[Any], threading.Event]] = {}
         self._jobs: queue.Queue[tuple[str, Callable[[], None]] | None] = queue.Queue()
         self._stopping = threading.Event()
         self._api_server: Any = None
@@ -186,6 +192,30 @@ class ScentTrailApp(app_manager.OSKenApp):
             dp.send_msg(msg)
         return event
 
+    def _read_flows(self, dp: Any) -> list[Any] | None:
+        """Our flows on the switch (cookie 0x5ce7...), as FlowSpecs; None if unreadable."""
+        ofp, parser = dp.ofproto, dp.ofproto_parser
+        msg = parser.OFPFlowStatsRequest(dp, 0, ofp.OFPTT_ALL, ofp.OFPP_ANY, ofp.OFPG_ANY,
+                                         COOKIE_MAGIC << 48, COOKIE_MASK_OURS,
+                                         parser.OFPMatch())
+        entries: list[Any] = []
+        done = threading.Event()
+        with self._send_lock:
+            dp.set_xid(msg)
+            self._dumps[(dp.id, msg.xid)] = (entries, done)
+            dp.send_msg(msg)
+        if not done.wait(DUMP_TIMEOUT):
+            self._dumps.pop((dp.id, msg.xid), None)
+            LOG.warning("no flow table from %s within %.0f s: wiping our flows instead of "
+                        "auditing", dpid_str(dp.id), DUMP_TIMEOUT)
+            return None
+        try:
+            return [ofmsg.flow_from_stats(dp, e) for e in entries]
+        except ofmsg.UnparsedFlow as exc:
+            LOG.warning("flow table of %s not audited (%s): wiping our flows instead",
+                        dpid_str(dp.id), exc)
+            return None
+
     def _packet_out(self, dp: Any, port: int, data: bytes, in_port: int | None = None) -> None:
         ofp, parser = dp.ofproto, dp.ofproto_parser
         msg = parser.OFPPacketOut(
@@ -213,8 +243,9 @@ class ScentTrailApp(app_manager.OSKenApp):
 
         def job() -> None:
             self.datapaths[dp.id] = dp
+            installed = self._read_flows(dp)
             with self.ctrl.lock:
-                change = self.ctrl.switch_enter(dp.id, ports, name)
+                change = self.ctrl.switch_enter(dp.id, ports, name, installed)
             self._execute(change)
             for dpid in list(self.datapaths):  # neighbours can now see the new switch
                 self._send_lldp(dpid)
@@ -297,6 +328,14 @@ class ScentTrailApp(app_manager.OSKenApp):
 
     @set_ev_cls(ofp_event.EventOFPFlowStatsReply, MAIN_DISPATCHER)
     def _flow_stats(self, ev: Any) -> None:
+        msg = ev.msg
+        dump = self._dumps.get((msg.datapath.id, msg.xid))
+        if dump is not None:  # a flow table read back for the audit
+            dump[0].extend(msg.body)
+            if not msg.flags & msg.datapath.ofproto.OFPMPF_REPLY_MORE:
+                del self._dumps[(msg.datapath.id, msg.xid)]
+                dump[1].set()
+            return
         stats = []
         for entry in ev.msg.body:
             trail_id = cookie_trail_id(entry.cookie)

@@ -17,6 +17,7 @@ class Settings:
     lldp_interval: float = 1.0
     link_timeout: float = 3.5
     stats_interval: float = 2.0
+    switch_grace: float = 10.0  # s a disconnected switch keeps its place (and flows)
 
 
 SETTINGS = Settings()

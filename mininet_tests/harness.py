@@ -102,9 +102,11 @@ def _die_with_parent() -> None:
 class ControllerProcess:
     """sdnscent-manager started as a child process on loopback ports."""
 
-    def __init__(self, extra_args: list[str] | None = None) -> None:
-        self.ofp_port = free_port()
-        self.api_port = free_port()
+    def __init__(self, extra_args: list[str] | None = None, ofp_port: int | None = None,
+                 api_port: int | None = None) -> None:
+        # A restarted controller takes its predecessor's ports, so switches reconnect.
+        self.ofp_port = ofp_port or free_port()
+        self.api_port = api_port or free_port()
         self.log = tempfile.NamedTemporaryFile(prefix="sdnscent-ctl-", suffix=".log",
                                                delete=False)
         cmd = [sys.executable, "-m", "sdnscent.apps.manager",
@@ -275,6 +277,7 @@ def running_net(topo: Any, controller_args: list[str] | None = None,
                 try:
                     net.stop()
                 finally:
+                    ctl = net.ctl  # a test may have restarted the controller
                     rc = ctl.stop()
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

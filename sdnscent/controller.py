@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import compiler, dag
+from . import audit, compiler, dag
 from .appplan import IP_PROTO, PolicyView, app_matches, plan_app_hops
 from .compiler import Step
 from .flows import (
@@ -47,6 +47,7 @@ PROACTIVE_TOP = 8  # best-ranked pairs per application set up when a host (re)ap
 CONTROLLER_MAC = "0e:5c:e7:00:00:01"  # locally administered; source of ARP probes
 ARP_REQUEST, ARP_REPLY = 1, 2
 PROBE_INTERVAL = 1.0  # s between probes for the same unknown address
+LINK_PORT_GRACE = 10.0  # s an audited link-port flow waits for LLDP to confirm its link
 
 
 @dataclass
@@ -129,7 +130,8 @@ class ScentController:
     """
 
     def __init__(self, store: TrailStore, default_capacity: int | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, switch_grace: float = 0.0,
+                 link_port_grace: float = LINK_PORT_GRACE) -> None:
         self.topo = Topology(default_capacity)
         self.planner = Planner(self.topo)
         self.labels = LabelAllocator()
@@ -152,6 +154,36 @@ class ScentController:
         self._group_next = 1
         self._group_free: deque[int] = deque()
         self._binding_ids = 0
+        # A switch whose connection dropped keeps forwarding (fail mode secure):
+        # it counts as gone only after `switch_grace` seconds without a reconnect.
+        self.switch_grace = switch_grace
+        self._away: dict[int, float] = {}  # dpid -> when its connection dropped
+        self.link_port_grace = link_port_grace
+        self._pending_link_ports: dict[tuple[int, int], float] = {}  # audited, not yet seen
+
+    def recover(self) -> int:
+        """Rebuild the indexes from the store after a restart; return the trail count.
+
+        The (app, src, dst) index and the label allocations come back; hosts
+        are learned again from traffic, and a trail whose hosts are not known
+        yet is kept (see replan and learn_host). Block rules and service
+        bindings are not stored: the audit removes theirs from the switches.
+        """
+        trails = self.store.all()
+        for trail in trails:
+            if trail.state in (TrailState.REMOVED, TrailState.FAILED):
+                continue
+            try:
+                self.labels.reserve(trail.label)
+            except ValueError as exc:  # LabelError: a duplicate or out-of-range label
+                self.record("recover", f"trail {trail.id} skipped: {exc}", trail.id)
+                continue
+            key = (trail.app, trail.src_mac, trail.dst_mac)
+            older = self._by_pair.get(key)
+            self._by_pair[key] = trail.id if older is None else max(older, trail.id)
+        self.record("recover", f"{len(self._by_pair)} trails and their labels loaded from "
+                    "the store")
+        return len(self._by_pair)
 
     # events -----------------------------------------------------------
     def record(self, kind: str, message: str, trail: int | None = None) -> None:
@@ -160,19 +192,28 @@ class ScentController:
         LOG.info("%s: %s", kind, message)
 
     # switches, ports, links ---------------------------------------------
-    def switch_enter(self, dpid: int, ports: Iterable[Port], name: str = "") -> Change:
-        """A switch (re)connected: clear our old flows, install what it should hold.
+    def switch_enter(self, dpid: int, ports: Iterable[Port], name: str = "",
+                     installed: list[FlowSpec] | None = None) -> Change:
+        """A switch (re)connected: make its table what it should hold.
 
-        A switch that reconnects without having left keeps its links, so it
-        gets its link-port flows and the entries of trails crossing it back.
+        With `installed` (our flows read back from the switch) the table is
+        audited: correct entries stay untouched, missing ones are installed,
+        unknown ones deleted (sdnscent.audit). Without it, our old flows are
+        wiped and everything is installed again. A switch that reconnects
+        without having left keeps its links, so it gets its link-port flows
+        and the entries of trails crossing it back.
         """
         known = dpid in self.topo.switches
+        self._away.pop(dpid, None)
         self.topo.add_switch(dpid, {p.number: p for p in ports}, name)
         self.record("switch", f"switch {name or dpid_str(dpid)} "
                     + ("reconnected" if known else "connected"))
-        wipe = FlowDelete(dpid, PIPELINE_COOKIE & COOKIE_MASK_OURS, COOKIE_MASK_OURS)
         link_ports = [lk.dst_port for lk in self.topo.links() if lk.dst == dpid]
-        trails = [t for t in self.store.all() if dpid in t.switches]
+        trails = [t for t in self.store.all() if dpid in t.switches
+                  and t.state not in (TrailState.REMOVED, TrailState.FAILED)]
+        if installed is not None:
+            return self._audit(dpid, link_ports, trails, installed)
+        wipe = FlowDelete(dpid, PIPELINE_COOKIE & COOKIE_MASK_OURS, COOKIE_MASK_OURS)
         first: list[compiler.Op] = [wipe]
         if self.policy.services or self._bindings:  # groups are ours only for services
             first.append(GroupDelete(dpid))
@@ -182,10 +223,56 @@ class ScentController:
         return Change([{dpid: first}, {dpid: groups + flows + [f for b in bindings
                                                               for f in b.flows]}])
 
+    def _audit(self, dpid: int, link_ports: list[int], trails: list[Trail],
+               installed: list[FlowSpec]) -> Change:
+        """The audit of a (re)connected switch as a Change (see switch_enter)."""
+        bindings = [b for b in self._bindings.values() if b.dpid == dpid]
+        expected = compiler.switch_flows(dpid, link_ports, trails)
+        expected += [f for flows in self._blocks.values() for f in flows if f.dpid == dpid]
+        expected += [f for b in bindings for f in b.flows]
+        now = self.clock()
+
+        def plausible_link_port(flow: FlowSpec) -> bool:
+            """A link-port flow LLDP has not confirmed yet: keep it for a while."""
+            port = flow.match_dict.get("in_port")
+            if not isinstance(port, int) or flow != compiler.link_port_flow(dpid, port):
+                return False
+            sw_port = self.topo.switches[dpid].ports.get(port)
+            if sw_port is None or not sw_port.up:
+                return False
+            if any(h.dpid == dpid and h.port == port for h in self.topo.hosts.values()):
+                return False
+            self._pending_link_ports.setdefault((dpid, port), now)
+            return True
+
+        result = audit.diff_flows(expected, installed, defer=plausible_link_port)
+        self.record("audit", f"switch {self.topo.switch_name(dpid)}: {result.summary()}")
+        steps = audit.audit_steps(dpid, result)
+        if self.policy.services or bindings:  # groups are not audited: set them again
+            steps = [{dpid: [GroupDelete(dpid)]},
+                     {dpid: [b.group for b in bindings] + [f for b in bindings
+                                                           for f in b.flows]}] + steps
+        return Change(steps)
+
     def switch_leave(self, dpid: int) -> Change:
-        """A switch disconnected: forget it and move trails off it."""
+        """A switch disconnected: forget it and move trails off it.
+
+        With a switch grace period the switch is only marked away (it keeps
+        forwarding on its flows); expire_links forgets it if it stays away.
+        """
         if dpid not in self.topo.switches:
             return Change()
+        if self.switch_grace > 0:
+            self._away.setdefault(dpid, self.clock())
+            self.record("switch", f"switch {self.topo.switch_name(dpid)} disconnected; "
+                        f"its flows stay, forgotten after {self.switch_grace:.0f} s away")
+            return Change()
+        return self._forget_switch(dpid)
+
+    def _forget_switch(self, dpid: int) -> Change:
+        self._away.pop(dpid, None)
+        for key in [k for k in self._pending_link_ports if k[0] == dpid]:
+            del self._pending_link_ports[key]
         name = self.topo.switch_name(dpid)
         links, hosts = self.topo.remove_switch(dpid)
         self.record("switch", f"switch {name} disconnected; {len(links)} link directions lost")
@@ -209,6 +296,7 @@ class ScentController:
         if src not in self.topo.switches or dst not in self.topo.switches:
             return Change()
         self._link_seen[(src, src_port)] = self.clock()
+        confirmed = self._pending_link_ports.pop((dst, dst_port), None) is not None
         port = self.topo.switches[dst].ports.get(dst_port)
         if port is not None and not port.up:
             return Change()
@@ -219,7 +307,8 @@ class ScentController:
         if link is None:
             return change
         self.record("link", f"link {self._link_name(link)} discovered")
-        change.merge(Change([{dst: [compiler.link_port_flow(dst, dst_port)]}]))
+        if not confirmed:  # an audited flow for this port is installed already
+            change.merge(Change([{dst: [compiler.link_port_flow(dst, dst_port)]}]))
         if replaced is not None:  # the port was recabled: trails on the old link move
             self.record("link", f"link {self._link_name(replaced)} replaced")
             change.merge(self._after_loss([replaced], []))
@@ -231,10 +320,30 @@ class ScentController:
         return change
 
     def expire_links(self, timeout: float) -> Change:
-        """Remove links whose LLDP has not been seen for `timeout` seconds."""
+        """Remove links whose LLDP has not been seen for `timeout` seconds.
+
+        Also forgets switches away longer than the switch grace period and
+        deletes audited link-port flows that LLDP did not confirm in time.
+        Links of a switch that is away do not expire while it may come back.
+        """
         now = self.clock()
+        change = Change()
+        for dpid, since in list(self._away.items()):
+            if now - since > self.switch_grace:
+                change.merge(self._forget_switch(dpid))
+        for (dpid, port), since in list(self._pending_link_ports.items()):
+            if now - since > self.link_port_grace:
+                del self._pending_link_ports[(dpid, port)]
+                if dpid in self.topo.switches and not self.topo.is_link_port(dpid, port):
+                    self.record("audit", f"no link found on {self.topo.switch_name(dpid)}:"
+                                f"{port} within {self.link_port_grace:.0f} s: its link-port "
+                                "flow is deleted")
+                    change.merge(Change([{dpid: [compiler.link_port_delete(dpid, port)]}]))
         lost = []
         for link in self.topo.links():
+            if link.src in self._away or link.dst in self._away:
+                self._link_seen[(link.src, link.src_port)] = now
+                continue
             seen = self._link_seen.get((link.src, link.src_port), now)
             if now - seen > timeout:
                 lost.append(self.topo.remove_link(link.src, link.src_port))
@@ -242,7 +351,7 @@ class ScentController:
         for link in lost:
             self._link_seen.pop((link.src, link.src_port), None)
             self.record("link", f"link {self._link_name(link)} timed out")
-        return self._after_loss(lost, [])
+        return change.merge(self._after_loss(lost, []))
 
     def _link_name(self, link: Link) -> str:
         return (f"{self.topo.switch_name(link.src)}:{link.src_port}->"
@@ -293,8 +402,26 @@ class ScentController:
             for binding in list(self._bindings.values()):  # a pool member (re)appeared
                 if ip in self._member_ips(binding.service):
                     change.merge(self._refresh_binding(binding))
+        if not was_known and old is None:
+            change.merge(self._drop_misplaced_trails(host))
         if not was_known or old is not None:
             change.merge(self._proactive_pairs(mac))
+        return change
+
+    def _drop_misplaced_trails(self, host: Host) -> Change:
+        """Trails kept from before a restart whose end is not where `host` was learned."""
+        change = Change()
+        for (_app, src, dst), trail_id in list(self._by_pair.items()):
+            trail = self.store.get(trail_id)
+            if trail is None or host.mac not in (src, dst) or trail.grouped:
+                continue
+            at = [(trail.ingress.dpid, trail.ingress.in_port)] if src == host.mac else []
+            if dst == host.mac:
+                at.append((trail.egress.dpid, trail.egress.out_port))
+            if any(place != (host.dpid, host.port) for place in at):
+                change.merge(self.remove_trail(trail_id, f"host {host.ip} was learned at "
+                                               f"{self.topo.switch_name(host.dpid)}:"
+                                               f"{host.port}, not where the trail ends"))
         return change
 
     def _proactive_pairs(self, mac: str) -> Change:
@@ -519,7 +646,9 @@ class ScentController:
 
     def _covers(self, view: PolicyView, profile: Application, trail: Trail) -> bool:
         src, dst = self.topo.hosts.get(trail.src_mac), self.topo.hosts.get(trail.dst_mac)
-        return src is not None and dst is not None and profile in view.apps_for(src, dst)
+        if src is None or dst is None:  # kept from before a restart until its hosts speak
+            return True
+        return profile in view.apps_for(src, dst)
 
     def _retire_blocks(self) -> Change:
         """Delete drop rules that a re-evaluation did not want back."""
@@ -580,6 +709,9 @@ class ScentController:
         service = self.policy.service(old.app)
         if old.app != DEFAULT_APP and profile is None and service is None:
             return self.remove_trail(trail_id, f"{reason}; application {old.app!r} is gone")
+        if (old.src_mac not in self.topo.hosts or old.dst_mac not in self.topo.hosts) \
+                and self._path_intact(old):  # from before a restart: hosts not seen yet
+            return Change()
         try:
             src, dst = self._host(old.src_mac), self._host(old.dst_mac)
             hops = self._plan_hops(view, profile, src, dst, replacing=old)
@@ -614,6 +746,11 @@ class ScentController:
             for dpid in [d for d in step if d not in self.topo.switches]:
                 del step[dpid]
         return Change(steps, [finish])
+
+    def _path_intact(self, trail: Trail) -> bool:
+        """Every switch of `trail` is known and every link it uses is up."""
+        return all(d in self.topo.switches for d in trail.switches) and all(
+            self.topo.link_from(d, p) is not None for d, p in trail.links())
 
     def remove_trail(self, trail_id: int, reason: str) -> Change:
         """Delete a trail's flows and free its label."""
