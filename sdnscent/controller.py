@@ -233,7 +233,15 @@ class ScentController:
         now = self.clock()
 
         def plausible_link_port(flow: FlowSpec) -> bool:
-            """A link-port flow LLDP has not confirmed yet: keep it for a while."""
+            """A link-port flow LLDP has not confirmed yet: keep it for a while.
+
+            A drop rule of a blocked application is kept too (fail closed): it
+            is not persisted, and without it the application's packets would
+            ride the default trail until the pair is evaluated again; a trail
+            installed later under the same match replaces it in place.
+            """
+            if (flow.cookie >> 32) & 0xFFFF == KIND_BLOCK:
+                return True
             port = flow.match_dict.get("in_port")
             if not isinstance(port, int) or flow != compiler.link_port_flow(dpid, port):
                 return False

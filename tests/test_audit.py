@@ -234,3 +234,21 @@ def test_flow_stats_entries_parse_back_into_equal_flow_specs(fat_tree, clock) ->
             ofproto_v1_3_parser.OFPMatch.parser(bytes(wire), 0), mod.instructions)
         assert ofmsg.flow_from_stats(dp, entry) == spec
     assert diff_flows(flows, flows).adds == []
+
+
+def test_drop_rule_of_a_blocked_application_survives_a_restart_audit() -> None:
+    from sdnscent.compiler import pipeline_flows
+    from sdnscent.controller import ScentController
+    from sdnscent.flows import ETH_TYPE_IPV4, KIND_BLOCK, TABLE_CLASSIFY, FlowSpec, make_cookie
+    from sdnscent.store import MemoryStore
+    from sdnscent.topology import Port
+
+    ctrl = ScentController(MemoryStore())
+    drop = FlowSpec.make(1, TABLE_CLASSIFY, 299, {"in_port": 1, "eth_type": ETH_TYPE_IPV4,
+                                                  "eth_src": "00:00:00:00:00:01",
+                                                  "eth_dst": "00:00:00:00:00:02"},
+                         cookie=make_cookie(KIND_BLOCK, 7))
+    change = ctrl.switch_enter(1, [Port(1), Port(2)], "s1",
+                               installed=[*pipeline_flows(1), drop])
+    ops = [op for step in change.steps for ops in step.values() for op in ops]
+    assert not [op for op in ops if getattr(op, "cookie", None) == drop.cookie]
