@@ -415,13 +415,12 @@ class ScentTrailApp(app_manager.OSKenApp):
         change, new = Change(), []
         with self.ctrl.lock:
             for src, dst in pairs:
-                before = {t.id for t in self.ctrl.store.all()}
                 try:
                     _, extra = self.ctrl.ensure_pair(src, dst)
                 except TopologyError as exc:
                     LOG.info("no trail %s -> %s: %s", src, dst, exc)
                     continue
-                new.extend(t.id for t in self.ctrl.store.all() if t.id not in before)
+                new.extend(extra.created)
                 change.merge(extra)
         self._execute(change)
         elapsed_ms = (time.monotonic() - received) * 1000

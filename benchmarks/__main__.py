@@ -1,6 +1,12 @@
-"""`python -m benchmarks`: run every benchmark."""
+"""`python -m benchmarks`: run every benchmark.
 
-from benchmarks import planning
+Options (``--k``, ``--seed``) reach both; the others belong to one benchmark:
+run it alone (``python -m benchmarks.store --trails 500``).
+"""
+
+from benchmarks import planning, store
 
 if __name__ == "__main__":
     planning.main()
+    print()
+    store.main()

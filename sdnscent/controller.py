@@ -56,6 +56,7 @@ class Change:
 
     steps: list[Step] = field(default_factory=list)
     done: list[Callable[[], None]] = field(default_factory=list)
+    created: list[int] = field(default_factory=list)  # ids of trails this change sets up
 
     def merge(self, other: Change) -> Change:
         """Run `other` alongside this change, step i beside step i."""
@@ -65,6 +66,7 @@ class Change:
             for dpid, ops in step.items():
                 self.steps[i].setdefault(dpid, []).extend(ops)
         self.done.extend(other.done)
+        self.created.extend(other.created)
         return self
 
     def __bool__(self) -> bool:
@@ -551,7 +553,8 @@ class ScentController:
         self._by_pair[(app, src.mac, dst.mac)] = trail.id
         self.record("trail", f"{app} trail {trail.id} {src.ip} -> {dst.ip} label {trail.label} "
                     f"via {self._path_text(trail)}", trail.id)
-        return trail, Change(compiler.install_steps(trail), [lambda: self._activate(trail.id)])
+        return trail, Change(compiler.install_steps(trail), [lambda: self._activate(trail.id)],
+                             [trail.id])
 
     def ensure_pair(self, src_mac: str, dst_mac: str) -> tuple[Trail | None, Change]:
         """The default trail of a pair plus the trails of every application on it.

@@ -440,3 +440,12 @@ def test_new_owner_of_an_ip_takes_it_and_the_old_owners_trails_are_removed(fat_t
     assert ctrl.topo.host_by_ip(h5.ip).mac == newcomer
     assert trail.label not in ctrl.labels
     assert any(isinstance(op, FlowDelete) for op in ops_of(change))
+
+
+def test_a_change_names_the_trails_it_sets_up_and_only_those(fat_tree, clock) -> None:
+    ctrl = fat_tree.controller(clock)
+    h1, h5 = fat_tree.host(1), fat_tree.host(5)
+    trail, change = ctrl.ensure_trail(h1.mac, h5.mac)
+    back, change_back = ctrl.ensure_trail(h5.mac, h1.mac)
+    assert change.merge(change_back).created == [trail.id, back.id]
+    assert ctrl.ensure_pair(h1.mac, h5.mac)[1].created == []
