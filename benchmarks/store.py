@@ -30,13 +30,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import random
-import shutil
-import signal
-import socket
 import statistics
-import subprocess
 import tempfile
 import time
 from collections import Counter
@@ -48,79 +43,13 @@ from benchmarks.planning import fat_tree
 from sdnscent.controller import ScentController
 from sdnscent.store import MemoryStore, TrailStore, open_store
 from sdnscent.trails import Trail
+from tests.redisproc import REDIS_CLI, REDIS_SERVER, RedisServer, free_port, start_cluster
 
-REDIS_SERVER = shutil.which("redis-server")
-REDIS_CLI = shutil.which("redis-cli")
-START_TIMEOUT = 10.0  # s for a server to answer PING
-CLUSTER_TIMEOUT = 20.0  # s for cluster_state:ok
 RESTARTS = 5  # recoveries timed per backend (median reported)
 FIRST_BENCH_LABEL = 500_000  # labels of the put benchmark, clear of the allocator's
 
 
 # Redis processes ------------------------------------------------------------
-
-def free_port(cluster: bool = False) -> int:
-    """A loopback port nobody listens on (and port+10000 too, for a cluster bus)."""
-    for _ in range(200):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        if not cluster:
-            return port
-        if port + 10000 > 65535:
-            continue
-        with socket.socket() as bus:
-            try:
-                bus.bind(("127.0.0.1", port + 10000))
-            except OSError:
-                continue
-        return port
-    raise RuntimeError("no free loopback port")
-
-
-def _redis_cli(port: int, *args: str, timeout: float = 10) -> str:
-    done = subprocess.run([REDIS_CLI or "redis-cli", "-h", "127.0.0.1", "-p", str(port), *args],
-                          capture_output=True, text=True, timeout=timeout, check=False)
-    return done.stdout + done.stderr
-
-
-@dataclass
-class RedisProcess:
-    """One redis-server on 127.0.0.1:port in its own directory, stopped by pid."""
-
-    port: int
-    workdir: Path
-    cluster: bool = False
-    proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        """Start the server and wait until it answers PING."""
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        args = [REDIS_SERVER or "redis-server", "--bind", "127.0.0.1", "--port", str(self.port),
-                "--save", "", "--appendonly", "no", "--dir", str(self.workdir),
-                "--daemonize", "no", "--logfile", str(self.workdir / "redis.log")]
-        if self.cluster:
-            args += ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-                     "--cluster-node-timeout", "5000"]
-        self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + START_TIMEOUT
-        while "PONG" not in _redis_cli(self.port, "ping", timeout=2):
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"redis-server on port {self.port} did not start")
-            time.sleep(0.05)
-
-    def stop(self) -> None:
-        """SIGTERM to our own pid, SIGKILL if it lingers."""
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        os.kill(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            os.kill(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(5)
-
 
 @contextlib.contextmanager
 def redis_backends() -> Iterator[list[tuple[str, str]]]:
@@ -129,35 +58,20 @@ def redis_backends() -> Iterator[list[tuple[str, str]]]:
         print("redis-server or redis-cli not installed: memory:// only", flush=True)
         yield []
         return
-    procs: list[RedisProcess] = []
+    servers: list[RedisServer] = []
     with tempfile.TemporaryDirectory(prefix="sdnscent-bench-") as workdir:
         try:
-            single = RedisProcess(free_port(), Path(workdir) / "single")
-            procs.append(single)
+            single = RedisServer(free_port(), Path(workdir))
+            servers.append(single)
             single.start()
-            nodes = [RedisProcess(free_port(cluster=True), Path(workdir) / f"node{i}", True)
-                     for i in range(3)]
-            procs.extend(nodes)
-            for node in nodes:
-                node.start()
-            out = _redis_cli(nodes[0].port, "--cluster", "create",
-                             *(f"127.0.0.1:{n.port}" for n in nodes),
-                             "--cluster-replicas", "0", "--cluster-yes", timeout=60)
-            if "All 16384 slots covered" not in out:
-                raise RuntimeError(f"redis-cli --cluster create failed: {out}")
-            deadline = time.monotonic() + CLUSTER_TIMEOUT
-            while not all("cluster_state:ok" in _redis_cli(n.port, "cluster", "info")
-                          for n in nodes):
-                if time.monotonic() > deadline:
-                    raise RuntimeError("the cluster did not reach cluster_state:ok")
-                time.sleep(0.05)
+            nodes = start_cluster(Path(workdir) / "cluster")
+            servers.extend(nodes.servers)
             print(f"started redis-server on port {single.port} and a 3-master cluster on "
-                  f"ports {', '.join(str(n.port) for n in nodes)}", flush=True)
-            yield [("redis://", f"redis://127.0.0.1:{single.port}/0"),
-                   ("redis+cluster://", f"redis+cluster://127.0.0.1:{nodes[0].port}")]
+                  f"ports {', '.join(str(n.port) for n in nodes.servers)}", flush=True)
+            yield [("redis://", single.url), ("redis+cluster://", nodes.url)]
         finally:
-            for proc in procs:
-                proc.stop()
+            for server in servers:
+                server.stop()
 
 
 # Counting -------------------------------------------------------------------

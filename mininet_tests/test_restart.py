@@ -25,7 +25,7 @@ from mininet_tests.harness import (
     running_net,
     wait_for,
 )
-from tests.redis_fixtures import REDIS_SERVER, RedisServer, free_port
+from tests.redisproc import REDIS_SERVER, RedisServer, free_port
 from topologies.leafspine import LeafSpineTopo
 
 SWITCHES = ("s1", "s2", "s3", "s4")
