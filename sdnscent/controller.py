@@ -234,7 +234,7 @@ class ScentController:
         expected += [f for b in bindings for f in b.flows]
         now = self.clock()
 
-        def plausible_link_port(flow: FlowSpec) -> bool:
+        def keep_for_now(flow: FlowSpec) -> bool:
             """A link-port flow LLDP has not confirmed yet: keep it for a while.
 
             A drop rule of a blocked application is kept too (fail closed): it
@@ -255,7 +255,7 @@ class ScentController:
             self._pending_link_ports.setdefault((dpid, port), now)
             return True
 
-        result = audit.diff_flows(expected, installed, defer=plausible_link_port)
+        result = audit.diff_flows(expected, installed, defer=keep_for_now)
         self.record("audit", f"switch {self.topo.switch_name(dpid)}: {result.summary()}")
         steps = audit.audit_steps(dpid, result)
         if self.policy.services or bindings:  # groups are not audited: set them again
@@ -651,7 +651,10 @@ class ScentController:
         return Change([{src.dpid: list(flows)}])
 
     def _unblock(self, key: tuple[str, str, str]) -> Change:
-        flows = self._blocks.pop(key, [])
+        return self._delete_after_paths(self._blocks.pop(key, []))
+
+    def _delete_after_paths(self, flows: Iterable[FlowSpec]) -> Change:
+        """Delete drop rules in step 3, after any new trail's path and classifier."""
         ops = [compiler.delete_exact(f) for f in flows if f.dpid in self.topo.switches]
         return Change([{}, {}, compiler.group_ops(ops)]) if ops else Change()
 
@@ -663,10 +666,9 @@ class ScentController:
 
     def _retire_blocks(self) -> Change:
         """Delete drop rules that a re-evaluation did not want back."""
-        ops = [compiler.delete_exact(f) for flows in self._retired_blocks.values()
-               for f in flows if f.dpid in self.topo.switches]
+        retired = [f for flows in self._retired_blocks.values() for f in flows]
         self._retired_blocks.clear()
-        return Change([{}, {}, compiler.group_ops(ops)]) if ops else Change()
+        return self._delete_after_paths(retired)
 
     def _retry_blocked(self) -> Change:
         """A new link may make a blocked application placeable."""
