@@ -38,6 +38,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from benchmarks.planning import fat_tree
 from sdnscent.controller import ScentController
@@ -146,9 +147,9 @@ class CountingStore(TrailStore):
         self.counts.calls["get"] += 1
         return self.inner.get(trail_id)
 
-    def delete(self, trail_id: int) -> Trail | None:
+    def delete(self, trail_id: int, reason: str = "") -> Trail | None:
         self.counts.calls["delete"] += 1
-        return self.inner.delete(trail_id)
+        return self.inner.delete(trail_id, reason)
 
     def all(self) -> list[Trail]:
         self.counts.calls["all"] += 1
@@ -157,6 +158,31 @@ class CountingStore(TrailStore):
     def find_by_label(self, dpid: int, label: int) -> Trail | None:
         self.counts.calls["find_by_label"] += 1
         return self.inner.find_by_label(dpid, label)
+
+    # not on the paths measured here: passed on uncounted
+    def put_node_load(self, node: str, sample: Any, ttl: float) -> None:
+        self.inner.put_node_load(node, sample, ttl)
+
+    def node_loads(self) -> dict[str, dict[str, Any]]:
+        return self.inner.node_loads()
+
+    def subscribe(self, listener: Any) -> Any:
+        return self.inner.subscribe(listener)
+
+    def claim_leader(self, holder: str, ttl: float) -> bool:
+        return self.inner.claim_leader(holder, ttl)
+
+    def release_leader(self, holder: str) -> None:
+        self.inner.release_leader(holder)
+
+    def leader(self) -> str | None:
+        return self.inner.leader()
+
+    def next_generation(self) -> int:
+        return self.inner.next_generation()
+
+    def generation(self) -> int:
+        return self.inner.generation()
 
 
 # Measuring ------------------------------------------------------------------

@@ -9,17 +9,28 @@ from __future__ import annotations
 
 import abc
 import json
+import logging
 import math
 import threading
+import time
+import uuid
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
 from .trails import Hop, Trail, TrailState
 
+LOG = logging.getLogger(__name__)
+
 RECORD_VERSION = 1  # the "v" of a stored trail record
 TOMBSTONES = 65536  # deleted trail versions a MemoryStore remembers
+# A trail with a lease stays in the store until `expires` plus this grace: the
+# controller's sweep removes it (and its flows) first; the store's own expiry
+# is the backstop when no controller is left to sweep.
+LEASE_GRACE = 30.0
+
+Listener = Callable[[dict[str, Any]], None]
 
 
 class StoreError(RuntimeError):
@@ -31,7 +42,14 @@ class StaleWrite(StoreError):
 
 
 class TrailStore(abc.ABC):
-    """Narrow storage interface for trails."""
+    """Narrow storage interface for trails, host load and controller leadership.
+
+    Every put and delete is announced to subscribers (see `subscribe`) as a
+    change notification naming this store object's `origin`.
+    """
+
+    origin: str = ""  # set per store object: who wrote a change
+    lease_grace: float = LEASE_GRACE
 
     @abc.abstractmethod
     def next_id(self) -> int:
@@ -49,8 +67,8 @@ class TrailStore(abc.ABC):
         """The trail with `trail_id`, or None."""
 
     @abc.abstractmethod
-    def delete(self, trail_id: int) -> Trail | None:
-        """Remove a trail; return what was stored."""
+    def delete(self, trail_id: int, reason: str = "") -> Trail | None:
+        """Remove a trail; return what was stored. `reason` goes into the notification."""
 
     @abc.abstractmethod
     def all(self) -> list[Trail]:
@@ -60,70 +78,283 @@ class TrailStore(abc.ABC):
     def find_by_label(self, dpid: int, label: int) -> Trail | None:
         """The trail that has a hop at switch `dpid` under `label`, or None (the miss path)."""
 
+    def reserve_ids(self, count: int) -> list[int]:
+        """`count` fresh trail ids at once (a cache hands them out during an outage)."""
+        return [self.next_id() for _ in range(count)]
+
+    def ping(self) -> None:
+        """Raise StoreError if the store cannot be reached."""
+        return None
+
+    def rebuild_index(self) -> int:
+        """Re-derive the (switch, label) index from the trail records; return the trail count."""
+        return len(self.all())
+
+    # host load (sdnscent-agent) ---------------------------------------------
+    @abc.abstractmethod
+    def put_node_load(self, node: str, sample: Mapping[str, Any], ttl: float) -> None:
+        """Store a host's load sample; it disappears after `ttl` seconds."""
+
+    @abc.abstractmethod
+    def node_loads(self) -> dict[str, dict[str, Any]]:
+        """The unexpired load sample of every node, by node name."""
+
+    # change notifications -----------------------------------------------------
+    @abc.abstractmethod
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """Call `listener` with every change notification (from any writer of this store).
+
+        Notifications: {"op": "put", "id", "version", "label", "state", "expires",
+        "origin"} and {"op": "delete", "id", "version", "reason", "origin"}. The
+        listener runs on a store thread and must not block. Returns an unsubscribe.
+        """
+
+    # leadership among controllers sharing the store ---------------------------
+    @abc.abstractmethod
+    def claim_leader(self, holder: str, ttl: float) -> bool:
+        """Take or renew the leader lease for `ttl` seconds; False if another holds it."""
+
+    @abc.abstractmethod
+    def release_leader(self, holder: str) -> None:
+        """Give the lease up if `holder` has it."""
+
+    @abc.abstractmethod
+    def leader(self) -> str | None:
+        """Who holds the leader lease now."""
+
+    @abc.abstractmethod
+    def next_generation(self) -> int:
+        """A new, larger OpenFlow role generation id (for a new master)."""
+
+    @abc.abstractmethod
+    def generation(self) -> int:
+        """The current generation id (0 before any master)."""
+
     def close(self) -> None:
         """Release connections; the store is unusable afterwards."""
         return None
 
 
-class MemoryStore(TrailStore):
-    """The embedded default: a dict behind a lock."""
+def new_origin() -> str:
+    """A short random name for one store object's writes."""
+    return uuid.uuid4().hex[:12]
+
+
+def put_note(trail: Trail, origin: str) -> dict[str, Any]:
+    """The change notification of a put."""
+    return {"op": "put", "id": trail.id, "version": trail.version, "label": trail.label,
+            "state": trail.state.value, "expires": trail.expires, "origin": origin}
+
+
+def delete_note(trail: Trail, reason: str, origin: str) -> dict[str, Any]:
+    """The change notification of a delete."""
+    return {"op": "delete", "id": trail.id, "version": trail.version, "label": trail.label,
+            "reason": reason, "origin": origin}
+
+
+def lease_deadline(trail: Trail, grace: float) -> float | None:
+    """When the store may drop `trail` by itself (None: never)."""
+    return None if trail.expires is None else trail.expires + grace
+
+
+class Listeners:
+    """In-process subscribers; a failing listener is logged, not propagated."""
 
     def __init__(self) -> None:
+        self._items: list[Listener] = []
+        self._lock = threading.Lock()
+
+    def add(self, listener: Listener) -> Callable[[], None]:
+        with self._lock:
+            self._items.append(listener)
+
+        def remove() -> None:
+            with self._lock:
+                if listener in self._items:
+                    self._items.remove(listener)
+        return remove
+
+    def __bool__(self) -> bool:
+        return bool(self._items)
+
+    def emit(self, note: dict[str, Any]) -> None:
+        with self._lock:
+            items = list(self._items)
+        for listener in items:
+            try:
+                listener(note)
+            except Exception:  # noqa: BLE001 - one bad listener must not stop the others
+                LOG.exception("change listener failed on %s", note)
+
+
+class MemoryStore(TrailStore):
+    """The embedded default: dicts behind a lock; `clock` decides lease expiry."""
+
+    def __init__(self, clock: Callable[[], float] = time.time,
+                 lease_grace: float = LEASE_GRACE) -> None:
         self._trails: dict[int, Trail] = {}
         self._by_label: dict[tuple[int, int], int] = {}  # (dpid, label) -> trail id
         self._gone: OrderedDict[int, int] = OrderedDict()  # deleted id -> its version
         self._next = 1
         self._lock = threading.Lock()
+        self._loads: dict[str, tuple[float, dict[str, Any]]] = {}
+        self._listeners = Listeners()
+        self._leader: tuple[str, float] | None = None
+        self._generation = 0
+        self.clock = clock
+        self.lease_grace = lease_grace
+        self.origin = new_origin()
+        self._scanned = -math.inf
+        self._top = 0  # the highest trail id ever stored
 
     def next_id(self) -> int:
         with self._lock:
-            value = self._next
-            self._next += 1
+            value = max(self._next, self._top + 1)
+            self._next = value + 1
             return value
 
     def put(self, trail: Trail) -> None:
         with self._lock:
-            current = self._trails.get(trail.id)
-            if current and current.version > trail.version:
-                raise StaleWrite(f"trail {trail.id}: version {trail.version} is older "
-                                 f"than stored {current.version}")
-            gone = self._gone.get(trail.id)
-            if current is None and gone is not None and gone >= trail.version:
-                raise StaleWrite(f"trail {trail.id}: version {trail.version} was deleted "
-                                 f"at version {gone}")
-            if current is not None:
-                self._unindex(current)
-            self._trails[trail.id] = trail
-            for key in _label_keys(trail):
-                self._by_label[key] = trail.id
+            self._put(trail)
+        if self._listeners:
+            self._listeners.emit(put_note(trail, self.origin))
+
+    def _put(self, trail: Trail) -> None:
+        self._expire()
+        current = self._trails.get(trail.id)
+        if current is not None and not self._alive(current, self.clock()):
+            del self._trails[current.id]
+            self._unindex(current)
+            current = None
+        if current and current.version > trail.version:
+            raise StaleWrite(f"trail {trail.id}: version {trail.version} is older "
+                             f"than stored {current.version}")
+        gone = self._gone.get(trail.id)
+        if current is None and gone is not None and gone >= trail.version:
+            raise StaleWrite(f"trail {trail.id}: version {trail.version} was deleted "
+                             f"at version {gone}")
+        if current is not None:
+            self._unindex(current)
+        self._trails[trail.id] = trail
+        self._top = max(self._top, trail.id)
+        for key in _label_keys(trail):
+            self._by_label[key] = trail.id
 
     def get(self, trail_id: int) -> Trail | None:
         with self._lock:
-            return self._trails.get(trail_id)
+            trail = self._trails.get(trail_id)
+            return trail if self._alive(trail, self.clock()) else None
 
-    def delete(self, trail_id: int) -> Trail | None:
+    def delete(self, trail_id: int, reason: str = "") -> Trail | None:
         with self._lock:
+            self._expire()
             trail = self._trails.pop(trail_id, None)
             if trail is not None:
                 self._unindex(trail)
                 self._gone[trail_id] = trail.version
                 while len(self._gone) > TOMBSTONES:
                     self._gone.popitem(last=False)
-            return trail
+        if trail is not None and self._listeners:
+            self._listeners.emit(delete_note(trail, reason, self.origin))
+        return trail
 
     def all(self) -> list[Trail]:
         with self._lock:
+            self._scanned = -math.inf
+            self._expire()
             return [self._trails[k] for k in sorted(self._trails)]
 
     def find_by_label(self, dpid: int, label: int) -> Trail | None:
         with self._lock:
             trail_id = self._by_label.get((dpid, label))
-            return None if trail_id is None else self._trails.get(trail_id)
+            trail = None if trail_id is None else self._trails.get(trail_id)
+            return trail if self._alive(trail, self.clock()) else None
+
+    def _expire(self) -> None:
+        """Drop trails whose lease plus grace has passed (as Redis' key expiry does).
+
+        A full scan runs at most once a second; get and find_by_label check
+        the one trail they return.
+        """
+        now = self.clock()
+        if now - self._scanned < 1.0:
+            return
+        self._scanned = now
+        for trail in [t for t in self._trails.values() if not self._alive(t, now)]:
+            del self._trails[trail.id]
+            self._unindex(trail)
+
+    def _alive(self, trail: Trail | None, now: float) -> bool:
+        return trail is not None and (trail.expires is None
+                                      or trail.expires + self.lease_grace > now)
+
+    def put_node_load(self, node: str, sample: Mapping[str, Any], ttl: float) -> None:
+        check_node_name(node)
+        if not ttl > 0:
+            raise StoreError(f"node {node!r}: ttl must be > 0, got {ttl!r}")
+        with self._lock:
+            self._loads[node] = (self.clock() + ttl, json.loads(_dump(sample, node)))
+
+    def node_loads(self) -> dict[str, dict[str, Any]]:
+        now = self.clock()
+        with self._lock:
+            for node in [n for n, (until, _) in self._loads.items() if until <= now]:
+                del self._loads[node]
+            return {n: json.loads(json.dumps(s)) for n, (_, s) in sorted(self._loads.items())}
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        return self._listeners.add(listener)
+
+    def claim_leader(self, holder: str, ttl: float) -> bool:
+        now = self.clock()
+        with self._lock:
+            if self._leader is not None and self._leader[0] != holder \
+                    and self._leader[1] > now:
+                return False
+            self._leader = (holder, now + ttl)
+            return True
+
+    def release_leader(self, holder: str) -> None:
+        with self._lock:
+            if self._leader is not None and self._leader[0] == holder:
+                self._leader = None
+
+    def leader(self) -> str | None:
+        with self._lock:
+            if self._leader is None or self._leader[1] <= self.clock():
+                return None
+            return self._leader[0]
+
+    def next_generation(self) -> int:
+        with self._lock:
+            self._generation += 1
+            return self._generation
+
+    def generation(self) -> int:
+        return self._generation
 
     def _unindex(self, trail: Trail) -> None:
         for key in _label_keys(trail):
             if self._by_label.get(key) == trail.id:
                 del self._by_label[key]
+
+
+def check_node_name(node: str) -> None:
+    """StoreError unless `node` is a usable node name (printable, no braces, <= 128)."""
+    if not isinstance(node, str) or not node or len(node) > 128 \
+            or not node.isprintable() or any(c in node for c in "{} "):
+        raise StoreError(f"node name {node!r}: expected 1-128 printable characters "
+                         "without spaces or braces")
+
+
+def _dump(sample: Mapping[str, Any], node: str) -> str:
+    """A load sample as JSON; StoreError if it is not a JSON object of finite values."""
+    if not isinstance(sample, Mapping):
+        raise StoreError(f"node {node!r}: a load sample is an object, got {_kind(sample)}")
+    try:
+        return json.dumps(dict(sample), separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise StoreError(f"node {node!r}: load sample is not plain JSON: {exc}") from None
 
 
 def _label_keys(trail: Trail) -> set[tuple[int, int]]:
@@ -152,7 +383,7 @@ def trail_to_record(trail: Trail) -> dict[str, Any]:
         "match": [[[name, value] for name, value in alt] for alt in trail.match],
         "priority": trail.priority,
         "rewrite": [[name, value] for name, value in trail.rewrite],
-        "grouped": trail.grouped,
+        "grouped": trail.grouped, "lease": trail.lease,
     }
 
 
@@ -243,7 +474,7 @@ def trail_from_record(data: Any, key: str) -> Trail:
     if isinstance(data, dict) and "v" in data and data["v"] != RECORD_VERSION:
         raise r.fail("v", f"record format {data['v']!r} is not supported "
                           f"(this version reads {RECORD_VERSION})")
-    rec = r.obj(data, "", _FIELDS, set())
+    rec = r.obj(data, "", _FIELDS, {"lease"})
     hops = []
     for i, raw in enumerate(r.items(rec["hops"], "hops")):
         path = f"hops[{i}]"
@@ -273,7 +504,8 @@ def trail_from_record(data: Any, key: str) -> Trail:
         version=r.integer(rec, "version", low=0), setup_ms=r.maybe(rec, "setup_ms", r.num),
         packets=r.integer(rec, "packets", low=0), bytes=r.integer(rec, "bytes", low=0),
         extra=dict(extra), match=match, priority=r.maybe(rec, "priority", r.integer),
-        rewrite=r.pairs(rec["rewrite"], "rewrite", str), grouped=rec["grouped"])
+        rewrite=r.pairs(rec["rewrite"], "rewrite", str), grouped=rec["grouped"],
+        lease=r.integer(rec, "lease", low=0) if "lease" in rec else 0)
 
 
 def _join(path: str, name: str) -> str:

@@ -50,11 +50,11 @@ def full_trail(trail_id: int = 7, version: int = 3) -> Trail:
         src_ip="10.0.0.1", dst_ip="10.0.0.5",
         hops=(Hop(0x11, 1, 3), Hop(0xABCDEF0123456789, 2, 4, via="fw1"), Hop(0x13, 5, 1)),
         app="web", cls="gold", state=TrailState.ACTIVE, created=1764057600.123456,
-        expires=1764057660.5, version=version, setup_ms=3.875, packets=12, bytes=1176,
+        expires=4102444800.5, version=version, setup_ms=3.875, packets=12, bytes=1176,
         extra={"note": "x", "owner": "ctl-a"},
         match=((("tcp_dst", 443),), (("tcp_src", 443), ("ip_proto", 6))),
         priority=1234, rewrite=(("ipv4_src", "10.0.0.100"), ("eth_src", "0e:00:00:00:00:64")),
-        grouped=True)
+        grouped=True, lease=60)
 
 
 def simple_trail(trail_id: int, label: int, dpids: tuple[int, ...] = (1, 2, 3),
@@ -126,6 +126,7 @@ BAD_RECORDS = [
     ("match-value", _mutate(lambda r: r["match"][0][0].__setitem__(1, "443")), "'match[0][0]'"),
     ("rewrite-pair", _mutate(lambda r: r["rewrite"].append(["x"])), "'rewrite[2]'"),
     ("grouped", _mutate(lambda r: r.update(grouped="yes")), "'grouped'"),
+    ("lease", _mutate(lambda r: r.update(lease=-1)), "'lease': must be >= 0"),
 ]
 
 
@@ -466,3 +467,100 @@ def test_open_store_picks_the_backend(redis_server: RedisServer,
     assert isinstance(plain, RedisStore) and isinstance(cluster, RedisClusterStore)
     plain.close()
     cluster.close()
+
+
+# Leases, host load, notifications, leadership (every backend) ----------------------
+
+def _until(check: Callable[[], Any], timeout: float = 5.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(0.02)
+
+
+def test_a_trail_past_its_lease_and_grace_leaves_the_store_by_itself(
+        backend: Backend, store: TrailStore) -> None:
+    store.lease_grace = 0.2
+    short = simple_trail(1, 100).evolve(expires=time.time() + 0.3)
+    lasting = simple_trail(2, 200, dpids=(4,)).evolve(expires=time.time() + 60)
+    forever = simple_trail(3, 300, dpids=(5,))
+    for trail in (short, lasting, forever):
+        store.put(trail)
+    assert store.get(1) == short and store.find_by_label(2, 100) == short
+    time.sleep(0.6)
+    assert store.get(1) is None
+    assert store.find_by_label(2, 100) is None
+    assert [t.id for t in store.all()] == [2, 3]
+    assert store.next_id() > 3  # an expired trail's id is not handed out again
+
+
+def test_reserve_ids_hands_out_a_block_nobody_else_gets(store: TrailStore) -> None:
+    block = store.reserve_ids(50)
+    assert len(block) == 50 and block == list(range(block[0], block[0] + 50))
+    others = {store.next_id() for _ in range(20)}
+    assert not others & set(block)
+
+
+def test_node_load_expires_with_its_ttl_and_rejects_bad_input(store: TrailStore) -> None:
+    store.put_node_load("h1", {"cpu": 0.5, "ts": 1.0}, ttl=0.3)
+    store.put_node_load("fw1", {"cpu": 0.9, "ts": 1.0, "ifaces": {"eth0": [1, 2]}}, ttl=30)
+    assert store.node_loads() == {"fw1": {"cpu": 0.9, "ts": 1.0, "ifaces": {"eth0": [1, 2]}},
+                                  "h1": {"cpu": 0.5, "ts": 1.0}}
+    assert _until(lambda: "h1" not in store.node_loads())
+    for node, sample, ttl, problem in [("bad name", {}, 1, "node name"),
+                                       ("{x}", {}, 1, "node name"),
+                                       ("h2", [1], 1, "an object"),
+                                       ("h2", {"cpu": float("nan")}, 1, "plain JSON"),
+                                       ("h2", {}, 0, "ttl")]:
+        with pytest.raises(StoreError, match=problem):
+            store.put_node_load(node, sample, ttl)  # type: ignore[arg-type]
+    assert set(store.node_loads()) == {"fw1"}
+
+
+def test_every_put_and_delete_is_announced_to_other_store_objects(
+        backend: Backend, store: TrailStore) -> None:
+    other = backend.open()
+    seen: list[dict] = []
+    unsubscribe = other.subscribe(seen.append)
+    try:
+        trail = simple_trail(1, 100)
+        store.put(trail)
+        store.put(trail.evolve(label=101, version=2))
+        store.delete(1, reason="lease expired")
+        assert _until(lambda: len(seen) >= 3)
+        assert [(n["op"], n["id"], n["version"], n["label"]) for n in seen] == [
+            ("put", 1, 1, 100), ("put", 1, 2, 101), ("delete", 1, 2, 101)]
+        assert seen[2]["reason"] == "lease expired"
+        assert {n["origin"] for n in seen} == {store.origin}
+        assert other is store or other.origin != store.origin
+    finally:
+        unsubscribe()
+        if other is not store:
+            other.close()
+
+
+def test_one_leader_at_a_time_and_the_lease_passes_on_when_it_runs_out(
+        store: TrailStore) -> None:
+    assert store.claim_leader("ctl-a", ttl=0.4)
+    assert not store.claim_leader("ctl-b", ttl=0.4)
+    assert store.claim_leader("ctl-a", ttl=0.4)  # renewal
+    assert store.leader() == "ctl-a"
+    assert _until(lambda: store.claim_leader("ctl-b", ttl=5))  # a's lease ran out
+    assert store.leader() == "ctl-b"
+    store.release_leader("ctl-a")  # not a's to release
+    assert store.leader() == "ctl-b"
+    store.release_leader("ctl-b")
+    assert store.leader() is None
+    first = store.next_generation()
+    assert store.next_generation() == first + 1 == store.generation()
+
+
+def test_rebuild_index_restores_a_lost_label_index(backend: Backend, store: TrailStore) -> None:
+    _redis_only(backend)
+    store.put(simple_trail(1, 100))
+    backend.raw.delete(labels_key(2))
+    assert store.find_by_label(2, 100) is None
+    assert store.rebuild_index() == 1
+    assert store.find_by_label(2, 100) == simple_trail(1, 100)
