@@ -12,6 +12,7 @@ import logging
 import math
 import os
 import signal
+import socket
 import sys
 import threading
 from pathlib import Path
@@ -72,6 +73,14 @@ def _positive_seconds(text: str) -> float:
     return value
 
 
+def _lease(text: str) -> int:
+    """Whole seconds 0..65535 (an OpenFlow idle timeout is 16 bits; 0 disables leases)."""
+    if not text.isascii() or not text.isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of seconds "
+                                         "from 0 (no leases) to 65535")
+    return int(text)
+
+
 def _port(text: str) -> int:
     if not text.isascii() or not text.isdigit() or not 0 < int(text) <= 65535:
         raise argparse.ArgumentTypeError(f"{text!r} is not a TCP port (1-65535)")
@@ -122,6 +131,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--switch-grace", type=_positive_seconds, default=10.0, metavar="SECONDS",
                    help="seconds a switch that lost its connection keeps its place and its "
                         "trails before they move off it (default 10)")
+    p.add_argument("--trail-lease", type=_lease, default=60, metavar="SECONDS",
+                   help="a trail idle this long ends: its flows go and its label is freed "
+                        "(the ingress flow's idle timeout; default 60, 0: never)")
+    p.add_argument("--stats-interval", type=_positive_seconds, default=1.0, metavar="SECONDS",
+                   help="seconds between flow-counter polls that renew leases (default 1)")
+    p.add_argument("--controller-id", default=socket.gethostname(), metavar="NAME",
+                   help="this controller's name in the leader election of a shared store "
+                        "(default: the host name; give each controller its own)")
+    p.add_argument("--leader-ttl", type=_positive_seconds, default=3.0, metavar="SECONDS",
+                   help="with a Redis store: how long the master's lease lasts without "
+                        "renewal; a standby takes over after it (default 3)")
     p.add_argument("--log-level", default="WARNING",
                    choices=["DEBUG", "INFO", "WARNING", "ERROR"],
                    help="log level (default WARNING: quiet)")
@@ -169,6 +189,10 @@ def main(argv: list[str] | None = None) -> int:
     SETTINGS.lldp_interval = args.lldp_interval
     SETTINGS.link_timeout = 3.5 * args.lldp_interval
     SETTINGS.switch_grace = args.switch_grace
+    SETTINGS.trail_lease = args.trail_lease
+    SETTINGS.stats_interval = args.stats_interval
+    SETTINGS.controller_id = args.controller_id
+    SETTINGS.leader_ttl = args.leader_ttl
 
     from os_ken import cfg
     from os_ken.base.app_manager import AppManager

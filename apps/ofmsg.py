@@ -57,7 +57,8 @@ def flow_mod(dp: Any, spec: FlowSpec) -> Any:
     return parser.OFPFlowMod(
         dp, cookie=spec.cookie, table_id=spec.table, command=ofp.OFPFC_ADD,
         idle_timeout=spec.idle_timeout, hard_timeout=spec.hard_timeout,
-        priority=spec.priority, flags=0, match=parser.OFPMatch(**spec.match_dict),
+        priority=spec.priority, flags=ofp.OFPFF_SEND_FLOW_REM if spec.notify_removed else 0,
+        match=parser.OFPMatch(**spec.match_dict),
         instructions=inst)
 
 
@@ -138,7 +139,8 @@ def flow_from_stats(dp: Any, entry: Any) -> FlowSpec:
             raise UnparsedFlow(f"instruction type {inst.type}")
     spec = FlowSpec.make(dp.id, entry.table_id, entry.priority, match, acts, goto,
                          cookie=entry.cookie)
-    return replace(spec, idle_timeout=entry.idle_timeout, hard_timeout=entry.hard_timeout)
+    return replace(spec, idle_timeout=entry.idle_timeout, hard_timeout=entry.hard_timeout,
+                   notify_removed=bool(entry.flags & ofp.OFPFF_SEND_FLOW_REM))
 
 
 def to_message(dp: Any, op: FlowSpec | FlowDelete | GroupSpec | GroupDelete) -> Any:

@@ -27,7 +27,7 @@ from os_ken.lib.packet import arp, ethernet, ipv4, packet
 from os_ken.ofproto import ofproto_v1_3
 from werkzeug.serving import make_server
 
-from sdnscent.compiler import PRIO_TRAIL
+from sdnscent.cache import CachedStore
 from sdnscent.controller import ArpPacket, Change, ScentController
 from sdnscent.flows import (
     COOKIE_MAGIC,
@@ -44,7 +44,7 @@ from sdnscent.flows import (
 from sdnscent.policy import Policy
 from sdnscent.policyfile import PolicyError, load_policy
 from sdnscent.rest import create_app
-from sdnscent.store import open_store
+from sdnscent.store import MemoryStore, StoreError, TrailStore, open_store, redact
 from sdnscent.topology import Port, TopologyError, dpid_str
 
 from . import discovery, ofmsg
@@ -65,9 +65,19 @@ class ScentTrailApp(app_manager.OSKenApp):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.settings = SETTINGS
-        self.ctrl = ScentController(open_store(SETTINGS.store_url),
-                                    SETTINGS.default_link_capacity,
-                                    switch_grace=SETTINGS.switch_grace)
+        store: TrailStore = open_store(SETTINGS.store_url)
+        # A shared store (Redis) gets an in-process copy in front of it, and
+        # controllers sharing it elect one master (docs/scaleout.rst).
+        self.shared = not isinstance(store, MemoryStore)
+        if self.shared:
+            store = CachedStore(store)
+        self.node_id = SETTINGS.controller_id or "sdnscent"
+        self.leader = not self.shared  # alone with its memory store: always master
+        self.generation = 0
+        self.ctrl = ScentController(store, SETTINGS.default_link_capacity,
+                                    switch_grace=SETTINGS.switch_grace,
+                                    trail_lease=SETTINGS.trail_lease,
+                                    lease_slack=2 * SETTINGS.stats_interval + 1)
         if SETTINGS.policy_file:
             self.ctrl.set_policy(load_policy(SETTINGS.policy_file))  # no switches yet
         self.ctrl.recover()  # trails and labels of a persistent store, after a restart
@@ -85,14 +95,17 @@ class ScentTrailApp(app_manager.OSKenApp):
     def start(self) -> Any:
         """Start the event loop, the worker, timers and the REST API."""
         thread = super().start()
-        for target, name in ((self._worker, "worker"), (self._lldp_loop, "lldp"),
-                             (self._stats_loop, "stats")):
+        loops = [(self._worker, "worker"), (self._lldp_loop, "lldp"), (self._stats_loop, "stats")]
+        if self.shared:
+            self._elect()  # master at once if nobody else is
+            loops.append((self._leader_loop, "leader"))
+        for target, name in loops:
             threading.Thread(target=target, name=f"sdnscent-{name}", daemon=True).start()
         if self.settings.api_listen:
             host, _, port = self.settings.api_listen.rpartition(":")
             host = host.strip("[]") or "127.0.0.1"  # [::1]:8080 is IPv6 loopback
             api = create_app(self.ctrl, token=self.settings.api_token,
-                             apply_policy=self.apply_policy)
+                             apply_policy=self.apply_policy, status=self.status)
             self._api_server = make_server(host, int(port), api, threaded=True)
             threading.Thread(target=self._api_server.serve_forever, name="sdnscent-api",
                              daemon=True).start()
@@ -100,12 +113,91 @@ class ScentTrailApp(app_manager.OSKenApp):
         return thread
 
     def stop(self) -> None:
-        """Stop timers, the worker and the REST API."""
+        """Stop timers, the worker and the REST API; hand the master role on."""
         self._stopping.set()
         self._jobs.put(None)
+        if self.shared and self.leader:
+            try:
+                self.ctrl.store.release_leader(self.node_id)
+            except StoreError:
+                pass
         if self._api_server is not None:
             self._api_server.shutdown()
         super().stop()
+
+    # leadership among controllers sharing a store --------------------------
+    def status(self) -> dict[str, Any]:
+        """This controller as GET /api/v1/controller shows it."""
+        store = self.ctrl.store
+        info: dict[str, Any] = {
+            "id": self.node_id, "role": "master" if self.leader else "standby",
+            "generation": self.generation, "store": redact(self.settings.store_url),
+            "switches": len(self.datapaths), "trail_lease": self.settings.trail_lease}
+        if isinstance(store, CachedStore):
+            info["store_status"] = store.status()
+            try:
+                info["leader"] = store.leader()
+            except StoreError:
+                info["leader"] = None
+        else:
+            info["store_status"] = {"healthy": True}
+            info["leader"] = self.node_id
+        return info
+
+    def _elect(self) -> None:
+        """Claim or renew the master lease; take over or step down on a change."""
+        try:
+            held = self.ctrl.store.claim_leader(self.node_id, self.settings.leader_ttl)
+        except StoreError as exc:
+            # Nobody can claim while the store is down: keep the current role.
+            LOG.debug("leader lease not renewed: %s", exc)
+            return
+        if held and not self.leader:
+            self._submit("take-over", self._take_over)
+        elif not held and self.leader:
+            self.leader = False
+            with self.ctrl.lock:
+                self.ctrl.record("leader", f"{self.node_id} lost the master lease; standby now")
+
+    def _leader_loop(self) -> None:
+        while not self._stopping.wait(self.settings.leader_ttl / 3):
+            self._elect()
+
+    def _take_over(self) -> None:
+        """Become master: newest generation, trails from the store, audit every switch."""
+        store = self.ctrl.store
+        self.generation = store.next_generation()
+        if isinstance(store, CachedStore):
+            store.load()
+        with self.ctrl.lock:
+            count = self.ctrl.recover()
+            self.ctrl.record("leader", f"{self.node_id} is master (generation "
+                             f"{self.generation}); {count} trails from the store")
+        self.leader = True
+        for dp in list(self.datapaths.values()):
+            self._request_role(dp)
+            dp.send_msg(dp.ofproto_parser.OFPPortDescStatsRequest(dp, 0))  # -> audit
+
+    def _request_role(self, dp: Any) -> None:
+        """Tell a switch whether we are its master or a slave (shared stores only)."""
+        if not self.shared:
+            return
+        ofp = dp.ofproto
+        if self.leader:
+            role, generation = ofp.OFPCR_ROLE_MASTER, self.generation
+        else:
+            role = ofp.OFPCR_ROLE_SLAVE
+            try:
+                generation = self.ctrl.store.generation()
+            except StoreError:
+                generation = self.generation
+        self._send(dp, dp.ofproto_parser.OFPRoleRequest(dp, role, generation))
+
+    @set_ev_cls(ofp_event.EventOFPRoleReply, MAIN_DISPATCHER)
+    def _role_reply(self, ev: Any) -> None:
+        msg = ev.msg
+        LOG.info("switch %s: role %d, generation %d", dpid_str(msg.datapath.id), msg.role,
+                 msg.generation_id)
 
     # policy ---------------------------------------------------------------
     def apply_policy(self, policy: Policy, timeout: float = 60.0) -> dict[str, Any]:
@@ -160,7 +252,12 @@ class ScentTrailApp(app_manager.OSKenApp):
                 LOG.exception("job %s failed", name)
 
     def _execute(self, change: Change) -> None:
-        """Send each step's operations, then wait for every barrier of the step."""
+        """Send each step's operations, then wait for every barrier of the step.
+
+        A standby sends nothing (its switches would refuse it anyway).
+        """
+        if not self.leader:
+            return
         for step in change.steps:
             waits = []
             for dpid, ops in step.items():
@@ -217,6 +314,8 @@ class ScentTrailApp(app_manager.OSKenApp):
             return None
 
     def _packet_out(self, dp: Any, port: int, data: bytes, in_port: int | None = None) -> None:
+        if not self.leader:
+            return
         ofp, parser = dp.ofproto, dp.ofproto_parser
         msg = parser.OFPPacketOut(
             dp, buffer_id=ofp.OFP_NO_BUFFER,
@@ -243,6 +342,9 @@ class ScentTrailApp(app_manager.OSKenApp):
 
         def job() -> None:
             self.datapaths[dp.id] = dp
+            self._request_role(dp)
+            if not self.leader:  # a standby only keeps the connection
+                return
             installed = self._read_flows(dp)
             with self.ctrl.lock:
                 change = self.ctrl.switch_enter(dp.id, ports, name, installed)
@@ -297,6 +399,8 @@ class ScentTrailApp(app_manager.OSKenApp):
 
     # discovery ---------------------------------------------------------
     def _send_lldp(self, dpid: int) -> None:
+        if not self.leader:
+            return
         dp = self.datapaths.get(dpid)
         sw = self.ctrl.topo.switches.get(dpid)
         if dp is None or sw is None:
@@ -320,11 +424,48 @@ class ScentTrailApp(app_manager.OSKenApp):
     # counters ------------------------------------------------------------
     def _stats_loop(self) -> None:
         while not self._stopping.wait(self.settings.stats_interval):
+            self._submit("store-sync", self._maintain_store)
+            if not self.leader:
+                continue
+            self._submit("leases", self._expire_leases)
             for dp in list(self.datapaths.values()):
                 parser = dp.ofproto_parser
                 self._send(dp, parser.OFPFlowStatsRequest(
                     dp, 0, TABLE_CLASSIFY, dp.ofproto.OFPP_ANY, dp.ofproto.OFPG_ANY,
                     make_cookie(KIND_TRAIL), 0xFFFF_FFFF_0000_0000, parser.OFPMatch()))
+
+    def _maintain_store(self) -> None:
+        """After a store outage, write back what was held in memory."""
+        store = self.ctrl.store
+        if isinstance(store, CachedStore) and store.degraded:
+            with self.ctrl.lock:
+                written = store.sync()
+                if not store.degraded:
+                    self.ctrl.record("store", f"trail store back; {written} records written "
+                                     "back from memory")
+
+    def _expire_leases(self) -> None:
+        with self.ctrl.lock:
+            change = self.ctrl.expire_trails()
+        self._execute(change)
+
+    @set_ev_cls(ofp_event.EventOFPFlowRemoved, MAIN_DISPATCHER)
+    def _flow_removed(self, ev: Any) -> None:
+        """An ingress classifier timed out: the trail's lease may be over."""
+        msg = ev.msg
+        ofp = msg.datapath.ofproto
+        trail_id = cookie_trail_id(msg.cookie)
+        if trail_id is None or msg.table_id != TABLE_CLASSIFY or msg.reason not in (
+                ofp.OFPRR_IDLE_TIMEOUT, ofp.OFPRR_HARD_TIMEOUT):
+            return
+        match = {k: v for k, v in msg.match.items() if not isinstance(v, tuple)}
+
+        def job() -> None:
+            with self.ctrl.lock:
+                change = self.ctrl.classifier_idle(trail_id, match)
+            self._execute(change)
+
+        self._submit("flow-removed", job)
 
     @set_ev_cls(ofp_event.EventOFPFlowStatsReply, MAIN_DISPATCHER)
     def _flow_stats(self, ev: Any) -> None:
@@ -339,10 +480,11 @@ class ScentTrailApp(app_manager.OSKenApp):
         stats = []
         for entry in ev.msg.body:
             trail_id = cookie_trail_id(entry.cookie)
-            if trail_id is not None and entry.priority == PRIO_TRAIL:
-                stats.append((trail_id, entry.packet_count, entry.byte_count))
+            if trail_id is not None:
+                stats.append((trail_id, entry.match.get("in_port"), entry.packet_count,
+                              entry.byte_count))
         with self.ctrl.lock:
-            self.ctrl.update_counters(stats)
+            self.ctrl.classifier_counters(msg.datapath.id, stats)
 
     # packets -------------------------------------------------------------
     @set_ev_cls(ofp_event.EventOFPPacketIn, MAIN_DISPATCHER)
@@ -447,6 +589,10 @@ class ScentTrailApp(app_manager.OSKenApp):
             return
         if not known:
             return
+        with self.ctrl.lock:
+            existing = self.ctrl.trail_for_pair(eth_src, eth_dst) is not None
+            refresh = self.ctrl.refresh_classifiers(eth_src, eth_dst) if existing else Change()
+        self._execute(refresh)  # its classifier timed out or was removed: put it back
         self._setup_trails([(eth_src, eth_dst)], received)
         with self.ctrl.lock:
             ready = self.ctrl.trail_for_pair(eth_src, eth_dst) is not None

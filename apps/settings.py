@@ -16,8 +16,11 @@ class Settings:
     default_link_capacity: int | None = None
     lldp_interval: float = 1.0
     link_timeout: float = 3.5
-    stats_interval: float = 2.0
+    stats_interval: float = 1.0
     switch_grace: float = 10.0  # s a disconnected switch keeps its place (and flows)
+    trail_lease: int = 60  # s of idleness after which a trail ends (0: never)
+    controller_id: str = ""  # name in the leader election (default: the host name)
+    leader_ttl: float = 3.0  # s the leader's lease in a shared store lasts
 
 
 SETTINGS = Settings()

@@ -32,8 +32,8 @@ def _normal_match(flow: FlowSpec) -> tuple[tuple[str, int | str], ...]:
 def same_entry(a: FlowSpec, b: FlowSpec) -> bool:
     """Same key, cookie, actions, goto and timeouts: nothing to rewrite."""
     return (entry_key(a) == entry_key(b) and a.cookie == b.cookie and a.actions == b.actions
-            and a.goto == b.goto and (a.idle_timeout, a.hard_timeout)
-            == (b.idle_timeout, b.hard_timeout))
+            and a.goto == b.goto and (a.idle_timeout, a.hard_timeout, a.notify_removed)
+            == (b.idle_timeout, b.hard_timeout, b.notify_removed))
 
 
 def strict_delete(flow: FlowSpec) -> FlowDelete:

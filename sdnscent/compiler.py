@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Iterable
+from dataclasses import replace
 
 from .flows import (
     COOKIE_MASK_ALL,
@@ -121,6 +122,13 @@ def _push(trail: Trail, dpid: int, match: dict[str, int | str]) -> FlowSpec:
                          goto=TABLE_FORWARD, cookie=trail_cookie(trail.id))
 
 
+def _leased(trail: Trail, flow: FlowSpec) -> FlowSpec:
+    """An ingress classifier carries the trail's lease as its idle timeout."""
+    if not trail.lease:
+        return flow
+    return replace(flow, idle_timeout=trail.lease, notify_removed=True)
+
+
 def ingress_actions(trail: Trail) -> list[Action]:
     """What the ingress does to a packet it puts on `trail`, ending in an output.
 
@@ -146,11 +154,11 @@ def classifier_flows(trail: Trail) -> list[FlowSpec]:
     if trail.grouped:
         return []
     if len(trail.hops) == 1 and hop.via is None:
-        return [FlowSpec.make(hop.dpid, TABLE_CLASSIFY, classifier_priority(trail), m,
-                              [*_rewrites(trail), Output(hop.out_port)],
-                              cookie=trail_cookie(trail.id))
+        return [_leased(trail, FlowSpec.make(hop.dpid, TABLE_CLASSIFY, classifier_priority(trail),
+                                             m, [*_rewrites(trail), Output(hop.out_port)],
+                                             cookie=trail_cookie(trail.id)))
                 for m in classifier_matches(trail)]
-    return [_push(trail, hop.dpid, m) for m in classifier_matches(trail)]
+    return [_leased(trail, _push(trail, hop.dpid, m)) for m in classifier_matches(trail)]
 
 
 def service_group(dpid: int, group_id: int,

@@ -37,7 +37,7 @@ from .labels import LabelAllocator
 from .patterns import PatternTracker
 from .planner import NoPathError, Planner
 from .policy import DEFAULT_APP, EMPTY_POLICY, Application, Policy, Service
-from .store import TrailStore
+from .store import StaleWrite, TrailStore
 from .topology import Host, Link, Port, Topology, TopologyError, dpid_str
 from .trails import Hop, Trail, TrailState
 
@@ -133,7 +133,8 @@ class ScentController:
 
     def __init__(self, store: TrailStore, default_capacity: int | None = None,
                  clock: Callable[[], float] = time.time, switch_grace: float = 0.0,
-                 link_port_grace: float = LINK_PORT_GRACE) -> None:
+                 link_port_grace: float = LINK_PORT_GRACE, trail_lease: int = 0,
+                 lease_slack: float = 3.0) -> None:
         self.topo = Topology(default_capacity)
         self.planner = Planner(self.topo)
         self.labels = LabelAllocator()
@@ -162,6 +163,12 @@ class ScentController:
         self._away: dict[int, float] = {}  # dpid -> when its connection dropped
         self.link_port_grace = link_port_grace
         self._pending_link_ports: dict[tuple[int, int], float] = {}  # audited, not yet seen
+        # Leases: a trail idle for `trail_lease` s ends (0: trails live until removed).
+        # `lease_slack` covers the delay between a packet and the counter poll
+        # that sees it (the store's expiry trails the switch's by at most that).
+        self.trail_lease = trail_lease
+        self.lease_slack = lease_slack
+        self._sweep_after = 0.0  # no lease sweep before this (after a restart)
 
     def recover(self) -> int:
         """Rebuild the indexes from the store after a restart; return the trail count.
@@ -171,6 +178,11 @@ class ScentController:
         yet is kept (see replan and learn_host). Block rules and service
         bindings are not stored: the audit removes theirs from the switches.
         """
+        self._by_pair.clear()
+        self.labels = LabelAllocator()
+        # Counters were not read while no controller ran: give leased trails
+        # one lease to show traffic before the sweep judges them.
+        self._sweep_after = self.clock() + self.trail_lease
         trails = self.store.all()
         for trail in trails:
             if trail.state in (TrailState.REMOVED, TrailState.FAILED):
@@ -547,8 +559,11 @@ class ScentController:
             raise
         fields = self._service_fields(service, dst) if service is not None \
             else self._app_fields(view, profile)
+        lease = 0 if fields.get("grouped") else int(self.trail_lease)
+        now = self.clock()
         trail = Trail(self.store.next_id(), self.labels.allocate(), src.mac, dst.mac, src.ip,
-                      dst.ip, hops, app=app, created=self.clock(), **fields)
+                      dst.ip, hops, app=app, created=now, lease=lease,
+                      expires=now + lease if lease else None, **fields)
         self.store.put(trail)
         self._by_pair[(app, src.mac, dst.mac)] = trail.id
         self.record("trail", f"{app} trail {trail.id} {src.ip} -> {dst.ip} label {trail.label} "
@@ -765,9 +780,12 @@ class ScentController:
         return all(d in self.topo.switches for d in trail.switches) and all(
             self.topo.link_from(d, p) is not None for d, p in trail.links())
 
-    def remove_trail(self, trail_id: int, reason: str) -> Change:
-        """Delete a trail's flows and free its label."""
-        trail = self.store.delete(trail_id)
+    def remove_trail(self, trail_id: int, reason: str, note: str = "removed") -> Change:
+        """Delete a trail's flows and free its label.
+
+        `note` is the reason other controllers see in the store's notification.
+        """
+        trail = self.store.delete(trail_id, note)
         if trail is None:
             return Change()
         key = (trail.app, trail.src_mac, trail.dst_mac)
@@ -880,18 +898,106 @@ class ScentController:
                     "restored from the store", trail.id)
         return Change([{dpid: flows}])
 
+    def classifier_counters(self, dpid: int,
+                            entries: Iterable[tuple[int, int | None, int, int]]) -> None:
+        """Apply table-0 flow stats of switch `dpid`: (trail id, in_port, packets, bytes).
+
+        Only a trail's ingress classifiers count (not where it re-enters after
+        a network function, which would count its packets twice).
+        """
+        stats = []
+        for trail_id, in_port, packets, nbytes in entries:
+            trail = self.store.get(trail_id)
+            if trail is not None and not trail.grouped and trail.ingress.dpid == dpid \
+                    and in_port in (None, trail.ingress.in_port):
+                stats.append((trail_id, packets, nbytes))
+        self.update_counters(stats)
+
     def update_counters(self, stats: Iterable[tuple[int, int, int]]) -> None:
-        """Apply (trail id, packets, bytes) read from ingress classifier flows."""
+        """Apply (trail id, packets, bytes) read from ingress classifier flows.
+
+        A trail with several classifier alternatives may appear several times:
+        its counters are the sums. Traffic since the last poll renews its lease.
+        """
         now = self.clock()
+        totals: dict[int, list[int]] = {}
         for trail_id, packets, nbytes in stats:
+            total = totals.setdefault(trail_id, [0, 0])
+            total[0] += packets
+            total[1] += nbytes
+        for trail_id, (packets, nbytes) in totals.items():
             trail = self.store.get(trail_id)
             if trail is None:
                 continue
             self.patterns.counters((trail.app, trail.src_mac, trail.dst_mac), packets, now,
                                    *self._criticality(trail.app))
-            if (trail.packets, trail.bytes) != (packets, nbytes):
-                self.store.put(trail.evolve(packets=packets, bytes=nbytes,
-                                            version=trail.version + 1))
+            if (trail.packets, trail.bytes) == (packets, nbytes):
+                continue
+            changes: dict[str, Any] = {"packets": packets, "bytes": nbytes}
+            if trail.lease and packets > trail.packets:
+                changes["expires"] = now + trail.lease
+            try:
+                self.store.put(trail.evolve(version=trail.version + 1, **changes))
+            except StaleWrite:
+                continue  # moved meanwhile; the next poll counts again
+
+    # leases -------------------------------------------------------------
+    def expire_trails(self) -> Change:
+        """Remove trails whose lease ran out (no traffic for their lease), freeing labels.
+
+        The switch removes an idle classifier by itself (classifier_idle is
+        told); this sweep catches the rest: a lost notification, a trail whose
+        classifier never saw a packet, a restart.
+        """
+        now = self.clock()
+        if now < self._sweep_after:
+            return Change()
+        change = Change()
+        for trail in self.store.all():
+            if trail.lease and trail.expires is not None and trail.expires <= now:
+                change.merge(self.remove_trail(trail.id, f"lease expired (idle {trail.lease} s)",
+                                               note="expired"))
+        return change
+
+    def classifier_idle(self, trail_id: int, match: dict[str, int | str]) -> Change:
+        """The switch timed out an idle ingress classifier of `trail_id`.
+
+        If the whole trail was idle for its lease it ends here. If another
+        classifier alternative of it carried traffic (the store's lease is
+        still running), the idle alternative is put back.
+        """
+        trail = self.store.get(trail_id)
+        if trail is None or not trail.lease:
+            return Change()
+        if trail.expires is None or trail.expires <= self.clock() + self.lease_slack:
+            return self.remove_trail(trail_id, f"idle for {trail.lease} s on the switch",
+                                     note="expired")
+        want = {k: v.lower() if isinstance(v, str) else v for k, v in match.items()}
+        flows = [f for f in compiler.classifier_flows(trail) if dict(
+            (k, v.lower() if isinstance(v, str) else v) for k, v in f.match) == want]
+        return Change([{trail.ingress.dpid: flows}]) if flows else Change()
+
+    def refresh_classifiers(self, src_mac: str, dst_mac: str) -> Change:
+        """A host's packet reached the controller although its pair has trails.
+
+        Their classifiers are gone from the switch (timed out just now, or
+        removed by hand): install them again and renew the leases.
+        """
+        change = Change()
+        now = self.clock()
+        for (_app, src, dst), trail_id in list(self._by_pair.items()):
+            if (src, dst) != (src_mac, dst_mac):
+                continue
+            trail = self.store.get(trail_id)
+            if trail is None or trail.grouped:
+                continue
+            if trail.lease:
+                trail = trail.evolve(expires=now + trail.lease, version=trail.version + 1)
+                self.store.put(trail)
+            flows = compiler.classifier_flows(trail)
+            if flows:
+                change.merge(Change([{trail.ingress.dpid: flows}]))
+        return change
 
     def _criticality(self, app: str) -> tuple[int, str]:
         """(security level, data class) of an application for pair ranking."""

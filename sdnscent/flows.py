@@ -127,6 +127,7 @@ class FlowSpec:
     cookie: int = PIPELINE_COOKIE
     idle_timeout: int = 0
     hard_timeout: int = 0
+    notify_removed: bool = False  # OFPFF_SEND_FLOW_REM: tell the controller when it times out
 
     @classmethod
     def make(

@@ -35,6 +35,9 @@ OPENAPI: dict[str, Any] = {
                             "schema": {"type": "integer", "minimum": 1}}],
             "responses": {"200": {"description": "trail"}, "400": {"description": "bad id"},
                           "404": {"description": "no such trail"}}}},
+        f"{PREFIX}/controller": {"get": {
+            "summary": "This controller: id, role (master/standby), generation, store health",
+            "responses": {"200": {"description": "controller status"}}}},
         f"{PREFIX}/events": {"get": {"summary": "Recent controller events",
                                      "responses": {"200": {"description": "events"}}}},
         f"{PREFIX}/policy": {
@@ -74,12 +77,14 @@ DAG_FORMATS = ("json", "dot", "graphml")
 
 
 def create_app(ctrl: ScentController, *, token: str | None = None,
-               apply_policy: PolicyHook | None = None) -> Flask:
+               apply_policy: PolicyHook | None = None,
+               status: Callable[[], dict[str, Any]] | None = None) -> Flask:
     """A Flask app serving `ctrl`'s state.
 
     Mutating calls need `Authorization: Bearer <token>`; without a configured
     token they are refused. `apply_policy` installs a validated policy (the
-    controller app runs it on its worker) and returns a summary.
+    controller app runs it on its worker) and returns a summary. `status`
+    describes the controller process (role, store health) for /controller.
     """
     app = Flask("sdnscent")
     app.json.sort_keys = False  # type: ignore[attr-defined]
@@ -119,6 +124,10 @@ def create_app(ctrl: ScentController, *, token: str | None = None,
             if found is None:
                 return jsonify(error=f"trail {trail_id} not found", status=404), 404
             return jsonify(ctrl.trail_view(found))
+
+    @app.get(f"{PREFIX}/controller")
+    def controller() -> Any:
+        return jsonify(status() if status is not None else {"role": "single"})
 
     @app.get(f"{PREFIX}/events")
     def events() -> Any:

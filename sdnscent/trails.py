@@ -71,6 +71,10 @@ class Trail:
     # The ingress is a select-group bucket (a service's pool member), not a
     # classifier flow of its own.
     grouped: bool = False
+    # Seconds of idleness after which the trail ends (0: never): the ingress
+    # classifier's idle timeout on the switch; `expires` is renewed from its
+    # counters (docs/store.rst, "Leases").
+    lease: int = 0
 
     @property
     def switches(self) -> tuple[int, ...]:

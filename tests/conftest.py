@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from itertools import pairwise
+from typing import Any
 
 import pytest
 
@@ -70,10 +71,10 @@ class FatTree:
             topo.add_host(h.mac, h.ip, h.dpid, h.port)
         return topo
 
-    def controller(self, clock: Callable[[], float],
-                   hosts: Iterable[int] | None = None) -> ScentController:
+    def controller(self, clock: Callable[[], float], hosts: Iterable[int] | None = None,
+                   **options: Any) -> ScentController:
         """A ScentController told about the fat-tree through its own event methods."""
-        ctrl = ScentController(MemoryStore(), clock=clock)
+        ctrl = ScentController(MemoryStore(clock=clock), clock=clock, **options)
         for dpid in self.switches:
             ctrl.switch_enter(dpid, self.ports(dpid), f"s{dpid}")
         for a, pa, b, pb in self.cables:
