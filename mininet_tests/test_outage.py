@@ -1,0 +1,89 @@
+"""A Redis outage under a running controller: installed trails keep forwarding, new
+trails are made in the controller's memory, and everything is written back when
+Redis returns (empty: this redis-server keeps no data across a restart)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from mininet_tests.harness import ScentNet, ping, running_net, trail_between, wait_for
+from sdnscent.store import open_store
+from tests.redisproc import REDIS_SERVER, RedisServer, free_port
+from topologies.leafspine import LeafSpineTopo
+
+INTERVAL = 0.05
+
+
+@pytest.fixture(scope="module")
+def redis_server(testbed: None) -> Iterator[RedisServer]:
+    if REDIS_SERVER is None:
+        pytest.skip("redis-server is not installed (scripts/setup.sh installs it)")
+    with tempfile.TemporaryDirectory(prefix="sdnscent-outage-redis-") as workdir:
+        server = RedisServer(free_port(), Path(workdir))
+        try:
+            server.start()
+            yield server
+        finally:
+            server.stop()
+
+
+@pytest.fixture(scope="module")
+def onet(redis_server: RedisServer) -> Iterator[ScentNet]:
+    """2 spines, 2 leaves, 2 hosts per leaf (h1 h2 on s3, h3 h4 on s4), trails in Redis."""
+    with running_net(LeafSpineTopo(spines=2, leaves=2, hosts_per_leaf=2),
+                     controller_args=["--store", redis_server.url]) as net:
+        yield net
+
+
+def stored_pairs(url: str) -> set[tuple[str, str]]:
+    store = open_store(url)
+    try:
+        return {(t.src_ip, t.dst_ip) for t in store.all()}
+    finally:
+        store.close()
+
+
+def test_redis_outage_keeps_forwarding_and_writes_back(onet: ScentNet,
+                                                       redis_server: RedisServer) -> None:
+    h1, h2, h3, h4 = (onet.host(n) for n in ("h1", "h2", "h3", "h4"))
+    assert ping(h1, h3.IP())
+    before = trail_between(onet, h1.IP(), h3.IP())
+    assert (h1.IP(), h3.IP()) in stored_pairs(redis_server.url)
+
+    count = int(8.0 / INTERVAL)
+    stream = h1.popen(["ping", "-n", "-i", str(INTERVAL), "-W", "1", "-c", str(count), h3.IP()],
+                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    time.sleep(1.0)
+    redis_server.stop()
+    down = time.monotonic()
+    # a new pair during the outage: planned, installed, held in memory
+    assert wait_for(lambda: ping(h2, h4.IP()), 10, "h2 -> h4 during the outage", interval=0.5)
+    status = onet.ctl.get("/controller")
+    assert status["store_status"]["healthy"] is False, status
+    assert status["store_status"]["pending_writes"] >= 1, status
+    during = trail_between(onet, h2.IP(), h4.IP())
+    time.sleep(2.0)  # a few counter polls and lease renewals held in memory
+
+    redis_server.start()  # empty
+    wait_for(lambda: onet.ctl.get("/controller")["store_status"]["healthy"], 15,
+             "the controller to notice Redis is back")
+    back = time.monotonic() - down
+    out = stream.communicate(timeout=count * INTERVAL + 30)[0].decode()
+    sent, received = map(int, re.search(r"(\d+) packets transmitted, (\d+) received",
+                                        out).groups())
+    print(f"redis outage of {back:.1f} s: {sent - received} of {sent} pings lost; "
+          f"{onet.ctl.get('/controller')['store_status']['written_back']} records written back")
+    assert received == sent, out
+    pairs = stored_pairs(redis_server.url)
+    assert {(h1.IP(), h3.IP()), (h2.IP(), h4.IP())} <= pairs
+    assert trail_between(onet, h1.IP(), h3.IP())["label"] == before["label"]
+    assert trail_between(onet, h2.IP(), h4.IP())["label"] == during["label"]
+    assert ping(h2, h3.IP())  # and new trails go to Redis again
+    assert (h2.IP(), h3.IP()) in stored_pairs(redis_server.url)
