@@ -1,5 +1,5 @@
-"""The `sdnscent` command: read a running controller's trails over REST, and
-check policy files without a network."""
+"""The `sdnscent` command: read a running controller's trails over REST, check
+policy files and plan trails offline, without a network."""
 
 from __future__ import annotations
 
@@ -12,8 +12,11 @@ import urllib.request
 from typing import Any
 
 from .policyfile import PolicyError, Problem, load_policy, parse_policy
+from .topology import DEFAULT_LINK_CAPACITY
 
 DEFAULT_API = "http://127.0.0.1:8080"
+PLAN_MODES = ("single", "ecmp", "gff", "multipath", "optimal")
+LARGE_INPUT = 5_000  # demands: from here on `plan` reports progress on stderr
 
 
 class CliError(RuntimeError):
@@ -85,6 +88,120 @@ def check_policy(paths: list[str]) -> int:
     return status
 
 
+def _stderr(message: str) -> None:
+    print(f"sdnscent plan: {message}", file=sys.stderr, flush=True)
+
+
+def plan_offline(args: argparse.Namespace) -> dict[str, Any]:
+    """Run `sdnscent plan`: the JSON document of DESIGN.md plus mode and baselines.
+
+    Raises NetFileError, PolicyError, PlanError or NoPathError on bad input.
+    """
+    from .baselines import Fabric, PlanError, ecmp, global_first_fit, shortest_path
+    from .mcf import min_max_utilization, optimal
+    from .multipath import multipath
+    from .netfile import (
+        Demand,
+        arc_loads,
+        load_demands,
+        load_network,
+        max_utilization,
+        plan_json,
+    )
+    from .policy import EMPTY_POLICY
+
+    net = load_network(args.topology, default_capacity=args.default_capacity,
+                       demand_scale=args.demand_scale)
+    if args.demands:
+        net.demands = load_demands(net, args.demands, scale=args.demand_scale)
+    elif not net.demands:
+        raise PlanError(f"{args.topology}: no demands: give --demands FILE or graph.demands")
+    policy = load_policy(args.policy) if args.policy else EMPTY_POLICY
+    if args.app:
+        net.demands = [d if d.app else Demand(d.src, d.dst, d.rate, args.app)
+                       for d in net.demands]
+    demands = net.demands
+    large = len(demands) >= LARGE_INPUT or len(net.ids) >= 1000
+    if large:
+        _stderr(f"{len(net.ids)} nodes, {len(net.arcs)} link directions, "
+                f"{len(demands)} demands; mode {args.mode}")
+
+    def progress(done: int, total: int) -> None:
+        if large:
+            _stderr(f"planned {done}/{total} trails")
+
+    fabric = Fabric(net, policy)
+    for app in dict.fromkeys(d.app for d in demands):
+        fabric.router(app)  # an unknown or unplannable application fails here
+    planners = {"single": shortest_path, "ecmp": ecmp, "gff": global_first_fit}
+    results: dict[str, Any] = {}
+    single = shortest_path(fabric, demands, progress if args.mode == "single" else None)
+    results["single"] = single
+    lp = None
+    if args.mode == "optimal" or args.baselines:
+        if large:
+            _stderr("solving the min max-utilisation LP")
+        upper = max_utilization(net, arc_loads(net, single))
+        lp = min_max_utilization(fabric, demands, upper or None)
+    if args.mode == "multipath":
+        upper = max_utilization(net, arc_loads(net, single))
+        results["multipath"] = multipath(fabric, demands, None,
+                                         _stderr if large else None, upper or None).trails
+    elif args.mode == "optimal":
+        assert lp is not None
+        results["optimal"] = optimal(fabric, demands, progress, lp)
+    elif args.mode != "single":
+        results[args.mode] = planners[args.mode](fabric, demands, progress)
+    trails = results[args.mode]
+    extra: dict[str, Any] = {"mode": args.mode}
+    if args.baselines:
+        for mode in ("ecmp", "gff"):
+            if mode not in results:
+                results[mode] = planners[mode](fabric, demands)
+        base = {mode: max_utilization(net, arc_loads(net, results[mode]))
+                for mode in ("single", "ecmp", "gff")}
+        assert lp is not None
+        base["optimal"] = lp.value
+        extra["baselines"] = {"max_utilization": base}
+    return plan_json(net, trails, extra=extra)
+
+
+def _plan(args: argparse.Namespace) -> int:
+    from .baselines import PlanError
+    from .netfile import NetFileError
+    from .planner import NoPathError
+
+    try:
+        document = plan_offline(args)
+    except (NetFileError, PlanError, NoPathError) as exc:
+        _stderr(str(exc))
+        return 2
+    except PolicyError as exc:
+        _stderr(f"policy: {exc}")
+        return 2
+    text = json.dumps(document, indent=1 if args.pretty else None)
+    if args.output and args.output != "-":
+        try:
+            with open(args.output, "w", encoding="utf-8") as out:
+                out.write(text + "\n")
+        except OSError as exc:
+            _stderr(f"cannot write {args.output}: {exc}")
+            return 2
+    else:
+        print(text)
+    return 0
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a positive number")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of `sdnscent`."""
     parser = argparse.ArgumentParser(prog="sdnscent", description=__doc__)
@@ -100,6 +217,34 @@ def build_parser() -> argparse.ArgumentParser:
                        "'FILE: ok (...)' or every problem as FILE:LINE: FIELD: MESSAGE; "
                        "exit 1 if any file has a problem.")
     p.add_argument("files", nargs="+", metavar="FILE", help="policy file (YAML); - for stdin")
+    p = sub.add_parser("plan", help="plan trails offline for a topology and demands",
+                       description="Plan trails offline (docs/offline.rst): read a networkx "
+                       "node-link topology with link capacities (bit/s) and demands, print "
+                       "JSON with every trail's paths and split weights, per-link load and "
+                       "utilisation, max_utilization and the baselines' max utilisation. "
+                       "Bad input exits 2 with a message naming the file, line and field.")
+    p.add_argument("--topology", required=True, metavar="FILE",
+                   help="networkx node-link JSON (graph.demands optional)")
+    p.add_argument("--demands", metavar="FILE",
+                   help="demands {src: {dst: rate}} or [{src, dst, rate, app}] (bit/s); "
+                   "default: the topology's graph.demands")
+    p.add_argument("--policy", metavar="FILE", help="policy file (YAML) for applications' "
+                   "constraints and costs")
+    p.add_argument("--app", metavar="NAME", help="plan demands without an application as "
+                   "this application of the policy (default: the per-pair default trail)")
+    p.add_argument("--mode", choices=PLAN_MODES, default="multipath",
+                   help="single: one path per trail exactly as the controller plans; ecmp: "
+                   "equal split over every least-cost path; gff: Hedera's Global First Fit; "
+                   "multipath (default): split to minimise max utilisation; optimal: the "
+                   "MCF LP's flows as paths")
+    p.add_argument("--default-capacity", type=_positive, default=float(DEFAULT_LINK_CAPACITY),
+                   metavar="BPS", help="capacity of links without one (default 10e9)")
+    p.add_argument("--demand-scale", type=_positive, default=1.0, metavar="FACTOR",
+                   help="multiply every demand rate (e.g. 1e6 to read a matrix in Mbit/s)")
+    p.add_argument("--no-baselines", dest="baselines", action="store_false",
+                   help="skip the baselines (and the LP) for large inputs")
+    p.add_argument("-o", "--output", metavar="FILE", help="write the JSON here (default stdout)")
+    p.add_argument("--pretty", action="store_true", help="indent the JSON")
     return parser
 
 
@@ -108,6 +253,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "check-policy":
         return check_policy(args.files)
+    if args.command == "plan":
+        return _plan(args)
     try:
         if args.command == "trails":
             data = fetch(args.api, "/trails")
