@@ -81,6 +81,8 @@ class ScentTrailApp(app_manager.OSKenApp):
         if SETTINGS.policy_file:
             self.ctrl.set_policy(load_policy(SETTINGS.policy_file))  # no switches yet
         self.ctrl.recover()  # trails and labels of a persistent store, after a restart
+        if self.shared:  # a writer that died between a trail and its index entries
+            store.rebuild_index()
         self.datapaths: dict[int, Any] = {}
         self._send_lock = threading.Lock()
         self._barriers: dict[tuple[int, int], threading.Event] = {}
@@ -169,6 +171,7 @@ class ScentTrailApp(app_manager.OSKenApp):
         self.generation = store.next_generation()
         if isinstance(store, CachedStore):
             store.load()
+            store.rebuild_index()
         with self.ctrl.lock:
             count = self.ctrl.recover()
             self.ctrl.record("leader", f"{self.node_id} is master (generation "
