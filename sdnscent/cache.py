@@ -185,8 +185,8 @@ class CachedStore(TrailStore):
                 self._take(trail)
         return trail
 
-    def rebuild_index(self) -> int:
-        return self.backing.rebuild_index()
+    def rebuild_index(self, trails: list[Trail] | None = None) -> int:
+        return self.backing.rebuild_index(self.all() if trails is None else trails)
 
     def ping(self) -> None:
         self.backing.ping()
@@ -201,7 +201,8 @@ class CachedStore(TrailStore):
         Every cached trail the store lacks (or holds at an older version) is
         written, so a Redis that came back empty gets the trails again; a newer
         stored version wins (another controller wrote it). Deletes made during
-        the outage are replayed. Then the copy is reloaded.
+        the outage are replayed. Then the copy is reloaded (changes of other
+        writers during the outage come in).
         """
         if not self.degraded:
             return 0
@@ -225,8 +226,7 @@ class CachedStore(TrailStore):
                     except StaleWrite:
                         LOG.info("trail %d changed elsewhere during the outage; "
                                  "taking the stored version", trail.id)
-                self._dirty.clear()
-                self.backing.rebuild_index()
+                self._dirty.clear()  # (each put above indexed its trail)
                 down = self.clock() - (self.down_since or self.clock())
                 self.down_since = None
                 self.written_back += written

@@ -276,8 +276,9 @@ class _RedisBase(TrailStore):
                 self._client.zrem(IDS_KEY, *[str(i) for i in expired])
         return trails
 
-    def rebuild_index(self) -> int:
-        trails = self.all()
+    def rebuild_index(self, trails: list[Trail] | None = None) -> int:
+        if trails is None:
+            trails = self.all()
         with self._errors():
             pipe = self._client.pipeline(transaction=False)
             for trail in trails:

@@ -86,9 +86,12 @@ class TrailStore(abc.ABC):
         """Raise StoreError if the store cannot be reached."""
         return None
 
-    def rebuild_index(self) -> int:
-        """Re-derive the (switch, label) index from the trail records; return the trail count."""
-        return len(self.all())
+    def rebuild_index(self, trails: list[Trail] | None = None) -> int:
+        """Re-derive the (switch, label) index from the trail records; return the trail count.
+
+        `trails`: the records as the caller already holds them (saves reading them).
+        """
+        return len(self.all() if trails is None else trails)
 
     # host load (sdnscent-agent) ---------------------------------------------
     @abc.abstractmethod
@@ -383,7 +386,7 @@ def trail_to_record(trail: Trail) -> dict[str, Any]:
         "match": [[[name, value] for name, value in alt] for alt in trail.match],
         "priority": trail.priority,
         "rewrite": [[name, value] for name, value in trail.rewrite],
-        "grouped": trail.grouped, "lease": trail.lease,
+        "grouped": trail.grouped, "lease": trail.lease, "rate_cap": trail.rate_cap,
     }
 
 
@@ -474,7 +477,7 @@ def trail_from_record(data: Any, key: str) -> Trail:
     if isinstance(data, dict) and "v" in data and data["v"] != RECORD_VERSION:
         raise r.fail("v", f"record format {data['v']!r} is not supported "
                           f"(this version reads {RECORD_VERSION})")
-    rec = r.obj(data, "", _FIELDS, {"lease"})
+    rec = r.obj(data, "", _FIELDS, {"lease", "rate_cap"})
     hops = []
     for i, raw in enumerate(r.items(rec["hops"], "hops")):
         path = f"hops[{i}]"
@@ -505,7 +508,8 @@ def trail_from_record(data: Any, key: str) -> Trail:
         packets=r.integer(rec, "packets", low=0), bytes=r.integer(rec, "bytes", low=0),
         extra=dict(extra), match=match, priority=r.maybe(rec, "priority", r.integer),
         rewrite=r.pairs(rec["rewrite"], "rewrite", str), grouped=rec["grouped"],
-        lease=r.integer(rec, "lease", low=0) if "lease" in rec else 0)
+        lease=r.integer(rec, "lease", low=0) if "lease" in rec else 0,
+        rate_cap=r.integer(rec, "rate_cap", low=0) if "rate_cap" in rec else 0)
 
 
 def _join(path: str, name: str) -> str:
