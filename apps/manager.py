@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from sdnscent import __version__
+from sdnscent.allocator import AllocatorError, open_allocator
 from sdnscent.policyfile import PolicyError, load_policy
 from sdnscent.store import StoreError, open_store
 
@@ -70,6 +71,17 @@ def _positive_seconds(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
     if not math.isfinite(value) or value <= 0:
         raise argparse.ArgumentTypeError(f"{text!r} must be a positive number of seconds")
+    return value
+
+
+def _fraction(text: str) -> float:
+    """A number in (0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be in (0, 1]")
     return value
 
 
@@ -142,6 +154,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--leader-ttl", type=_positive_seconds, default=3.0, metavar="SECONDS",
                    help="with a Redis store: how long the master's lease lasts without "
                         "renewal; a standby takes over after it (default 3)")
+    p.add_argument("--link-high", type=_fraction, default=0.8, metavar="FRACTION",
+                   help="utilisation at which a link is hot and its largest trails move "
+                        "(default 0.8)")
+    p.add_argument("--link-low", type=_fraction, default=0.6, metavar="FRACTION",
+                   help="utilisation at which a hot link is cool again; moves aim below it "
+                        "(default 0.6)")
+    p.add_argument("--move-hold", type=_positive_seconds, default=30.0, metavar="SECONDS",
+                   help="seconds a moved trail stays where it was put (default 30)")
+    p.add_argument("--allocator", default="none", metavar="SPEC",
+                   help="CPU/memory of computing nodes (NF hosts): none (default), cgroup, "
+                        "cgroup:<parent> (cgroups v1, named after the node)")
     p.add_argument("--log-level", default="WARNING",
                    choices=["DEBUG", "INFO", "WARNING", "ERROR"],
                    help="log level (default WARNING: quiet)")
@@ -193,6 +216,19 @@ def main(argv: list[str] | None = None) -> int:
     SETTINGS.stats_interval = args.stats_interval
     SETTINGS.controller_id = args.controller_id
     SETTINGS.leader_ttl = args.leader_ttl
+    SETTINGS.link_high = args.link_high
+    SETTINGS.link_low = args.link_low
+    SETTINGS.move_hold = args.move_hold
+    SETTINGS.allocator = args.allocator
+    if not args.link_low < args.link_high:
+        print(f"sdnscent-manager: --link-low {args.link_low} must be below --link-high "
+              f"{args.link_high}", file=sys.stderr)
+        return 2
+    try:
+        open_allocator(args.allocator)
+    except AllocatorError as exc:
+        print(f"sdnscent-manager: --allocator: {exc}", file=sys.stderr)
+        return 2
 
     from os_ken import cfg
     from os_ken.base.app_manager import AppManager

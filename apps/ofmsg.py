@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from sdnscent.compiler import Op
 from sdnscent.flows import (
     Action,
     FlowDelete,
@@ -13,6 +14,8 @@ from sdnscent.flows import (
     Group,
     GroupDelete,
     GroupSpec,
+    MeterDelete,
+    MeterSpec,
     Output,
     PopMpls,
     PushMpls,
@@ -52,6 +55,8 @@ def flow_mod(dp: Any, spec: FlowSpec) -> Any:
     if spec.actions:
         inst.append(parser.OFPInstructionActions(ofp.OFPIT_APPLY_ACTIONS,
                                                  actions(dp, spec.actions)))
+    if spec.meter is not None:
+        inst.insert(0, parser.OFPInstructionMeter(spec.meter, ofp.OFPIT_METER))
     if spec.goto is not None:
         inst.append(parser.OFPInstructionGotoTable(spec.goto))
     return parser.OFPFlowMod(
@@ -130,23 +135,40 @@ def flow_from_stats(dp: Any, entry: Any) -> FlowSpec:
         match[name] = value.lower() if isinstance(value, str) else value
     acts: tuple[Action, ...] = ()
     goto = None
+    meter = None
     for inst in entry.instructions:
         if inst.type == ofp.OFPIT_APPLY_ACTIONS and not acts:
             acts = actions_from(dp, inst.actions)
         elif inst.type == ofp.OFPIT_GOTO_TABLE:
             goto = inst.table_id
+        elif inst.type == ofp.OFPIT_METER:
+            meter = inst.meter_id
         else:
             raise UnparsedFlow(f"instruction type {inst.type}")
     spec = FlowSpec.make(dp.id, entry.table_id, entry.priority, match, acts, goto,
                          cookie=entry.cookie)
     return replace(spec, idle_timeout=entry.idle_timeout, hard_timeout=entry.hard_timeout,
-                   notify_removed=bool(entry.flags & ofp.OFPFF_SEND_FLOW_REM))
+                   notify_removed=bool(entry.flags & ofp.OFPFF_SEND_FLOW_REM), meter=meter)
 
 
-def to_message(dp: Any, op: FlowSpec | FlowDelete | GroupSpec | GroupDelete) -> Any:
+def meter_mod(dp: Any, op: MeterSpec | MeterDelete) -> Any:
+    """An OFPMeterMod: add or modify a one-band drop meter (kbit/s), or delete meters."""
+    ofp, parser = dp.ofproto, dp.ofproto_parser
+    if isinstance(op, MeterDelete):
+        return parser.OFPMeterMod(dp, command=ofp.OFPMC_DELETE, flags=0,
+                                  meter_id=ofp.OFPM_ALL if op.meter_id is None else op.meter_id)
+    return parser.OFPMeterMod(
+        dp, command=ofp.OFPMC_MODIFY if op.modify else ofp.OFPMC_ADD,
+        flags=ofp.OFPMF_KBPS | ofp.OFPMF_BURST, meter_id=op.meter_id,
+        bands=[parser.OFPMeterBandDrop(rate=op.rate_kbps, burst_size=op.burst_kb)])
+
+
+def to_message(dp: Any, op: Op) -> Any:
     """The OpenFlow message for any flow operation."""
     if isinstance(op, FlowSpec):
         return flow_mod(dp, op)
+    if isinstance(op, MeterSpec | MeterDelete):
+        return meter_mod(dp, op)
     if isinstance(op, FlowDelete):
         return flow_delete(dp, op)
     if isinstance(op, GroupDelete):

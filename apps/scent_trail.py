@@ -27,8 +27,10 @@ from os_ken.lib.packet import arp, ethernet, ipv4, packet
 from os_ken.ofproto import ofproto_v1_3
 from werkzeug.serving import make_server
 
+from sdnscent.allocator import AllocatorError, open_allocator
 from sdnscent.cache import CachedStore
 from sdnscent.controller import ArpPacket, Change, ScentController
+from sdnscent.dra import DraConfig
 from sdnscent.flows import (
     COOKIE_MAGIC,
     COOKIE_MASK_OURS,
@@ -45,6 +47,7 @@ from sdnscent.policy import Policy
 from sdnscent.policyfile import PolicyError, load_policy
 from sdnscent.rest import create_app
 from sdnscent.store import MemoryStore, StoreError, TrailStore, open_store, redact
+from sdnscent.telemetry import PortCounters
 from sdnscent.topology import Port, TopologyError, dpid_str
 
 from . import discovery, ofmsg
@@ -77,7 +80,13 @@ class ScentTrailApp(app_manager.OSKenApp):
         self.ctrl = ScentController(store, SETTINGS.default_link_capacity,
                                     switch_grace=SETTINGS.switch_grace,
                                     trail_lease=SETTINGS.trail_lease,
-                                    lease_slack=2 * SETTINGS.stats_interval + 1)
+                                    lease_slack=2 * SETTINGS.stats_interval + 1,
+                                    stats_interval=SETTINGS.stats_interval,
+                                    dra=DraConfig(link_high=SETTINGS.link_high,
+                                                  link_low=SETTINGS.link_low,
+                                                  hold_time=SETTINGS.move_hold,
+                                                  period=SETTINGS.stats_interval))
+        self.allocator = open_allocator(SETTINGS.allocator)
         if SETTINGS.policy_file:
             self.ctrl.set_policy(load_policy(SETTINGS.policy_file))  # no switches yet
         self.ctrl.recover()  # trails and labels of a persistent store, after a restart
@@ -261,7 +270,10 @@ class ScentTrailApp(app_manager.OSKenApp):
         """
         if not self.leader:
             return
-        for step in change.steps:
+        for index, step in enumerate(change.steps):
+            pause = change.pause_before.get(index, 0.0)
+            if pause:
+                time.sleep(pause)  # let packets in flight on an old path arrive
             waits = []
             for dpid, ops in step.items():
                 dp = self.datapaths.get(dpid)
@@ -397,6 +409,12 @@ class ScentTrailApp(app_manager.OSKenApp):
     @set_ev_cls(ofp_event.EventOFPErrorMsg, MAIN_DISPATCHER)
     def _error(self, ev: Any) -> None:
         msg = ev.msg
+        ofp = msg.datapath.ofproto
+        if msg.type == ofp.OFPET_METER_MOD_FAILED and msg.code in (
+                ofp.OFPMMFC_METER_EXISTS, ofp.OFPMMFC_UNKNOWN_METER):
+            LOG.debug("switch %s: meter add/modify refused (expected when making a meter "
+                      "right without reading it)", dpid_str(msg.datapath.id))
+            return
         LOG.warning("switch %s rejected a message: type %d code %d", dpid_str(msg.datapath.id),
                     msg.type, msg.code)
 
@@ -431,7 +449,9 @@ class ScentTrailApp(app_manager.OSKenApp):
             if not self.leader:
                 continue
             self._submit("leases", self._expire_leases)
+            self._submit("rebalance", self._rebalance)
             for dp in list(self.datapaths.values()):
+                self._send(dp, dp.ofproto_parser.OFPPortStatsRequest(dp, 0, dp.ofproto.OFPP_ANY))
                 parser = dp.ofproto_parser
                 self._send(dp, parser.OFPFlowStatsRequest(
                     dp, 0, TABLE_CLASSIFY, dp.ofproto.OFPP_ANY, dp.ofproto.OFPG_ANY,
@@ -446,6 +466,30 @@ class ScentTrailApp(app_manager.OSKenApp):
                 if not store.degraded:
                     self.ctrl.record("store", f"trail store back; {written} records written "
                                      "back from memory")
+
+    def _rebalance(self) -> None:
+        """One period of the resource allocation engine: move trails, size NF hosts."""
+        with self.ctrl.lock:
+            change, allocations = self.ctrl.rebalance()
+        self._execute(change)
+        for allocation in allocations:
+            try:
+                limits = self.allocator.apply_allocation(allocation)
+            except AllocatorError as exc:
+                LOG.warning("allocation for %s not applied: %s", allocation.node, exc)
+                continue
+            with self.ctrl.lock:
+                self.ctrl.record("allocation", f"{allocation.node}: cpu {limits.cpu} cores, "
+                                 f"memory {limits.memory} bytes ({allocation.reason})")
+
+    @set_ev_cls(ofp_event.EventOFPPortStatsReply, MAIN_DISPATCHER)
+    def _port_stats(self, ev: Any) -> None:
+        msg = ev.msg
+        ofp = msg.datapath.ofproto
+        stats = [PortCounters(p.port_no, p.rx_bytes, p.tx_bytes, p.rx_packets, p.tx_packets)
+                 for p in msg.body if p.port_no <= ofp.OFPP_MAX]
+        with self.ctrl.lock:
+            self.ctrl.port_counters(msg.datapath.id, stats)
 
     def _expire_leases(self) -> None:
         with self.ctrl.lock:

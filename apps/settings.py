@@ -21,6 +21,10 @@ class Settings:
     trail_lease: int = 60  # s of idleness after which a trail ends (0: never)
     controller_id: str = ""  # name in the leader election (default: the host name)
     leader_ttl: float = 3.0  # s the leader's lease in a shared store lasts
+    link_high: float = 0.8  # utilisation at which a link is hot (trails move off it)
+    link_low: float = 0.6  # ... and cool again
+    move_hold: float = 30.0  # s a moved trail stays put
+    allocator: str = "none"  # CPU/memory of computing nodes: none, cgroup[:parent]
 
 
 SETTINGS = Settings()

@@ -28,11 +28,14 @@ from .flows import (
     Group,
     GroupDelete,
     GroupSpec,
+    MeterDelete,
+    MeterSpec,
     Output,
     PopMpls,
     PushMpls,
     SetField,
     ToController,
+    meter_for,
     trail_cookie,
 )
 from .policy import DEFAULT_APP
@@ -48,7 +51,7 @@ PRIO_TRAIL = 100
 PRIO_PUNT = 10
 PRIO_MISS = 0
 
-Op = FlowSpec | FlowDelete | GroupSpec | GroupDelete
+Op = FlowSpec | FlowDelete | GroupSpec | GroupDelete | MeterSpec | MeterDelete
 Step = dict[int, list[Op]]  # dpid -> ops, sent together, then one barrier
 
 
@@ -123,10 +126,26 @@ def _push(trail: Trail, dpid: int, match: dict[str, int | str]) -> FlowSpec:
 
 
 def _leased(trail: Trail, flow: FlowSpec) -> FlowSpec:
-    """An ingress classifier carries the trail's lease as its idle timeout."""
-    if not trail.lease:
-        return flow
-    return replace(flow, idle_timeout=trail.lease, notify_removed=True)
+    """An ingress classifier carries the trail's lease as its idle timeout and its meter."""
+    if trail.lease:
+        flow = replace(flow, idle_timeout=trail.lease, notify_removed=True)
+    if trail.rate_cap:
+        flow = replace(flow, meter=meter_id(trail))
+    return flow
+
+
+def meter_id(trail: Trail) -> int:
+    """The meter of a capped trail at its ingress: the trail id (OpenFlow allows < 2^32 - 65536)."""
+    if not 0 < trail.id < 0xFFFF0000:
+        raise ValueError(f"trail {trail.id}: no meter id for it")
+    return trail.id
+
+
+def meter_ops(trail: Trail, modify: bool = False) -> list[MeterSpec]:
+    """The meter a rate-capped trail's ingress classifier points at ([] if uncapped)."""
+    if not trail.rate_cap or trail.grouped:
+        return []
+    return [meter_for(trail.ingress.dpid, meter_id(trail), trail.rate_cap, modify)]
 
 
 def ingress_actions(trail: Trail) -> list[Action]:
@@ -242,15 +261,20 @@ def group_ops(ops: Iterable[Op]) -> Step:
 
 
 def install_steps(trail: Trail) -> list[Step]:
-    """Install a trail: the label path first, then the ingress classifier."""
-    steps = [group_ops(path_flows(trail)), group_ops(classifier_flows(trail))]
+    """Install a trail: the label path (and its meter) first, then the ingress classifier."""
+    steps = [group_ops([*meter_ops(trail), *path_flows(trail)]),
+             group_ops(classifier_flows(trail))]
     return [s for s in steps if s]
 
 
-def remove_ops(trail: Trail) -> list[FlowDelete]:
-    """Delete every flow of a trail (by its cookie) on the switches it crosses."""
+def remove_ops(trail: Trail) -> list[Op]:
+    """Delete every flow of a trail (by its cookie) on the switches it crosses, and its meter."""
     cookie = trail_cookie(trail.id)
-    return [FlowDelete(dpid, cookie, COOKIE_MASK_ALL) for dpid in dict.fromkeys(trail.switches)]
+    ops: list[Op] = [FlowDelete(dpid, cookie, COOKIE_MASK_ALL)
+                     for dpid in dict.fromkeys(trail.switches)]
+    if trail.rate_cap and not trail.grouped:
+        ops.append(MeterDelete(trail.ingress.dpid, meter_id(trail)))
+    return ops
 
 
 def delete_exact(flow: FlowSpec) -> FlowDelete:
@@ -268,9 +292,15 @@ def reroute_steps(old: Trail, new: Trail) -> list[Step]:
     """
     if old.label == new.label and len(old.hops) > 1 and len(new.hops) > 1:
         raise ValueError(f"trail {old.id}: reroute needs a new label, got the old {old.label}")
-    steps = install_steps(new)
+    meters: list[Op] = []  # the meter stays in place; its rate may change
+    if new.rate_cap and new.rate_cap != old.rate_cap:
+        meters = list(meter_ops(new, modify=bool(old.rate_cap)))
+    steps = [s for s in [group_ops([*meters, *path_flows(new)]),
+                         group_ops(classifier_flows(new))] if s]
     kept = {f.key for f in trail_flows(new)}
-    stale = [delete_exact(f) for f in trail_flows(old) if f.key not in kept]
+    stale: list[Op] = [delete_exact(f) for f in trail_flows(old) if f.key not in kept]
+    if old.rate_cap and not new.rate_cap and not old.grouped:
+        stale.append(MeterDelete(old.ingress.dpid, meter_id(old)))
     if stale:
         steps.append(group_ops(stale))
     return steps

@@ -19,6 +19,7 @@ from typing import Any
 from . import audit, compiler, dag
 from .appplan import IP_PROTO, PolicyView, app_matches, plan_app_hops
 from .compiler import Step
+from .dra import DraConfig, DraEngine, HostLoad, TrailLoad
 from .flows import (
     COOKIE_MASK_ALL,
     COOKIE_MASK_OURS,
@@ -37,7 +38,8 @@ from .labels import LabelAllocator
 from .patterns import PatternTracker
 from .planner import NoPathError, Planner
 from .policy import DEFAULT_APP, EMPTY_POLICY, Application, Policy, Service
-from .store import StaleWrite, TrailStore
+from .store import StaleWrite, StoreError, TrailStore
+from .telemetry import FlowCounters, NodeLoadReader, PortCounters, Telemetry, TelemetryConfig
 from .topology import Host, Link, Port, Topology, TopologyError, dpid_str
 from .trails import Hop, Trail, TrailState
 
@@ -48,6 +50,8 @@ CONTROLLER_MAC = "0e:5c:e7:00:00:01"  # locally administered; source of ARP prob
 ARP_REQUEST, ARP_REPLY = 1, 2
 PROBE_INTERVAL = 1.0  # s between probes for the same unknown address
 LINK_PORT_GRACE = 10.0  # s an audited link-port flow waits for LLDP to confirm its link
+DRAIN = 0.1  # s an old path keeps its entries after the classifier moved (in-flight packets)
+AVOID = 100.0  # utilisation the planner sees on links a move must leave (cost +400 hops)
 
 
 @dataclass
@@ -57,6 +61,8 @@ class Change:
     steps: list[Step] = field(default_factory=list)
     done: list[Callable[[], None]] = field(default_factory=list)
     created: list[int] = field(default_factory=list)  # ids of trails this change sets up
+    # step index -> seconds to wait before sending it (an old path drains first)
+    pause_before: dict[int, float] = field(default_factory=dict)
 
     def merge(self, other: Change) -> Change:
         """Run `other` alongside this change, step i beside step i."""
@@ -67,6 +73,8 @@ class Change:
                 self.steps[i].setdefault(dpid, []).extend(ops)
         self.done.extend(other.done)
         self.created.extend(other.created)
+        for i, pause in other.pause_before.items():
+            self.pause_before[i] = max(pause, self.pause_before.get(i, 0.0))
         return self
 
     def __bool__(self) -> bool:
@@ -134,7 +142,8 @@ class ScentController:
     def __init__(self, store: TrailStore, default_capacity: int | None = None,
                  clock: Callable[[], float] = time.time, switch_grace: float = 0.0,
                  link_port_grace: float = LINK_PORT_GRACE, trail_lease: int = 0,
-                 lease_slack: float = 3.0) -> None:
+                 lease_slack: float = 3.0, stats_interval: float = 1.0,
+                 dra: DraConfig | None = None) -> None:
         self.topo = Topology(default_capacity)
         self.planner = Planner(self.topo)
         self.labels = LabelAllocator()
@@ -169,6 +178,12 @@ class ScentController:
         self.trail_lease = trail_lease
         self.lease_slack = lease_slack
         self._sweep_after = 0.0  # no lease sweep before this (after a restart)
+        # Telemetry and the dynamic resource allocation engine (docs/telemetry.rst).
+        self.telemetry = Telemetry(TelemetryConfig(period=stats_interval))
+        self.dra = DraEngine(dra or DraConfig(period=stats_interval))
+        self._node_reader = NodeLoadReader()
+        self.node_loads: dict[str, HostLoad] = {}
+        self.moves = 0  # trails moved off hot links and nodes
 
     def recover(self) -> int:
         """Rebuild the indexes from the store after a restart; return the trail count.
@@ -233,6 +248,7 @@ class ScentController:
             first.append(GroupDelete(dpid))
         bindings = [b for b in self._bindings.values() if b.dpid == dpid]
         groups: list[compiler.Op] = [b.group for b in bindings]
+        groups += self._ingress_meters(dpid, trails)
         flows = list(compiler.switch_flows(dpid, link_ports, trails))
         return Change([{dpid: first}, {dpid: groups + flows + [f for b in bindings
                                                               for f in b.flows]}])
@@ -270,11 +286,29 @@ class ScentController:
         result = audit.diff_flows(expected, installed, defer=keep_for_now)
         self.record("audit", f"switch {self.topo.switch_name(dpid)}: {result.summary()}")
         steps = audit.audit_steps(dpid, result)
+        meters = self._ingress_meters(dpid, trails)
+        if meters and steps:
+            steps[0] = {dpid: meters + steps[0].get(dpid, [])}
+        elif meters:
+            steps = [{dpid: meters}]
         if self.policy.services or bindings:  # groups are not audited: set them again
             steps = [{dpid: [GroupDelete(dpid)]},
                      {dpid: [b.group for b in bindings] + [f for b in bindings
                                                            for f in b.flows]}] + steps
         return Change(steps)
+
+    @staticmethod
+    def _ingress_meters(dpid: int, trails: list[Trail]) -> list[compiler.Op]:
+        """The meters of capped trails starting at `dpid`, made right whether they exist.
+
+        Meters are not read back: each is sent as an add and as a modify; the
+        switch refuses one of the two (harmlessly) and the rate ends up right.
+        """
+        ops: list[compiler.Op] = []
+        for trail in trails:
+            if trail.ingress.dpid == dpid:
+                ops += compiler.meter_ops(trail) + compiler.meter_ops(trail, modify=True)
+        return ops
 
     def switch_leave(self, dpid: int) -> Change:
         """A switch disconnected: forget it and move trails off it.
@@ -607,8 +641,9 @@ class ScentController:
     def _app_fields(self, view: PolicyView, profile: Application | None) -> dict[str, Any]:
         if profile is None:
             return {}
+        cap = self.policy.weights_of(profile).max_rate
         return {"cls": profile.data_class, "match": app_matches(profile),
-                "priority": view.priority(profile)}
+                "priority": view.priority(profile), "rate_cap": round(cap) if cap else 0}
 
     def _plan_hops(self, view: PolicyView, profile: Application | None, src: Host,
                    dst: Host, replacing: Trail | None = None) -> tuple[Hop, ...]:
@@ -766,6 +801,7 @@ class ScentController:
             self.labels.release(old_label)
 
         steps = compiler.reroute_steps(old, new)
+        drain = {len(steps) - 1: DRAIN} if len(steps) > 2 else {}  # the old path's deletes
         if new.grouped:  # the bucket moves to the new label once its path is there
             binding = self._bindings.get((new.app, new.src_mac))
             group = self._binding_group(binding) if binding is not None else None
@@ -773,7 +809,9 @@ class ScentController:
         for step in steps:  # the old path's switches may be gone
             for dpid in [d for d in step if d not in self.topo.switches]:
                 del step[dpid]
-        return Change(steps, [finish])
+        if new.grouped and drain:
+            drain = {len(steps) - 1: DRAIN}
+        return Change(steps, [finish], pause_before=drain)
 
     def _path_intact(self, trail: Trail) -> bool:
         """Every switch of `trail` is known and every link it uses is up."""
@@ -925,6 +963,7 @@ class ScentController:
             total = totals.setdefault(trail_id, [0, 0])
             total[0] += packets
             total[1] += nbytes
+        self.telemetry.flow_stats([FlowCounters(i, p, b) for i, (p, b) in totals.items()], now)
         for trail_id, (packets, nbytes) in totals.items():
             trail = self.store.get(trail_id)
             if trail is None:
@@ -940,6 +979,67 @@ class ScentController:
                 self.store.put(trail.evolve(version=trail.version + 1, **changes))
             except StaleWrite:
                 continue  # moved meanwhile; the next poll counts again
+
+    # telemetry and the resource allocation engine --------------------------
+    def port_counters(self, dpid: int, stats: Iterable[PortCounters]) -> None:
+        """Apply a switch's port statistics (link load)."""
+        self.telemetry.port_stats(dpid, stats, self.clock())
+
+    def read_node_loads(self) -> dict[str, HostLoad]:
+        """Fresh, valid host load samples from the store (sdnscent-agent); {} if unreachable."""
+        try:
+            samples = self.store.node_loads()
+        except StoreError as exc:
+            LOG.debug("no host load: %s", exc)
+            return self.node_loads
+        self.node_loads = self._node_reader.read(samples, self.clock())
+        return self.node_loads
+
+    def rebalance(self) -> tuple[Change, list[Any]]:
+        """One period of the resource allocation engine: (moves as a Change, allocations).
+
+        Moved trails are re-planned with load-aware costs, their hot links made
+        expensive enough to leave when any other path exists, and installed
+        make-before-break (replan). Allocations (CPU and memory of computing
+        nodes) are returned for the glue's allocator backend.
+        """
+        now = self.clock()
+        self.telemetry.prune(now)
+        util = self.telemetry.utilisation(self.topo, now)
+        usages = self.telemetry.trail_usages(now)
+        trails = [TrailLoad.from_trail(t, usages[t.id].bps if t.id in usages else 0.0)
+                  for t in self.store.all()
+                  if t.state is TrailState.ACTIVE and not t.grouped]
+        plan = self.dra.step(self.telemetry.link_loads(self.topo, now), trails,
+                             self.read_node_loads(), now)
+        for event in plan.events:
+            self.record(event.kind, event.message, event.trail)
+        change = Change()
+        if plan.moves:
+            measured = {k: round(v, 2) for k, v in util.items()}
+            for move in plan.moves:
+                self.planner.utilisation = {**measured, **{k: AVOID for k in move.avoid_links}}
+                moved = self.replan(move.trail_id, f"load: {move.reason}")
+                if moved:
+                    self.moves += 1
+                else:
+                    self.record("dra-stuck", f"trail {move.trail_id} stays: no path avoids "
+                                f"{', '.join(self._link_name_of(k) for k in move.avoid_links)}",
+                                move.trail_id)
+                change.merge(moved)
+            self.planner.utilisation = measured  # later trails see the load too
+        return change, list(plan.allocations)
+
+    def _link_name_of(self, key: tuple[int, int]) -> str:
+        link = self.topo.link_from(*key)
+        return self._link_name(link) if link is not None else f"{dpid_str(key[0])}:{key[1]}"
+
+    def nodes_view(self) -> dict[str, object]:
+        """JSON form of host load (GET /api/v1/nodes)."""
+        return {"nodes": [
+            {"node": n.node, "time": n.time, "cpu": round(n.cpu, 4), "memory": round(n.memory, 4),
+             "cpu_limit": n.cpu_limit, "mem_limit": n.mem_limit, "mem_used": n.mem_used,
+             "cpu_cores": n.cpu_cores} for n in self.node_loads.values()]}
 
     # leases -------------------------------------------------------------
     def expire_trails(self) -> Change:
@@ -1173,8 +1273,9 @@ class ScentController:
 
     # views --------------------------------------------------------------
     def topology_view(self) -> dict[str, object]:
-        """JSON form of the topology (GET /api/v1/topology)."""
+        """JSON form of the topology (GET /api/v1/topology), with measured link load."""
         topo = self.topo
+        loads = {lk.key: lk for lk in self.telemetry.link_loads(topo, self.clock())}
         return {
             "switches": [
                 {"dpid": dpid_str(sw.dpid), "name": topo.switch_name(sw.dpid),
@@ -1184,9 +1285,11 @@ class ScentController:
             ],
             "links": [
                 {"src": dpid_str(lk.src), "src_port": lk.src_port, "dst": dpid_str(lk.dst),
-                 "dst_port": lk.dst_port, "capacity": lk.capacity,
-                 "load": self.planner.utilisation.get((lk.src, lk.src_port), 0.0) * lk.capacity,
-                 "utilization": self.planner.utilisation.get((lk.src, lk.src_port), 0.0),
+                 "dst_port": lk.dst_port, "capacity": topo.link_capacity(lk.src, lk.src_port),
+                 "load": round(loads[(lk.src, lk.src_port)].bps)
+                 if (lk.src, lk.src_port) in loads else 0,
+                 "utilization": round(loads[(lk.src, lk.src_port)].utilisation, 4)
+                 if (lk.src, lk.src_port) in loads else 0.0,
                  "latency": lk.latency}
                 for lk in topo.links()
             ],

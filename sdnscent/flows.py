@@ -128,6 +128,7 @@ class FlowSpec:
     idle_timeout: int = 0
     hard_timeout: int = 0
     notify_removed: bool = False  # OFPFF_SEND_FLOW_REM: tell the controller when it times out
+    meter: int | None = None  # a meter instruction: packets pass meter `meter` first
 
     @classmethod
     def make(
@@ -175,6 +176,34 @@ class GroupSpec:
     kind: str
     buckets: tuple[Bucket, ...] = field(default_factory=tuple)
     modify: bool = field(default=False, compare=False)
+
+
+@dataclass(frozen=True)
+class MeterSpec:
+    """An OpenFlow meter with one drop band: traffic above `rate_kbps` is dropped.
+
+    `modify` sends a meter modify (the meter exists) rather than an add.
+    """
+
+    dpid: int
+    meter_id: int
+    rate_kbps: int
+    burst_kb: int
+    modify: bool = field(default=False, compare=False)
+
+
+@dataclass(frozen=True)
+class MeterDelete:
+    """Remove meter `meter_id` of `dpid` (None: every meter), and the flows using it."""
+
+    dpid: int
+    meter_id: int | None = None
+
+
+def meter_for(dpid: int, meter_id: int, rate_bps: float, modify: bool = False) -> MeterSpec:
+    """A meter capping traffic at `rate_bps`, with a burst of 200 ms of that rate."""
+    kbps = max(1, round(rate_bps / 1000))
+    return MeterSpec(dpid, meter_id, kbps, max(100, kbps // 5), modify)
 
 
 @dataclass(frozen=True)

@@ -119,6 +119,7 @@ class ClassWeights:
     latency: float = 1.0  # per millisecond
     load: float = 4.0  # per unit of utilisation
     security: float = 0.0  # per level below the highest
+    max_rate: float | None = None  # bit/s: each trail of the class is metered to this
 
 
 @dataclass(frozen=True)

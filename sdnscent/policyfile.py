@@ -84,7 +84,7 @@ _NF_KEYS = ("role", "attach")
 _HOST_KEYS = ("ip", "mac")
 _ATTACH_KEYS = ("switch", "port")
 _CLASSIFICATION_KEYS = ("min_level", "allowed_zones", "chain")
-_WEIGHT_KEYS = ("hop", "latency", "load", "security")
+_WEIGHT_KEYS = ("hop", "latency", "load", "security", "max_rate")
 _APP_KEYS = ("name", "endpoints", "data_class", "access_pattern", "classification",
              "requirements")
 _ENDPOINT_KEYS = ("hosts", "prefixes", "ports", "dscp")
@@ -806,7 +806,11 @@ class _Reader:
             fields = self.mapping(value, path, _WEIGHT_KEYS)
             if fields is None:
                 continue
-            weights = {key: self.weight(v, f"{path}.{key}") for key, v in fields.items()}
+            weights = {key: self.weight(v, f"{path}.{key}") for key, v in fields.items()
+                       if key != "max_rate"}
+            if "max_rate" in fields:
+                weights["max_rate"] = self.quantity(fields["max_rate"], f"{path}.max_rate",
+                                                    parse_bandwidth, _BANDWIDTH_HINT)
             if None not in weights.values():
                 result[name] = ClassWeights(name, **weights)
         return result

@@ -35,6 +35,9 @@ OPENAPI: dict[str, Any] = {
                             "schema": {"type": "integer", "minimum": 1}}],
             "responses": {"200": {"description": "trail"}, "400": {"description": "bad id"},
                           "404": {"description": "no such trail"}}}},
+        f"{PREFIX}/nodes": {"get": {
+            "summary": "Computing nodes' load (CPU, memory) from sdnscent-agent samples",
+            "responses": {"200": {"description": "nodes"}}}},
         f"{PREFIX}/controller": {"get": {
             "summary": "This controller: id, role (master/standby), generation, store health",
             "responses": {"200": {"description": "controller status"}}}},
@@ -124,6 +127,12 @@ def create_app(ctrl: ScentController, *, token: str | None = None,
             if found is None:
                 return jsonify(error=f"trail {trail_id} not found", status=404), 404
             return jsonify(ctrl.trail_view(found))
+
+    @app.get(f"{PREFIX}/nodes")
+    def nodes() -> Any:
+        with ctrl.lock:
+            ctrl.read_node_loads()
+            return jsonify(ctrl.nodes_view())
 
     @app.get(f"{PREFIX}/controller")
     def controller() -> Any:

@@ -23,6 +23,8 @@ from .flows import (
     Group,
     GroupDelete,
     GroupSpec,
+    MeterDelete,
+    MeterSpec,
     Output,
     PopMpls,
     PushMpls,
@@ -667,6 +669,9 @@ class Switch:
         self.dpid = dpid
         self._entries: dict[tuple, _Entry] = {}
         self._groups: dict[int, GroupSpec] = {}
+        # Meters only matter to `apply` (OpenFlow order: a flow's meter must exist);
+        # a table loaded whole is taken as consistent. Rates are not simulated.
+        self._meters: dict[int, MeterSpec] = {}
         self._index: dict[int, list[_Priority]] | None = None
         specs = list(specs)
         for spec in specs:
@@ -743,13 +748,31 @@ class Switch:
 
         visit(start)
 
-    def apply(self, ops: Iterable[FlowSpec | GroupSpec | FlowDelete | GroupDelete]) -> None:
+    def apply(self, ops: Iterable[FlowSpec | GroupSpec | FlowDelete | GroupDelete
+                                  | MeterSpec | MeterDelete]) -> None:
         """Apply flow-mods in order: a FlowSpec adds (replacing its key), a
         GroupSpec adds or modifies its group, a FlowDelete deletes, a
-        GroupDelete deletes groups and the flows that point at them."""
+        GroupDelete deletes groups and the flows that point at them; meters
+        are added, modified and deleted (with the flows using them) likewise."""
         for op in ops:
             if isinstance(op, FlowSpec):
+                if op.meter is not None and op.meter not in self._meters:
+                    raise self._error(op, f"meter {op.meter} does not exist")
                 self._add_flow(op)
+            elif isinstance(op, MeterSpec):
+                if op.modify != (op.meter_id in self._meters):
+                    raise FlowTableError(f"dpid {self.dpid:#x}: meter {op.meter_id} "
+                                         + ("does not exist" if op.modify else "exists"))
+                self._meters[op.meter_id] = op
+            elif isinstance(op, MeterDelete):
+                gone = set(self._meters) if op.meter_id is None \
+                    else {op.meter_id} & set(self._meters)
+                for meter in gone:
+                    del self._meters[meter]
+                for key, entry in list(self._entries.items()):
+                    if entry.flow.meter in gone:
+                        del self._entries[key]
+                self._index = None
             elif isinstance(op, GroupSpec):
                 if op.modify and op.group_id not in self._groups:
                     raise self._error(op, f"modify of group {op.group_id}, which does not exist")
@@ -1016,7 +1039,8 @@ class Network:
             raise KeyError(f"host {host!r} is attached at {len(ports)} ports: {ports}")
         return ports[0]
 
-    def apply(self, ops: Iterable[FlowSpec | GroupSpec | FlowDelete | GroupDelete]) -> None:
+    def apply(self, ops: Iterable[FlowSpec | GroupSpec | FlowDelete | GroupDelete
+                                  | MeterSpec | MeterDelete]) -> None:
         """Apply flow-mods to their switches in order (see Switch.apply)."""
         for op in ops:
             self.switches.setdefault(op.dpid, Switch(op.dpid)).apply([op])

@@ -75,6 +75,8 @@ class Trail:
     # classifier's idle timeout on the switch; `expires` is renewed from its
     # counters (docs/store.rst, "Leases").
     lease: int = 0
+    # bit/s the ingress meters the trail to (0: no cap; the data class's max_rate)
+    rate_cap: int = 0
 
     @property
     def switches(self) -> tuple[int, ...]:

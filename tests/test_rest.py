@@ -7,6 +7,7 @@ from flask.testing import FlaskClient
 
 from sdnscent.controller import ScentController
 from sdnscent.rest import PREFIX, create_app
+from sdnscent.telemetry import PortCounters
 
 HEX16 = re.compile(r"^[0-9a-f]{16}$")
 
@@ -30,9 +31,12 @@ def client(ctrl: ScentController) -> FlaskClient:
     return create_app(ctrl).test_client()
 
 
-def test_topology_lists_switches_links_with_utilization_and_hosts(client, ctrl, fat_tree) -> None:
+def test_topology_lists_switches_links_with_utilization_and_hosts(client, ctrl, fat_tree,
+                                                                  clock) -> None:
     link = ctrl.topo.link_from(5, 3)
-    ctrl.planner.utilisation = {(5, 3): 0.25}
+    ctrl.port_counters(5, [PortCounters(3, 0, 0)])  # measured: a quarter of 10 Gbit/s
+    clock.advance(1.0)
+    ctrl.port_counters(5, [PortCounters(3, 0, int(0.25 * link.capacity / 8))])
     resp = client.get(f"{PREFIX}/topology")
     assert resp.status_code == 200 and resp.is_json
     data = resp.get_json()

@@ -54,7 +54,7 @@ def full_trail(trail_id: int = 7, version: int = 3) -> Trail:
         extra={"note": "x", "owner": "ctl-a"},
         match=((("tcp_dst", 443),), (("tcp_src", 443), ("ip_proto", 6))),
         priority=1234, rewrite=(("ipv4_src", "10.0.0.100"), ("eth_src", "0e:00:00:00:00:64")),
-        grouped=True, lease=60)
+        grouped=True, lease=60, rate_cap=50_000_000)
 
 
 def simple_trail(trail_id: int, label: int, dpids: tuple[int, ...] = (1, 2, 3),
@@ -127,6 +127,7 @@ BAD_RECORDS = [
     ("rewrite-pair", _mutate(lambda r: r["rewrite"].append(["x"])), "'rewrite[2]'"),
     ("grouped", _mutate(lambda r: r.update(grouped="yes")), "'grouped'"),
     ("lease", _mutate(lambda r: r.update(lease=-1)), "'lease': must be >= 0"),
+    ("rate-cap", _mutate(lambda r: r.update(rate_cap="1M")), "'rate_cap'"),
 ]
 
 
