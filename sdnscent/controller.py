@@ -52,6 +52,11 @@ PROBE_INTERVAL = 1.0  # s between probes for the same unknown address
 LINK_PORT_GRACE = 10.0  # s an audited link-port flow waits for LLDP to confirm its link
 DRAIN = 0.1  # s an old path keeps its entries after the classifier moved (in-flight packets)
 AVOID = 100.0  # utilisation the planner sees on links a move must leave (cost +400 hops)
+MOVE_ROUNDS = 3  # engine steps per period when a chosen trail has no free path
+
+
+class NoFreePath(LookupError):
+    """A move found no path off the links it must leave."""
 
 
 @dataclass
@@ -762,8 +767,13 @@ class ScentController:
         if trail and trail.setup_ms is None:
             self.store.put(trail.evolve(setup_ms=round(ms, 3), version=trail.version + 1))
 
-    def replan(self, trail_id: int, reason: str) -> Change:
-        """Move a trail to its current best path under the policy, make-before-break."""
+    def replan(self, trail_id: int, reason: str,
+               avoid: frozenset[tuple[int, int]] = frozenset()) -> Change:
+        """Move a trail to its current best path under the policy, make-before-break.
+
+        With `avoid` (links as (dpid, out port)) the new path must use none of
+        them: NoFreePath is raised, and nothing changes, if it cannot.
+        """
         old = self.store.get(trail_id)
         if old is None:
             return Change()
@@ -786,6 +796,9 @@ class ScentController:
             return change
         fields = self._app_fields(view, profile) if service is None \
             else self._service_fields(service, dst)
+        if avoid and avoid & {(h.dpid, h.out_port) for h in hops[:-1]}:
+            raise NoFreePath(f"trail {trail_id}: every path crosses "
+                             f"{', '.join(sorted(self._link_name_of(k) for k in avoid))}")
         if hops == old.hops and all(getattr(old, k) == v for k, v in fields.items()):
             return Change()
         label = self.labels.allocate()
@@ -1012,23 +1025,36 @@ class ScentController:
                   if t.state is TrailState.ACTIVE and not t.grouped]
         plan = self.dra.step(self.telemetry.link_loads(self.topo, now), trails,
                              self.read_node_loads(), now)
-        for event in plan.events:
-            self.record(event.kind, event.message, event.trail)
-        change = Change()
-        if plan.moves:
-            measured = {k: round(v, 2) for k, v in util.items()}
+        change, allocations = Change(), list(plan.allocations)
+        measured = {k: round(v, 2) for k, v in util.items()}
+        for _ in range(MOVE_ROUNDS):
+            blocked = set()
             for move in plan.moves:
+                # the planner sees the links to leave as full: any other path is cheaper
                 self.planner.utilisation = {**measured, **{k: AVOID for k in move.avoid_links}}
-                moved = self.replan(move.trail_id, f"load: {move.reason}")
-                if moved:
+                try:
+                    change.merge(self.replan(move.trail_id, f"load: {move.reason}",
+                                             avoid=frozenset(move.avoid_links)))
                     self.moves += 1
-                else:
-                    self.record("dra-stuck", f"trail {move.trail_id} stays: no path avoids "
-                                f"{', '.join(self._link_name_of(k) for k in move.avoid_links)}",
+                except NoFreePath as exc:
+                    self.dra.blocked(move.trail_id, now)
+                    blocked.add(move.trail_id)
+                    self.record("dra-stuck", f"{exc}; trail {move.trail_id} stays "
+                                "(the next largest that fits elsewhere moves instead)",
                                 move.trail_id)
-                change.merge(moved)
+                except (NoPathError, TopologyError) as exc:
+                    self.record("dra-stuck", f"trail {move.trail_id} not moved: {exc}",
+                                move.trail_id)
+            for event in plan.events:
+                if not (event.kind == "dra-move" and event.trail in blocked):
+                    self.record(event.kind, event.message, event.trail)
             self.planner.utilisation = measured  # later trails see the load too
-        return change, list(plan.allocations)
+            if not blocked:
+                break
+            plan = self.dra.step(self.telemetry.link_loads(self.topo, now), trails,
+                                 self.node_loads, now)
+            allocations += plan.allocations
+        return change, allocations
 
     def _link_name_of(self, key: tuple[int, int]) -> str:
         link = self.topo.link_from(*key)

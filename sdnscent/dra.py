@@ -251,8 +251,32 @@ class DraEngine:
         self._meters: dict[int, float] = {}
         self._alloc: dict[str, tuple[float, int]] = {}
         self._alloc_at: dict[str, float] = {}
+        self._no_path: dict[int, float] = {}  # trail -> when a move found no free path
+        self._last: dict[int, TrailLoad] = {}  # the trails the last step moved
 
     # external facts ----------------------------------------------------
+    def blocked(self, trail_id: int, now: float) -> None:
+        """The move of `trail_id` decided at `now` found no path off its hot links.
+
+        Its bookkeeping is undone (no hold time, no move counted, no expected
+        relief) and it is not a candidate for `hold_time`: the next step
+        picks the next largest contributor, one that fits elsewhere (an
+        elephant that would fill any link stays; smaller trails leave it).
+        """
+        trail = self._last.get(trail_id)
+        if self._moved.get(trail_id) == now:
+            del self._moved[trail_id]
+        if now in self._recent:
+            self._recent.remove(now)
+        if trail is not None:
+            for entry in [(now, key, trail.rate_bps) for key in trail.links]:
+                if entry in self._link_relief:
+                    self._link_relief.remove(entry)
+            for entry in [(now, node, trail.rate_bps) for node in trail.nodes]:
+                if entry in self._node_relief:
+                    self._node_relief.remove(entry)
+        self._no_path[trail_id] = now
+
     def moved(self, trail_id: int, now: float) -> None:
         """`trail_id` moved at `now` for another reason: its hold time starts."""
         self._moved[trail_id] = now
@@ -368,6 +392,9 @@ class DraEngine:
             since = self._moved.get(trail.trail_id)
             if since is not None and now - since < cfg.hold_time:
                 return f"held until {cfg.hold_time - (now - since):.0f} s from now"
+            failed = self._no_path.get(trail.trail_id)
+            if failed is not None and now - failed < cfg.hold_time:
+                return "no path off the hot links"
             return None
 
         # hot links, hottest first: move the largest contributors until projected <= low-water
@@ -437,6 +464,7 @@ class DraEngine:
                                    events)
 
         # record the moves: hold times, the per-period bound, the expected relief
+        self._last = {i: trails_by[i] for i in chosen}
         for decision in chosen.values():
             trail = trails_by[decision.trail_id]
             self._moved[trail.trail_id] = now
@@ -468,6 +496,8 @@ class DraEngine:
                 relief.popleft()
         for trail_id in [t for t, at in self._moved.items() if now - at >= cfg.hold_time]:
             del self._moved[trail_id]
+        for trail_id in [t for t, at in self._no_path.items() if now - at >= cfg.hold_time]:
+            del self._no_path[trail_id]
 
     def _current(self, node: str, host: HostLoad) -> tuple[float, int]:
         """The node's (cpu, memory) now: as measured, else as decided, else the initial."""

@@ -76,3 +76,37 @@ def test_a_cool_link_moves_nothing(fat_tree, clock) -> None:
     load(ctrl, clock, old.links()[1], 0.5, old.id)
     change, allocations = ctrl.rebalance()
     assert not change and allocations == [] and ctrl.store.get(old.id).label == old.label
+
+
+def test_an_elephant_that_fits_nowhere_stays_and_the_smaller_trail_leaves(fat_tree,
+                                                                         clock) -> None:
+    ctrl = fat_tree.controller(clock)
+    trails = []
+    for src in range(1, 5):  # pod 0 -> pod 1: many trails over few uplinks
+        for dst in range(5, 9):
+            trail, change = ctrl.ensure_trail(fat_tree.host(src).mac, fat_tree.host(dst).mac)
+            run_done(change)
+            trails.append(trail)
+    elephant = trails[0]
+    hot = elephant.links()[1]
+    mouse = next(t for t in trails[1:] if hot in t.links())
+    capacity = ctrl.topo.link_capacity(*hot)
+    sent = {elephant.id: 0, mouse.id: 0}
+    link_sent = 0
+    idle = [(lk.src, lk.src_port) for lk in ctrl.topo.links() if (lk.src, lk.src_port) != hot]
+    for _ in range(4):  # every link measured: idle but the hot one
+        ctrl.port_counters(hot[0], [PortCounters(hot[1], 0, link_sent)])
+        for dpid, port in idle:
+            ctrl.port_counters(dpid, [PortCounters(port, 0, 0)])
+        ctrl.update_counters([(i, n // 100, n) for i, n in sent.items()])
+        clock.advance(1.0)
+        sent[elephant.id] += int(0.9 * capacity / 8)
+        sent[mouse.id] += int(0.08 * capacity / 8)
+        link_sent += int(0.98 * capacity / 8)
+    change, _ = ctrl.rebalance()
+    assert ctrl.store.get(elephant.id).label == elephant.label  # 90 %: it would fill any link
+    moved = ctrl.store.get(mouse.id)
+    assert moved.label != mouse.label and hot not in moved.links()
+    kinds = [(e.kind, e.trail) for e in ctrl.events]
+    assert ("dra-stuck", elephant.id) in kinds and ("dra-move", mouse.id) in kinds
+    assert ("dra-move", elephant.id) not in kinds
