@@ -1,6 +1,7 @@
 """Single-path planning exactly as the controller plans, and the baselines of
-`sdnscent plan`: shortest path, ECMP (equal split over every least-cost path)
-and Hedera's Global First Fit.
+`sdnscent plan`: the controller's single path, the minimum-hop shortest path,
+hash-based ECMP (each flow on one least-cost path picked by a hash of its
+5-tuple), its fluid ideal (equal split) and Hedera's Global First Fit.
 
 A Fabric turns a Network into the controller's Topology (one switch per switch
 node, hosts on edge ports) and plans on the same layered graph, with the same
@@ -16,7 +17,8 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from hashlib import blake2b
-from itertools import islice
+from heapq import heappop, heappush
+from itertools import count, islice
 
 import networkx as nx
 
@@ -36,6 +38,9 @@ from .topology import Host, Port, Topology, TopologyError, normalize_mac
 Path = tuple[int, ...]  # node indices of a Network
 Progress = Callable[[int, int], None]  # (done, total)
 GFF_MIN_CANDIDATES = 4  # Global First Fit tries at least this many paths where they exist
+ECMP_PROTO = 6  # the 5-tuple of a demand's flows: TCP ...
+ECMP_DST_PORT = 5001  # ... to iperf's port ...
+ECMP_SRC_PORT = 49152  # ... from ephemeral ports, one per flow of a host pair
 PROGRESS_EVERY = 20_000
 
 
@@ -170,10 +175,20 @@ class Router:
             weights, app
         self.checks = [c for c in self.constraints if type(c).validate is not Constraint.validate]
         self.graph: nx.DiGraph = layered_graph(fabric.topo, (), (), self.constraints, weights)
-        self._dijkstra: dict[int, tuple[dict[LayerNode, list[LayerNode]], dict]] = {}
+        self._validate = [c.validate for c in self.checks]
+        # plain adjacency lists and link latencies: the inner loops below run per switch pair
+        self._adj: dict[LayerNode, list[tuple[LayerNode, float]]] = {
+            u: [(v, data["cost"]) for v, data in nbrs.items()]
+            for u, nbrs in self.graph.adj.items()}
+        self._latency: dict[tuple[LayerNode, LayerNode], float] = {
+            (u, v): lat for u, v, lat in self.graph.edges(data="latency")}
+        self._dijkstra: dict[int, tuple[dict[LayerNode, list[LayerNode]],
+                                        dict[LayerNode, int]]] = {}
         self._dags: dict[tuple[int, int], tuple[dict[LayerNode, list[LayerNode]],
                                                 dict[LayerNode, int]] | None] = {}
         self._picked: dict[tuple[int, int, int], tuple[Path, bool]] = {}
+        self._passing: dict[tuple[int, int], list[Path]] = {}  # least-cost, within the checks
+        self._hops: dict[LayerNode, dict[LayerNode, int]] = {}  # target -> hop counts to it
         self._suffix = "" if app is None else f"\x1f{app}"
 
     # -- the controller's pick -----------------------------------------------------------------
@@ -183,6 +198,39 @@ class Router:
         key = pair_key(hosts[src].mac, hosts[dst].mac)
         return key if self.app is None else (*key, self.app)
 
+    def _search(self, source: LayerNode) -> tuple[dict[LayerNode, list[LayerNode]],
+                                                  dict[LayerNode, int]]:
+        """Dijkstra from `source`: every least-cost predecessor of each node, and each
+        node's rank in order of distance.
+
+        The same arithmetic and ties as nx.dijkstra_predecessor_and_distance (which
+        ChainPlanner uses): distances summed from the source outward, a predecessor
+        kept when its distance plus the link's cost equals the node's exactly.
+        """
+        adj = self._adj
+        done: dict[LayerNode, float] = {}
+        seen: dict[LayerNode, float] = {source: 0.0}
+        pred: dict[LayerNode, list[LayerNode]] = {source: []}
+        tick = count()
+        fringe: list[tuple[float, int, LayerNode]] = [(0.0, next(tick), source)]
+        while fringe:
+            d, _, v = heappop(fringe)
+            if v in done:
+                continue
+            done[v] = d
+            for u, cost in adj[v]:
+                vu = d + cost
+                if u in done:
+                    if vu == done[u]:
+                        pred[u].append(v)
+                elif u not in seen or vu < seen[u]:
+                    seen[u] = vu
+                    heappush(fringe, (vu, next(tick), u))
+                    pred[u] = [v]
+                elif vu == seen[u]:
+                    pred[u].append(v)
+        return pred, {node: rank for rank, node in enumerate(done)}
+
     def _dag(self, s: int, t: int) -> tuple[dict[LayerNode, list[LayerNode]],
                                             dict[LayerNode, int]] | None:
         """Sorted successors and path counts to t on the least-cost DAG from s (dpids)."""
@@ -190,12 +238,11 @@ class Router:
             return self._dags[(s, t)]
         source, target = (s, 0), (t, 0)
         found = None
-        if source in self.graph and target in self.graph:
+        if source in self._adj and target in self._adj:
             if s not in self._dijkstra:
-                self._dijkstra[s] = nx.dijkstra_predecessor_and_distance(self.graph, source,
-                                                                         weight="cost")
-            pred, dist = self._dijkstra[s]
-            if target in dist:
+                self._dijkstra[s] = self._search(source)
+            pred, rank = self._dijkstra[s]
+            if target in rank:
                 succ: dict[LayerNode, list[LayerNode]] = defaultdict(list)
                 order = [target]
                 seen = {target}
@@ -205,13 +252,17 @@ class Router:
                         if before not in seen:
                             seen.add(before)
                             order.append(before)
-                count: dict[LayerNode, int] = {target: 1}
-                for node in sorted(seen, key=dist.__getitem__, reverse=True):
-                    if node != target:
-                        nexts = succ[node]
-                        nexts.sort()  # (dpid, 0) tuples: the order _order gives them
-                        count[node] = sum([count[n] for n in nexts])
-                found = (dict(succ), count)
+                counts: dict[LayerNode, int] = {target: 1}
+                del order[0]
+                order.sort(key=rank.__getitem__, reverse=True)  # farthest from s first
+                for node in order:
+                    nexts = succ[node]
+                    nexts.sort()  # (dpid, 0) tuples: the order _order gives them
+                    n = 0
+                    for nxt in nexts:
+                        n += counts[nxt]
+                    counts[node] = n
+                found = (dict(succ), counts)
         self._dags[(s, t)] = found
         return found
 
@@ -266,23 +317,29 @@ class Router:
               dag: tuple[dict[LayerNode, list[LayerNode]], dict[LayerNode, int]]
               ) -> tuple[Path, bool]:
         """Walk to the index-th least-cost path s -> t, as least_cost_path does."""
-        succ, count = dag
+        succ, counts = dag
         key = (s, t, index)
         node: LayerNode = (s, 0)
+        target: LayerNode = (t, 0)
         node_of = self.fabric.node_of
         mid = [node_of[s]]
         latency = 0.0
-        edges = self.graph.edges if self.checks else None
-        while node != (t, 0):
+        lat = self._latency if self._validate else None
+        while node != target:
             for nxt in succ[node]:
-                if index < count[nxt]:
+                n = counts[nxt]
+                if index < n:
                     break
-                index -= count[nxt]
-            if edges is not None:
-                latency += edges[node, nxt]["latency"]
+                index -= n
+            if lat is not None:
+                latency += lat[node, nxt]
             node = nxt
             mid.append(node_of[int(nxt[0])])
-        ok = all(c.validate(latency) for c in self.checks)
+        ok = True
+        for valid in self._validate:
+            if not valid(latency):
+                ok = False
+                break
         self._picked[key] = (tuple(mid), ok)
         return self._picked[key]
 
@@ -300,6 +357,55 @@ class Router:
         Raises NoPathError (naming the nodes and the controller's reason).
         """
         return self._full(src, dst, self.switch_path(src, dst))
+
+    # -- other path choices --------------------------------------------------------------------
+    def hashed_path(self, src: int, dst: int, digest: int) -> Path:
+        """Least-cost path number `digest` % (their number), in the controller's order
+        (only paths that pass the latency checks count). ECMP's pick for a flow hash."""
+        hosts = self.fabric.hosts
+        s, t = hosts[src].dpid, hosts[dst].dpid
+        dag = self._dag(s, t) if s != t else None
+        if dag is None:
+            return self.path(src, dst)
+        if not self._validate:
+            index = digest % dag[1][(s, 0)]
+            picked = self._picked.get((s, t, index)) or self._pick(s, t, index, dag)
+            return self._full(src, dst, picked[0])
+        if (s, t) not in self._passing:
+            count = dag[1][(s, 0)]
+            mids = [self._picked.get((s, t, i)) or self._pick(s, t, i, dag) for i in range(count)]
+            self._passing[(s, t)] = [mid for mid, ok in mids if ok]
+        passing = self._passing[(s, t)]
+        if not passing:
+            return self.path(src, dst)
+        return self._full(src, dst, passing[digest % len(passing)])
+
+    def min_hop_path(self, src: int, dst: int) -> Path:
+        """The fewest-hop path over the switches and links the constraints allow, the
+        lowest dpid first where hop counts tie (no costs, no hash). One that breaks a
+        latency bound gives way to path(src, dst)."""
+        hosts = self.fabric.hosts
+        s, t = (hosts[src].dpid, 0), (hosts[dst].dpid, 0)
+        if s == t or s not in self._adj or t not in self._adj:
+            return self.path(src, dst)
+        if t not in self._hops:  # hops to t from every node: breadth-first over predecessors
+            hops = {t: 0}
+            order = [t]
+            for node in order:
+                for before in self.graph.pred[node]:
+                    if before not in hops:
+                        hops[before] = hops[node] + 1
+                        order.append(before)
+            self._hops[t] = hops
+        hops = self._hops[t]
+        if s not in hops:
+            return self.path(src, dst)
+        walk = [s]
+        while walk[-1] != t:
+            here = hops[walk[-1]]
+            walk.append(min(v for v, _ in self._adj[walk[-1]] if hops.get(v) == here - 1))
+        path = self._nodes(src, dst, walk)
+        return path if not self.checks or self._ok(path) else self.path(src, dst)
 
     # -- path sets -----------------------------------------------------------------------------
     def least_cost_paths(self, src: int, dst: int, limit: int | None = None) -> list[Path]:
@@ -385,9 +491,10 @@ def _tick(progress: Progress | None, done: int, total: int) -> None:
         progress(done, total)
 
 
-def shortest_path(fabric: Fabric, demands: Sequence[Demand],
-                  progress: Progress | None = None) -> list[Trail]:
-    """Each demand on the one path the controller would give its trail."""
+def controller_single(fabric: Fabric, demands: Sequence[Demand],
+                      progress: Progress | None = None) -> list[Trail]:
+    """Each demand on the one path the controller would give its trail (least cost,
+    equal-cost paths picked by the stable hash of the host pair)."""
     trails = []
     for n, d in enumerate(demands, 1):
         trails.append(Trail(d, (fabric.router(d.app).path(d.src, d.dst),), (1.0,)))
@@ -395,9 +502,66 @@ def shortest_path(fabric: Fabric, demands: Sequence[Demand],
     return trails
 
 
-def ecmp(fabric: Fabric, demands: Sequence[Demand],
-         progress: Progress | None = None) -> list[Trail]:
-    """Each demand split equally over every least-cost path (the fluid ECMP ideal)."""
+shortest_path = controller_single  # the name sdnscent.cli and mcf import for mode "single"
+
+
+def min_hop(fabric: Fabric, demands: Sequence[Demand],
+            progress: Progress | None = None) -> list[Trail]:
+    """Shortest path: each demand on its fewest-hop path, lowest dpid first among equals
+    (deterministic: every flow between two switches takes the same path)."""
+    trails = []
+    for n, d in enumerate(demands, 1):
+        trails.append(Trail(d, (fabric.router(d.app).min_hop_path(d.src, d.dst),), (1.0,)))
+        _tick(progress, n, len(demands))
+    return trails
+
+
+def flow_tuple(fabric: Fabric, demand: Demand, flow: int) -> tuple[str, str, int, int, int]:
+    """The 5-tuple of flow number `flow` (0, 1, ...) of a host pair: TCP from port
+    ECMP_SRC_PORT + flow to ECMP_DST_PORT."""
+    hosts = fabric.hosts
+    return (hosts[demand.src].ip, hosts[demand.dst].ip, ECMP_PROTO, ECMP_SRC_PORT + flow,
+            ECMP_DST_PORT)
+
+
+def flow_hash(five_tuple: tuple[str, str, int, int, int], seed: int = 0) -> int:
+    """A switch's ECMP hash of a flow: 64 bits of blake2b over the 5-tuple, keyed by `seed`
+    (the same in every process)."""
+    text = "\x1f".join(map(str, five_tuple)).encode()
+    return int.from_bytes(blake2b(text, digest_size=8, key=seed.to_bytes(8, "big")).digest(),
+                          "big")
+
+
+def ecmp(fabric: Fabric, demands: Sequence[Demand], progress: Progress | None = None,
+         seed: int = 0, flows: int = 1) -> list[Trail]:
+    """Hash-based ECMP, as switches do it: each flow takes the least-cost path that the
+    hash of its 5-tuple (flow_tuple, flow_hash with `seed`) picks among them.
+
+    Each demand is `flows` flows of equal rate, hashed separately; demands of the same
+    host pair (and application) continue the numbering, so they are further flows of
+    that pair. A trail's weights are the shares of its flows on each path.
+    """
+    if flows < 1:
+        raise ValueError(f"flows must be at least 1, not {flows}")
+    trails = []
+    used: dict[tuple[int, int, str | None], int] = defaultdict(int)
+    for n, d in enumerate(demands, 1):
+        router = fabric.router(d.app)
+        first = used[(d.src, d.dst, d.app)]
+        used[(d.src, d.dst, d.app)] += flows
+        hits: dict[Path, int] = {}
+        for f in range(first, first + flows):
+            path = router.hashed_path(d.src, d.dst, flow_hash(flow_tuple(fabric, d, f), seed))
+            hits[path] = hits.get(path, 0) + 1
+        trails.append(Trail(d, tuple(hits), tuple(h / flows for h in hits.values())))
+        _tick(progress, n, len(demands))
+    return trails
+
+
+def ecmp_fluid(fabric: Fabric, demands: Sequence[Demand],
+               progress: Progress | None = None) -> list[Trail]:
+    """Each demand split equally over every least-cost path: the fluid ideal of ECMP,
+    which hashing approaches when every pair sends many small flows."""
     trails = []
     for n, d in enumerate(demands, 1):
         paths = fabric.router(d.app).least_cost_paths(d.src, d.dst)

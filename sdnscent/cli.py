@@ -234,7 +234,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "this application of the policy (default: the per-pair default trail)")
     p.add_argument("--mode", choices=PLAN_MODES, default="multipath",
                    help="single: one path per trail exactly as the controller plans; ecmp: "
-                   "equal split over every least-cost path; gff: Hedera's Global First Fit; "
+                   "hash-based ECMP, each demand one flow on the least-cost path its 5-tuple "
+                   "hash picks; gff: Hedera's Global First Fit; "
                    "multipath (default): split to minimise max utilisation; optimal: the "
                    "MCF LP's flows as paths")
     p.add_argument("--default-capacity", type=_positive, default=float(DEFAULT_LINK_CAPACITY),

@@ -1,12 +1,24 @@
-"""Offline single-path planning equals the controller's; ECMP, Global First Fit,
-the trail index and Hedera's traffic patterns."""
+"""Offline single-path planning equals the controller's; shortest path, hash-based
+ECMP and its fluid ideal, Global First Fit, the trail index and Hedera's traffic
+patterns."""
 
 import random
 from itertools import pairwise
 
 import pytest
 
-from sdnscent.baselines import Fabric, TrailIndex, ecmp, global_first_fit, shortest_path
+from sdnscent.baselines import (
+    Fabric,
+    TrailIndex,
+    controller_single,
+    ecmp,
+    ecmp_fluid,
+    flow_hash,
+    flow_tuple,
+    global_first_fit,
+    min_hop,
+    shortest_path,
+)
 from sdnscent.constraints import ChainPlanner, app_constraints
 from sdnscent.netfile import Demand, arc_loads, fat_tree, parse_network
 from sdnscent.planner import NoPathError, Planner
@@ -65,14 +77,91 @@ def test_no_path_names_the_nodes_and_the_reason():
         fabric.router("payroll").path(net.index["h1"], net.index["h16"])
 
 
-def test_ecmp_splits_equally_over_every_least_cost_path(ft4):
+def test_ecmp_fluid_splits_equally_over_every_least_cost_path(ft4):
     net, fabric = ft4
     demand = Demand(net.index["h1"], net.index["h16"], 4.0)
-    (trail,) = ecmp(fabric, [demand])
+    (trail,) = ecmp_fluid(fabric, [demand])
     assert len(trail.paths) == 4 and trail.weights == (0.25,) * 4
     assert len({p[3] for p in trail.paths}) == 4  # through each of the four cores
     loads = arc_loads(net, [trail])
     assert max(loads) == 4.0 and sorted(set(loads)) == [0.0, 1.0, 2.0, 4.0]
+
+
+def test_ecmp_puts_each_flow_on_the_path_its_5_tuple_hash_picks(ft4):
+    net, fabric = ft4
+    router = fabric.router()
+    hosts = sorted(net.hosts)
+    demands = [Demand(s, t, 1.0) for s in hosts for t in hosts if s != t]
+    trails = ecmp(fabric, demands)
+    for d, trail in zip(demands, trails, strict=True):
+        assert trail.weights == (1.0,)  # one flow: one path, whole
+        paths = router.least_cost_paths(d.src, d.dst)
+        five = flow_tuple(fabric, d, 0)
+        assert five == (fabric.hosts[d.src].ip, fabric.hosts[d.dst].ip, 6, 49152, 5001)
+        assert trail.paths == (paths[flow_hash(five) % len(paths)],)
+    assert ecmp(fabric, demands) == trails  # deterministic
+    # hashed ECMP is neither the controller's pick (hash of the MAC pair) nor the fluid split
+    single = controller_single(fabric, demands)
+    assert sum(a.paths != b.paths for a, b in zip(trails, single, strict=True)) > len(demands) / 2
+    reseeded = ecmp(fabric, demands, seed=1)
+    assert sum(a.paths != b.paths for a, b in zip(trails, reseeded, strict=True)) > 0
+
+
+def test_ecmp_hashes_every_flow_of_a_pair_separately(ft4):
+    net, fabric = ft4
+    d = Demand(net.index["h1"], net.index["h16"], 8.0)
+    (trail,) = ecmp(fabric, [d], flows=64)
+    assert len(trail.paths) == 4 and sum(trail.weights) == pytest.approx(1.0)
+    assert all(w * 64 == round(w * 64) and 0.1 < w < 0.45 for w in trail.weights)
+    # two demands of one pair are flows 0 and 1 of the pair, as flows=2 on one demand
+    (both,) = ecmp(fabric, [d], flows=2)
+    first, second = ecmp(fabric, [d, d])
+    assert set(both.paths) == {*first.paths, *second.paths}
+    paths = fabric.router().least_cost_paths(d.src, d.dst)
+    assert second.paths == (paths[flow_hash(flow_tuple(fabric, d, 1)) % 4],)
+    with pytest.raises(ValueError, match="flows must be at least 1"):
+        ecmp(fabric, [d], flows=0)
+
+
+def test_ecmp_keeps_to_the_applications_constraints():
+    net = parse_network(fat_tree(4))
+    fabric = Fabric(net, dmz_policy({"s1", "s2"}))
+    hosts = sorted(net.hosts)
+    demands = [Demand(s, t, 1.0, "payroll") for s in hosts for t in hosts if s != t]
+    dmz = {net.index["s1"], net.index["s2"]}
+    for trail in ecmp(fabric, demands, flows=4):
+        assert all(not dmz & set(p) for p in trail.paths)
+
+
+def test_shortest_path_is_fewest_hops_and_lowest_dpid(ft4):
+    net, fabric = ft4
+    hosts = sorted(net.hosts)
+    demands = [Demand(s, t, 1.0) for s in hosts for t in hosts if s != t]
+    for d, trail in zip(demands, min_hop(fabric, demands), strict=True):
+        (path,) = trail.paths
+        assert len(path) == len(fabric.router().path(d.src, d.dst))
+        assert path == min(fabric.router().least_cost_paths(d.src, d.dst),
+                           key=lambda p: [fabric.dpid.get(n, 0) for n in p])
+    # every pod-to-pod flow crosses core s1: deterministic, no spreading at all
+    h1, h16 = net.index["h1"], net.index["h16"]
+    assert net.ids[min_hop(fabric, [Demand(h1, h16, 1.0)])[0].paths[0][3]] == "s1"
+
+
+def test_shortest_path_counts_hops_not_costs():
+    # a-b-c is two hops of short links, a-c one long hop: fewest hops is a-c whatever it costs
+    data = {"nodes": [{"id": n} for n in "abc"],
+            "links": [{"source": "a", "target": "b", "latency": 1e-6},
+                      {"source": "b", "target": "c", "latency": 1e-6},
+                      {"source": "a", "target": "c", "latency": 0.5}]}
+    net = parse_network(data)
+    fabric = Fabric(net)
+    a, c = net.index["a"], net.index["c"]
+    assert min_hop(fabric, [Demand(a, c, 1.0)])[0].paths == ((a, c),)
+    assert fabric.router().path(a, c) == (a, net.index["b"], c)  # the controller weighs latency
+
+
+def test_shortest_path_alias_is_the_controllers_single_path():
+    assert shortest_path is controller_single
 
 
 def test_global_first_fit_moves_a_flow_that_does_not_fit():

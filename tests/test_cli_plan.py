@@ -60,6 +60,22 @@ def test_every_mode_prints_the_contract(capsys, ft4, mode):
         assert doc["max_utilization"] <= base["optimal"] * 1.05
 
 
+def test_ecmp_mode_hashes_each_demand_onto_one_least_cost_path(capsys, ft4):
+    from sdnscent.baselines import Fabric, ecmp
+    from sdnscent.netfile import arc_loads, load_network, max_utilization
+
+    code, doc, _ = plan(capsys, "--topology", ft4, "--mode", "ecmp")
+    assert code == 0
+    net = load_network(ft4)
+    expected = ecmp(Fabric(net), net.demands)
+    assert [[p["path"] for p in t["paths"]] for t in doc["trails"]] == \
+        [[[net.ids[n] for n in path] for path in t.paths] for t in expected]
+    assert all(len(t["paths"]) == 1 and t["paths"][0]["weight"] == 1.0 for t in doc["trails"])
+    hashed = max_utilization(net, arc_loads(net, expected))
+    assert doc["max_utilization"] == pytest.approx(hashed)
+    assert doc["baselines"]["max_utilization"]["ecmp"] == pytest.approx(hashed)
+
+
 def test_topohub_sndlib_file_with_integer_ids(tmp_path, capsys):
     path = tmp_path / "polska.json"
     path.write_text(json.dumps(topohub.get("sndlib/polska")))

@@ -4,7 +4,7 @@ constraints respected, and better than single paths where splitting helps."""
 import pytest
 import topohub
 
-from sdnscent.baselines import Fabric, ecmp, global_first_fit, shortest_path
+from sdnscent.baselines import Fabric, ecmp, ecmp_fluid, global_first_fit, shortest_path
 from sdnscent.mcf import min_max_utilization
 from sdnscent.multipath import multipath
 from sdnscent.netfile import Demand, arc_loads, fat_tree, max_utilization, parse_network
@@ -77,6 +77,7 @@ def test_wan_beats_ecmp_and_gff_and_meets_the_lp():
     value = mlu(net, result.trails)
     assert value == pytest.approx(0.9, rel=0.05)
     assert value < mlu(net, ecmp(fabric, demands))
+    assert value < mlu(net, ecmp_fluid(fabric, demands))
     assert value < mlu(net, global_first_fit(fabric, demands))
 
 
