@@ -1020,7 +1020,10 @@ class ScentController:
         self.telemetry.prune(now)
         util = self.telemetry.utilisation(self.topo, now)
         usages = self.telemetry.trail_usages(now)
-        trails = [TrailLoad.from_trail(t, usages[t.id].bps if t.id in usages else 0.0)
+        # A trail's rate is the larger of its smoothed and latest reading: a ramping
+        # elephant must not look small enough to fit on another link.
+        trails = [TrailLoad.from_trail(t, max(usages[t.id].bps, usages[t.id].last_bps)
+                                       if t.id in usages else 0.0)
                   for t in self.store.all()
                   if t.state is TrailState.ACTIVE and not t.grouped]
         plan = self.dra.step(self.telemetry.link_loads(self.topo, now), trails,

@@ -175,6 +175,7 @@ class TrailUsage:
     bps: float
     pps: float
     time: float
+    last_bps: float = 0.0  # the latest reading, unsmoothed (a ramp shows here first)
 
 
 class Telemetry:
@@ -251,9 +252,11 @@ class Telemetry:
         if series is None or now - series.last_time > self.config.stale_after:
             return None
         nbytes, packets = series.totals
-        bps, pps = (series.rates[0] * 8, series.rates[1]) if series.fresh(now) \
+        fresh = series.fresh(now) and series.rates is not None
+        bps, pps = (series.rates[0] * 8, series.rates[1]) if fresh \
             and series.rates is not None else (0.0, 0.0)
-        return TrailUsage(trail_id, packets, nbytes, bps, pps, series.last_time)
+        last = series.raw[0] * 8 if fresh and series.raw is not None else 0.0
+        return TrailUsage(trail_id, packets, nbytes, bps, pps, series.last_time, last)
 
     def trail_usages(self, now: float) -> dict[int, TrailUsage]:
         """Usage of every trail seen and not stale, by id."""
