@@ -15,6 +15,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+import psutil
 from os_ken.base import app_manager
 from os_ken.controller import ofp_event
 from os_ken.controller.handler import (
@@ -27,7 +28,7 @@ from os_ken.lib.packet import arp, ethernet, ipv4, packet
 from os_ken.ofproto import ofproto_v1_3
 from werkzeug.serving import make_server
 
-from sdnscent.allocator import AllocatorError, open_allocator
+from sdnscent.allocator import AllocatorError, UsageMeter, open_allocator
 from sdnscent.cache import CachedStore
 from sdnscent.controller import ArpPacket, Change, ScentController
 from sdnscent.dra import DraConfig
@@ -87,6 +88,9 @@ class ScentTrailApp(app_manager.OSKenApp):
                                                   hold_time=SETTINGS.move_hold,
                                                   period=SETTINGS.stats_interval))
         self.allocator = open_allocator(SETTINGS.allocator)
+        self._usage = UsageMeter()
+        self._cpus = psutil.cpu_count() or 1
+        self._memory = psutil.virtual_memory().total
         if SETTINGS.policy_file:
             self.ctrl.set_policy(load_policy(SETTINGS.policy_file))  # no switches yet
         self.ctrl.recover()  # trails and labels of a persistent store, after a restart
@@ -470,7 +474,21 @@ class ScentTrailApp(app_manager.OSKenApp):
     def _rebalance(self) -> None:
         """One period of the resource allocation engine: move trails, size NF hosts."""
         with self.ctrl.lock:
-            change, allocations = self.ctrl.rebalance()
+            nodes = self.ctrl.computing_nodes()
+        measured = {}
+        now = time.time()
+        for node in nodes:  # the cgroups the allocator manages, measured from here
+            try:
+                usage = self.allocator.usage(node)
+            except AllocatorError as exc:
+                LOG.debug("no usage of %s: %s", node, exc)
+                continue
+            if usage is not None:
+                load = self._usage.host_load(node, usage, now, self._cpus, self._memory)
+                if load is not None:
+                    measured[node] = load
+        with self.ctrl.lock:
+            change, allocations = self.ctrl.rebalance(measured)
         self._execute(change)
         for allocation in allocations:
             try:

@@ -253,8 +253,17 @@ class ScentNet:
 
     def stop(self) -> None:
         """Stop Mininet and check that nothing of ours is left behind."""
+        from mininet.node import CPULimitedHost
+
+        limited = [h.name for h in self.net.hosts if isinstance(h, CPULimitedHost)]
         if self.started:
             self.net.stop()
+        for name in limited:
+            # Mininet's cgdelete fails where cpu and cpuacct are mounted apart (libcgroup
+            # cannot initialise): remove the groups of our hosts ourselves, by name.
+            for group in Path("/sys/fs/cgroup").glob(f"*/{name}"):
+                with contextlib.suppress(OSError):
+                    group.rmdir()
         left = bridges() & set(self.switch_names)
         for name in left:
             _ovs("--if-exists", "del-br", name)

@@ -17,7 +17,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from .dra import Allocation
+import psutil
+
+from .dra import Allocation, HostLoad
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 MOUNTINFO = Path("/proc/self/mountinfo")
@@ -45,6 +47,40 @@ class Limits:
             raise AllocatorError(f"memory limit {self.memory!r} must be > 0 bytes (or None)")
 
 
+@dataclass(frozen=True)
+class Usage:
+    """A reading of a node's resource counters (cumulative CPU time, memory now)."""
+
+    cpu_ns: int  # CPU time used since the group was made
+    cpu_limit: float | None  # cores
+    mem_used: int
+    mem_limit: int | None
+
+
+class UsageMeter:
+    """Turns Usage readings into the engine's HostLoad (CPU as a rate needs two readings).
+
+    The controller measures the nodes whose cgroups it manages itself: an agent
+    inside a Mininet host cannot see the cgroup file system (the host mounts its
+    own /sys over it).
+    """
+
+    def __init__(self) -> None:
+        self._last: dict[str, tuple[int, float]] = {}
+
+    def host_load(self, node: str, usage: Usage, now: float, machine_cpus: int,
+                  machine_memory: int) -> HostLoad | None:
+        """The node's load from this reading and the previous one (None on the first)."""
+        last = self._last.get(node)
+        self._last[node] = (usage.cpu_ns, now)
+        if last is None or now <= last[1] or usage.cpu_ns < last[0]:
+            return None
+        cores = (usage.cpu_ns - last[0]) / 1e9 / (now - last[1])
+        return HostLoad(node, now, cores / (usage.cpu_limit or machine_cpus),
+                        usage.mem_used / (usage.mem_limit or machine_memory),
+                        usage.cpu_limit, usage.mem_limit, usage.mem_used, cores)
+
+
 def check_name(node: str) -> str:
     """`node` if it can name a cgroup (letters, digits, _ . -; <= 64); else AllocatorError."""
     if not isinstance(node, str) or not _NAME_RE.match(node):
@@ -67,6 +103,10 @@ class Allocator(abc.ABC):
     def release(self, node: str) -> None:
         """Lift the node's limits (and remove what this backend created for it)."""
         self.apply(node, Limits())
+
+    def usage(self, node: str) -> Usage | None:
+        """What the node uses now as this backend measures it (None: not measured here)."""
+        return None
 
     def apply_allocation(self, allocation: Allocation) -> Limits:
         """Apply a DRA engine decision."""
@@ -194,6 +234,19 @@ class CgroupV1Allocator(Allocator):
         self._adopt(node)
         return self.read(node)
 
+    def usage(self, node: str) -> Usage | None:
+        """cpuacct.usage, the CFS quota and memory of the node's cgroups (None: no cgroup)."""
+        acct = self.path("cpuacct" if "cpuacct" in self.mounts else "cpu", node)
+        cpu_ns = _read_int(node, acct / "cpuacct.usage", default=-1)
+        if cpu_ns < 0:
+            return None
+        limits = self.read(node)
+        mem_used = _read_int(node, self.path("memory", node) / "memory.usage_in_bytes",
+                             default=-1)
+        if mem_used < 0:  # no memory group yet (Mininet makes none): the processes' RSS
+            mem_used = sum(_rss(pid) for pid in self.pids(node, "cpu"))
+        return Usage(cpu_ns, limits.cpu, mem_used, limits.memory)
+
     def read(self, node: str) -> Limits:
         cpu_dir, mem_dir = self.path("cpu", node), self.path("memory", node)
         quota = _read_int(node, cpu_dir / "cpu.cfs_quota_us", default=-1)
@@ -273,6 +326,14 @@ def _write(node: str, path: Path, value: str) -> None:
         raise AllocatorError(f"{error} (writing {value})") from exc
     finally:
         os.close(fd)
+
+
+def _rss(pid: int) -> int:
+    """Resident memory of a process in bytes (0 if it is gone)."""
+    try:
+        return psutil.Process(pid).memory_info().rss
+    except psutil.Error:
+        return 0
 
 
 def _read_int(node: str, path: Path, default: int) -> int:

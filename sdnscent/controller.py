@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -188,6 +188,7 @@ class ScentController:
         self.dra = DraEngine(dra or DraConfig(period=stats_interval))
         self._node_reader = NodeLoadReader()
         self.node_loads: dict[str, HostLoad] = {}
+        self._measured: dict[str, HostLoad] = {}  # computing nodes the allocator measures
         self.moves = 0  # trails moved off hot links and nodes
 
     def recover(self) -> int:
@@ -1005,11 +1006,19 @@ class ScentController:
         except StoreError as exc:
             LOG.debug("no host load: %s", exc)
             return self.node_loads
-        self.node_loads = self._node_reader.read(samples, self.clock())
+        self.node_loads = {**self._node_reader.read(samples, self.clock()), **self._measured}
         return self.node_loads
 
-    def rebalance(self) -> tuple[Change, list[Any]]:
+    def computing_nodes(self) -> list[str]:
+        """Names of the policy's network functions: the nodes whose CPU and memory are sized."""
+        return sorted(spec.name for spec in self.policy.network_functions())
+
+    def rebalance(self, measured: Mapping[str, HostLoad] | None = None
+                  ) -> tuple[Change, list[Any]]:
         """One period of the resource allocation engine: (moves as a Change, allocations).
+
+        `measured`: load of computing nodes as the allocator backend measures
+        their cgroups; it wins over the agents' samples of the same node.
 
         Moved trails are re-planned with load-aware costs, their hot links made
         expensive enough to leave when any other path exists, and installed
@@ -1026,8 +1035,9 @@ class ScentController:
                                        if t.id in usages else 0.0)
                   for t in self.store.all()
                   if t.state is TrailState.ACTIVE and not t.grouped]
-        plan = self.dra.step(self.telemetry.link_loads(self.topo, now), trails,
-                             self.read_node_loads(), now)
+        self._measured = dict(measured or {})
+        hosts = self.read_node_loads()
+        plan = self.dra.step(self.telemetry.link_loads(self.topo, now), trails, hosts, now)
         change, allocations = Change(), list(plan.allocations)
         measured = {k: round(v, 2) for k, v in util.items()}
         for _ in range(MOVE_ROUNDS):

@@ -445,14 +445,18 @@ def _entries(trail: Trail | None) -> set[tuple[int, int]]:
 
 
 class RedisStore(_RedisBase):
-    """Trails in one Redis server (redis://host:port/db)."""
+    """Trails in one Redis server (redis://host:port/db or redis+unix:///path.sock)."""
 
-    def __init__(self, host: str, port: int = 6379, db: int = 0, username: str | None = None,
-                 password: str | None = None) -> None:
+    def __init__(self, host: str | None, port: int | None = 6379, db: int = 0,
+                 username: str | None = None, password: str | None = None,
+                 unix_socket: str | None = None) -> None:
         super().__init__()
-        self.address = f"redis://{host}:{port}/{db}"
+        where = unix_socket or f"{host}:{port}"
+        self.address = f"redis+unix://{unix_socket}" if unix_socket \
+            else f"redis://{host}:{port}/{db}"
         self._client = redis.Redis(
-            host=host, port=port, db=db, username=username, password=password,
+            host=host or "localhost", port=port or 6379, db=db, username=username,
+            password=password, unix_socket_path=unix_socket,
             socket_timeout=SOCKET_TIMEOUT, socket_connect_timeout=CONNECT_TIMEOUT,
             retry=_retry(), client_name="sdnscent")
         try:
@@ -460,7 +464,7 @@ class RedisStore(_RedisBase):
                 self._client.ping()
         except StoreError as exc:
             self.close()
-            raise StoreError(f"cannot reach Redis at {host}:{port}: {exc.__cause__}") from None
+            raise StoreError(f"cannot reach Redis at {where}: {exc.__cause__}") from None
 
 
 class RedisClusterStore(_RedisBase):

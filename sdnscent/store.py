@@ -524,7 +524,8 @@ def _kind(value: Any) -> str:
 
 # Opening a store from a URL -------------------------------------------------
 
-SCHEMES = "memory://, redis://host:port/db or redis+cluster://host:port"
+SCHEMES = ("memory://, redis://host:port/db, redis+unix:///path/to/redis.sock or "
+           "redis+cluster://host:port")
 
 
 def redact(url: str) -> str:
@@ -555,6 +556,12 @@ def parse_url(url: str) -> tuple[str, dict[str, Any]]:
         return scheme, {}
     if scheme == "rediss":
         raise StoreError(f"store {shown!r}: TLS (rediss://) is not supported yet")
+    if scheme == "redis+unix":
+        # A Unix socket reaches Redis from every network namespace (Mininet hosts).
+        if parts.hostname or not parts.path.startswith("/") or parts.query or parts.fragment:
+            raise StoreError(f"store {shown!r}: use redis+unix:///absolute/path/to/redis.sock")
+        return scheme, {"host": None, "port": None, "db": 0, "unix_socket": parts.path,
+                        "username": parts.username or None, "password": parts.password or None}
     if scheme not in ("redis", "redis+cluster"):
         raise StoreError(f"store {shown!r}: unknown scheme {parts.scheme!r}; use {SCHEMES}")
     if not parts.hostname:
@@ -577,7 +584,8 @@ def parse_url(url: str) -> tuple[str, dict[str, Any]]:
 
 
 def open_store(url: str) -> TrailStore:
-    """A store for `url`: memory://, redis://host:port/db or redis+cluster://host:port.
+    """A store for `url`: memory://, redis://host:port/db, redis+unix:///socket or
+    redis+cluster://host:port.
 
     A Redis store is connected (and checked with a PING) before it is returned:
     StoreError names the address when it cannot be reached.
@@ -587,6 +595,6 @@ def open_store(url: str) -> TrailStore:
         return MemoryStore()
     from .redisstore import RedisClusterStore, RedisStore  # redis is imported only here
 
-    if scheme == "redis":
+    if scheme in ("redis", "redis+unix"):
         return RedisStore(**options)
     return RedisClusterStore(**options)

@@ -54,11 +54,22 @@ class RedisServer:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
+    @property
+    def socket(self) -> Path:
+        """Its Unix socket: reachable from every network namespace (Mininet hosts)."""
+        return self.dir / "redis.sock"
+
+    @property
+    def unix_url(self) -> str:
+        return f"redis+unix://{self.socket}"
+
     def start(self) -> None:
         """Start the server and wait until it answers PING."""
         args = [REDIS_SERVER or "redis-server", "--bind", "127.0.0.1", "--port", str(self.port),
                 "--save", "", "--appendonly", "no", "--dir", str(self.dir),
                 "--daemonize", "no", "--logfile", str(self.dir / "redis.log")]
+        if not self.cluster:
+            args += ["--unixsocket", str(self.socket), "--unixsocketperm", "777"]
         if self.cluster:
             args += ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
                      "--cluster-node-timeout", "5000"]

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +17,7 @@ from sdnscent.allocator import (
     CgroupV1Allocator,
     Limits,
     NullAllocator,
+    UsageMeter,
     open_allocator,
     v1_mounts,
 )
@@ -170,3 +173,28 @@ def test_v1_mounts_reads_joined_controllers(tmp_path: Path) -> None:
     assert mounts["memory"] == Path("/sys/fs/cgroup/memory")
     assert "name=systemd" not in mounts and "cgroup2" not in mounts
     assert v1_mounts(tmp_path / "missing") == {}
+
+
+@needs_cgroup_v1
+def test_the_allocator_measures_the_cpu_and_memory_of_a_node_it_manages(
+        cgroup: tuple[CgroupV1Allocator, str]) -> None:
+    allocator, name = cgroup
+    assert allocator.usage(name) is None  # no cgroup: not measured here
+    proc = subprocess.Popen([sys.executable, "-c", "while True: pass"])  # one busy core
+    try:
+        for controller in allocator.controllers:
+            if controller != "memory":  # as Mininet: cpu (and cpuacct), no memory group
+                allocator.path(controller, name).mkdir()
+                (allocator.path(controller, name) / "cgroup.procs").write_text(str(proc.pid))
+        (allocator.path("cpu", name) / "cpu.cfs_quota_us").write_text("50000")  # 0.5 core
+        meter = UsageMeter()
+        first = allocator.usage(name)
+        assert first is not None and first.cpu_limit == 0.5 and first.mem_used > 0
+        assert meter.host_load(name, first, 100.0, 2, 1 << 30) is None  # a rate needs two
+        time.sleep(1.0)
+        load = meter.host_load(name, allocator.usage(name), 101.0, 2, 1 << 30)
+        assert load is not None and 0.3 < load.cpu_cores < 0.6  # held to its quota
+        assert load.cpu == pytest.approx(load.cpu_cores / 0.5) and load.cpu_limit == 0.5
+    finally:
+        proc.kill()
+        proc.wait()

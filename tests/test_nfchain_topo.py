@@ -102,8 +102,9 @@ def test_loads_like_mn_custom() -> None:
     assert cls is not topos["nfchain"]
     assert port_map(cls()) == PORTS
     public = {name for name in customs if not name.startswith("_")}
-    assert public <= {"BumpInTheWire", "FirewallHost", "Host", "NFChainTopo", "PIPE", "Topo",
-                      "ipAdd", "json", "macColonHex", "re", "topos"}
+    assert public <= {"BumpInTheWire", "CPULimitedHost", "CpuLimitedFirewall", "FirewallHost",
+                      "Host", "NFChainTopo", "PIPE", "Topo", "ipAdd", "json", "macColonHex", "re",
+                      "topos"}
 
 
 def nft_listing(rules: list[tuple[str | None, int, int]]) -> dict:

@@ -414,6 +414,23 @@ def test_bad_url_is_a_store_error_naming_url_and_problem(url: str, problem: str)
     assert problem in str(err.value)
 
 
+def test_a_unix_socket_reaches_the_same_redis(redis_server: RedisServer) -> None:
+    tcp, unix = open_store(redis_server.url), open_store(redis_server.unix_url)
+    try:
+        tcp.put(simple_trail(901, 9010))
+        assert unix.get(901) == simple_trail(901, 9010)
+        assert unix.address == f"redis+unix://{redis_server.socket}"
+    finally:
+        tcp.delete(901)
+        tcp.close()
+        unix.close()
+    for url in ("redis+unix://relative.sock", "redis+unix://host/x.sock"):
+        with pytest.raises(StoreError, match="redis\\+unix:///absolute"):
+            open_store(url)
+    with pytest.raises(StoreError, match="/nonexistent.sock"):
+        open_store("redis+unix:///nonexistent.sock")
+
+
 def test_password_is_not_echoed_in_errors() -> None:
     with pytest.raises(StoreError) as err:
         open_store("redis://admin:s3cret@h:6379/x")

@@ -41,7 +41,7 @@ import json
 import re
 from subprocess import PIPE
 
-from mininet.node import Host
+from mininet.node import CPULimitedHost, Host
 from mininet.topo import Topo
 from mininet.util import ipAdd, macColonHex
 
@@ -161,11 +161,19 @@ class FirewallHost(BumpInTheWire):
     ])
 
 
+class CpuLimitedFirewall(FirewallHost, CPULimitedHost):
+    """The firewall in a cgroup of its own (Mininet's CPULimitedHost: cpu,cpuacct:/<name>),
+    so its CPU use can be measured and its quota changed (the allocator's cgroup backend)."""
+
+
 class NFChainTopo(Topo):
     """Spines s1 (core) and s2 (dmz), leaves s3-s5, hosts h1-h5, NF hosts fw1 and lb1."""
 
-    def build(self) -> None:
-        """Build the fabric with the port numbers stated in the module docstring."""
+    def build(self, firewall_cpu: float | None = None) -> None:
+        """Build the fabric with the port numbers stated in the module docstring.
+
+        `firewall_cpu`: run fw1 as a CPULimitedHost with this fraction of the machine.
+        """
         spines = [self._switch(1, "spine", "core", 2), self._switch(2, "spine", "dmz", 0),
                   self._switch(6, "spine", "core", 2)]
         leaves = {n: self._switch(n, "leaf", "access", 1) for n in (3, 4, 5)}
@@ -180,7 +188,11 @@ class NFChainTopo(Topo):
                 self.addLink(leaf, name, port1=port, port2=0)
             if n in nfs:
                 name, number, cls, role = nfs[n]
-                self.addHost(name, cls=cls, ip=None, role=role)
+                if name == "fw1" and firewall_cpu is not None:
+                    self.addHost(name, cls=CpuLimitedFirewall, ip=None, role=role,
+                                 cpu=firewall_cpu)
+                else:
+                    self.addHost(name, cls=cls, ip=None, role=role)
                 for intf in (0, 1):
                     port += 1
                     self.addLink(leaf, name, port1=port, port2=intf,
