@@ -1,21 +1,29 @@
 """`make demo`: sdnscent on a k=4 fat-tree, traffic, the trails that carried it.
 
-Starts sdnscent-manager (in-memory store), builds the fat-tree in Mininet on
-Open vSwitch, runs pingall and a short iperf3, prints the trails with their
-labels and hop switches plus set-up figures, then tears everything down.
-`--cli` stops at the Mininet CLI instead of tearing down right away.
+Starts a redis-server of its own (when installed; else the in-memory store) and
+sdnscent-manager on it, builds the fat-tree in Mininet on Open vSwitch with a
+sdnscent-agent in every host, runs pingall and a short iperf3, prints the trails
+with their labels and hop switches, set-up figures and the hosts' load, then
+tears everything down. `--cli` stops at the Mininet CLI instead of tearing down
+right away; `--no-agents` runs on the in-memory store without agents.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import signal
 import statistics
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from mininet_tests.harness import (
+    REPO,
     ControllerProcess,
     HarnessError,
     ScentNet,
@@ -24,6 +32,7 @@ from mininet_tests.harness import (
     wait_for,
 )
 from sdnscent.cli import format_trails
+from tests.redisproc import REDIS_SERVER, RedisServer, free_port
 from topologies.fattree import FatTreeTopo
 from topologies.leafspine import LeafSpineTopo
 from topologies.linear import LinearTopo
@@ -63,16 +72,53 @@ def iperf(net: ScentNet, client: str, server: str, seconds: int) -> float:
     return json.loads(out)["end"]["sum_received"]["bits_per_second"] / 1e9
 
 
+@contextlib.contextmanager
+def redis(wanted: bool) -> Iterator[RedisServer | None]:
+    """A redis-server of the demo's own (None if not wanted or not installed)."""
+    if not wanted or REDIS_SERVER is None:
+        yield None
+        return
+    with tempfile.TemporaryDirectory(prefix="sdnscent-demo-redis-") as workdir:
+        server = RedisServer(free_port(), Path(workdir))
+        server.start()
+        try:
+            yield server
+        finally:
+            server.stop()
+
+
+def start_agents(net: ScentNet, server: RedisServer) -> list[Any]:
+    """sdnscent-agent in every host, over Redis' Unix socket (hosts have their own lo)."""
+    return [host.popen([sys.executable, "-m", "sdnscent.agent", "--store", server.unix_url,
+                        "--node", host.name, "--interval", "1"], cwd=str(REPO))
+            for host in net.net.hosts]
+
+
+def stop_agents(agents: list[Any]) -> None:
+    for proc in agents:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    for proc in agents:
+        with contextlib.suppress(Exception):
+            proc.wait(10)
+
+
 def run(args: argparse.Namespace) -> int:
     """The demo; returns the exit code."""
-    with mininet_lock():
-        say("starting sdnscent-manager (in-memory store)")
-        ctl = ControllerProcess()
+    with mininet_lock(), redis(args.agents) as server:
+        store = ["--store", server.url] if server else []
+        say(f"starting sdnscent-manager ({'Redis on ' + server.url if server else 'in-memory'}"
+            " store)")
+        ctl = ControllerProcess(store)
         net = ScentNet(args.topo, ctl)
+        agents: list[Any] = []
         try:
             say(f"building {len(net.switch_names)} switches, {len(args.topo.hosts())} hosts")
             discovered = net.start()
             say(f"controller discovered every link {discovered:.1f} s after it started")
+            if server:
+                agents = start_agents(net, server)
+                say(f"sdnscent-agent running in {len(agents)} hosts")
             loss = net.net.pingAll(timeout=2)
             pingall_at = time.monotonic() - ctl.started
             say(f"pingall: {loss:.0f}% loss, all pairs answered {pingall_at:.1f} s after "
@@ -91,6 +137,12 @@ def run(args: argparse.Namespace) -> int:
                 f"p95 {percentile(setup, 95):.1f} ms")
             say(f"flow entries per switch: min {min(flows.values())}, median "
                 f"{statistics.median(flows.values()):.0f}, max {max(flows.values())}")
+            if agents:
+                nodes = ctl.get("/nodes")["nodes"]
+                busiest = max(nodes, key=lambda n: n["cpu"], default=None)
+                say(f"host load from the agents: {len(nodes)} of {len(agents)} hosts reporting"
+                    + (f"; machine CPU {busiest['cpu'] * 100:.0f}% busy, memory "
+                       f"{busiest['memory'] * 100:.0f}%" if busiest else ""))
             if args.cli:
                 from mininet.cli import CLI
 
@@ -100,6 +152,7 @@ def run(args: argparse.Namespace) -> int:
             return 0 if loss == 0 else 1
         finally:
             say("tearing down")
+            stop_agents(agents)
             try:
                 net.stop()
             finally:
@@ -115,6 +168,8 @@ def main(argv: list[str] | None = None) -> int:
                              "(default fattree,4)")
     parser.add_argument("--iperf-seconds", type=int, default=3, help="iperf3 duration (3)")
     parser.add_argument("--cli", action="store_true", help="stop at the Mininet CLI")
+    parser.add_argument("--no-agents", dest="agents", action="store_false",
+                        help="in-memory store, no sdnscent-agent in the hosts")
     args = parser.parse_args(argv)
     try:
         return run(args)
