@@ -367,7 +367,15 @@ class ScentTrailApp(app_manager.OSKenApp):
             installed = self._read_flows(dp)
             with self.ctrl.lock:
                 change = self.ctrl.switch_enter(dp.id, ports, name, installed)
+            started = time.perf_counter()
             self._execute(change)
+            ops = sum(len(o) for step in change.steps for o in step.values())
+            if ops:
+                ms = (time.perf_counter() - started) * 1000
+                with self.ctrl.lock:
+                    self.ctrl.record("switch-ready", f"switch {name or dpid_str(dp.id)}: {ops} "
+                                     f"operations confirmed in {ms:.0f} ms "
+                                     f"({ops / max(ms, 1e-3) * 1000:.0f}/s)")
             for dpid in list(self.datapaths):  # neighbours can now see the new switch
                 self._send_lldp(dpid)
 
