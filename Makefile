@@ -8,11 +8,20 @@ PYTEST_ARGS ?=
 ARGS       ?=
 # Directories without files do not exist in a fresh clone.
 TEST_DIRS  := $(wildcard tests mininet_tests)
+# The host tagger (docs/vni.rst): eBPF for tc, from uapi headers only.
+BPF_OBJ    := sdnscent/vni/tagger.o
+BPF_CFLAGS := -O2 -g -Wall -target bpf -I/usr/include/$(shell uname -m)-linux-gnu
 
-.PHONY: setup venv test unit lint demo bench clean
+.PHONY: setup venv test unit lint demo bench clean bpf
 
-setup:            ## root: Debian packages, Open vSwitch, .venv
+setup:            ## root: Debian packages, Open vSwitch, .venv, the eBPF tagger
 	scripts/setup.sh
+	@$(MAKE) --no-print-directory bpf
+
+bpf: $(BPF_OBJ)   ## compile the host tagger (clang)
+
+$(BPF_OBJ): sdnscent/vni/tagger.c
+	clang $(BPF_CFLAGS) -c $< -o $@
 
 venv:             ## only .venv (no root needed)
 	scripts/setup.sh --venv
@@ -37,5 +46,5 @@ bench: setup
 	fi
 
 clean:
-	rm -rf $(VENV) .cache .pytest_cache .ruff_cache build dist *.egg-info
+	rm -rf $(VENV) .cache .pytest_cache .ruff_cache build dist *.egg-info $(BPF_OBJ)
 	find . -path ./.git -prune -o -type d -name __pycache__ -prune -exec rm -rf {} +

@@ -15,7 +15,8 @@ LOG=$ROOT/.cache/setup.log
 : >"$LOG"
 
 DEB_PACKAGES=(openvswitch-switch mininet redis-server iperf3 tcpdump iputils-ping
-              ethtool iproute2 nftables cgroup-tools python3-venv)
+              ethtool iproute2 nftables cgroup-tools python3-venv clang llvm bpftool
+              chromium)
 VENV=.venv
 STAMP=$VENV/.sdnscent-install.stamp
 PKG_FILES=(setup.py setup.cfg pyproject.toml)
