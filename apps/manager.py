@@ -21,6 +21,7 @@ from typing import Any
 from sdnscent import __version__
 from sdnscent.allocator import AllocatorError, open_allocator
 from sdnscent.policyfile import PolicyError, load_policy
+from sdnscent.secretfile import SecretFileError, read_keys_file, read_secret_file, read_token_file
 from sdnscent.store import StoreError, open_store
 
 from .settings import SETTINGS
@@ -72,6 +73,36 @@ def _positive_seconds(text: str) -> float:
     if not math.isfinite(value) or value <= 0:
         raise argparse.ArgumentTypeError(f"{text!r} must be a positive number of seconds")
     return value
+
+
+def _non_negative(text: str) -> float:
+    """A finite number >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a number >= 0")
+    return value
+
+
+def _tls_options(args: argparse.Namespace) -> list[str]:
+    """os-ken options for OpenFlow over TLS; ValueError if given only in part or unreadable."""
+    files = {"--ofp-ssl-privkey": args.ofp_ssl_privkey, "--ofp-ssl-cert": args.ofp_ssl_cert,
+             "--ofp-ssl-ca-cert": args.ofp_ssl_ca_cert}
+    given = [k for k, v in files.items() if v]
+    if not given:
+        return []
+    if len(given) != len(files):
+        missing = ", ".join(k for k in files if k not in given)
+        raise ValueError(f"OpenFlow over TLS needs all three files; missing {missing}")
+    read_secret_file(args.ofp_ssl_privkey, "--ofp-ssl-privkey")  # exists, not world-readable
+    for option in ("--ofp-ssl-cert", "--ofp-ssl-ca-cert"):
+        if not os.access(files[option], os.R_OK):
+            raise ValueError(f"{option} {files[option]}: cannot read it")
+    return ["--ctl-privkey", args.ofp_ssl_privkey, "--ctl-cert", args.ofp_ssl_cert,
+            "--ca-certs", args.ofp_ssl_ca_cert,
+            "--ofp-ssl-listen-port", str(args.ofp_tcp_listen_port)]
 
 
 def _fraction(text: str) -> float:
@@ -135,6 +166,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--api-token", metavar="TOKEN", default=os.environ.get("SDNSCENT_API_TOKEN"),
                    help="bearer token that mutating REST calls must carry (default: "
                         "$SDNSCENT_API_TOKEN; without one, mutating calls are refused)")
+    p.add_argument("--api-token-file", metavar="FILE",
+                   help="read the bearer token from FILE (mode 0600; refused if every user "
+                        "can read it); wins over --api-token")
+    p.add_argument("--api-open-reads", action="store_true",
+                   help="let clients other than loopback read the API without the token "
+                        "(default: they need it too)")
+    p.add_argument("--packet-in-rate", type=_non_negative, default=100.0, metavar="PER_S",
+                   help="packet-ins accepted per second from one switch port; the rest are "
+                        "dropped unparsed (default 100, 0: no limit)")
+    p.add_argument("--packet-in-burst", type=_positive_seconds, default=200.0, metavar="N",
+                   help="packet-ins one port may send at once before the rate applies "
+                        "(default 200)")
+    p.add_argument("--telemetry-keys", metavar="FILE",
+                   help="lines 'NODE KEY' (mode 0600): agent samples must be signed with "
+                        "their node's key (HMAC-SHA256); others are refused and counted")
+    p.add_argument("--ofp-ssl-privkey", metavar="FILE",
+                   help="OpenFlow over TLS: the controller's private key (with "
+                        "--ofp-ssl-cert and --ofp-ssl-ca-cert the OpenFlow port speaks only TLS)")
+    p.add_argument("--ofp-ssl-cert", metavar="FILE", help="the controller's certificate")
+    p.add_argument("--ofp-ssl-ca-cert", metavar="FILE",
+                   help="CA certificate that switch certificates must be signed by")
     p.add_argument("--default-link-capacity", type=_positive_int, metavar="BPS",
                    help="capacity of links without configured capacity, in bit/s "
                         "(default: the port speed the switch reports)")
@@ -204,10 +256,23 @@ def main(argv: list[str] | None = None) -> int:
     except StoreError as exc:
         print(f"sdnscent-manager: --store: {exc}", file=sys.stderr)
         return 2
+    token = args.api_token
+    try:
+        if args.api_token_file:
+            token = read_token_file(args.api_token_file)
+        keys = read_keys_file(args.telemetry_keys) if args.telemetry_keys else None
+        tls = _tls_options(args)
+    except (SecretFileError, ValueError) as exc:
+        print(f"sdnscent-manager: {exc}", file=sys.stderr)
+        return 2
     SETTINGS.store_url = args.store
     SETTINGS.api_listen = args.api_listen
     SETTINGS.policy_file = args.policy
-    SETTINGS.api_token = args.api_token
+    SETTINGS.api_token = token
+    SETTINGS.api_open_reads = args.api_open_reads
+    SETTINGS.packet_in_rate = args.packet_in_rate
+    SETTINGS.packet_in_burst = args.packet_in_burst
+    SETTINGS.telemetry_keys = keys
     SETTINGS.default_link_capacity = args.default_link_capacity
     SETTINGS.lldp_interval = args.lldp_interval
     SETTINGS.link_timeout = 3.5 * args.lldp_interval
@@ -235,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
     from os_ken.controller import controller  # noqa: F401  registers the ofp options
 
     cfg.CONF(args=["--ofp-tcp-listen-port", str(args.ofp_tcp_listen_port),
-                   "--ofp-listen-host", args.ofp_listen_host],
+                   "--ofp-listen-host", args.ofp_listen_host, *tls],
              project="os_ken", version=__version__)
     apps = [_app_module(a) for a in (args.apps or [DEFAULT_APP])]
     manager = AppManager.get_instance()
@@ -248,7 +313,8 @@ def main(argv: list[str] | None = None) -> int:
             contexts = manager.create_contexts()
             manager.instantiate_apps(**contexts)
             print(f"sdnscent-manager {__version__}: {','.join(apps)}; OpenFlow on "
-                  f"{args.ofp_listen_host}:{args.ofp_tcp_listen_port}; REST API on "
+                  f"{args.ofp_listen_host}:{args.ofp_tcp_listen_port}"
+                  f"{' (TLS)' if tls else ''}; REST API on "
                   f"{args.api_listen or 'none'}", file=sys.stderr, flush=True)
         except BaseException as exc:  # reported by the main thread
             failed.append(exc)

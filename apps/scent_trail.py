@@ -34,6 +34,7 @@ from sdnscent.controller import ArpPacket, Change, ScentController
 from sdnscent.dra import DraConfig
 from sdnscent.flows import (
     COOKIE_MAGIC,
+    COOKIE_MASK_ALL,
     COOKIE_MASK_OURS,
     ETH_TYPE_ARP,
     ETH_TYPE_IPV4,
@@ -43,13 +44,17 @@ from sdnscent.flows import (
     TABLE_FORWARD,
     cookie_trail_id,
     make_cookie,
+    trail_cookie,
 )
+from sdnscent.metrics import ControllerCollector, Metrics, TimedStore
 from sdnscent.policy import Policy
 from sdnscent.policyfile import PolicyError, load_policy
-from sdnscent.rest import create_app
+from sdnscent.ratelimit import RateLimiter
+from sdnscent.rest import ApiError, create_app, policy_conflict
 from sdnscent.store import MemoryStore, StoreError, TrailStore, open_store, redact
-from sdnscent.telemetry import PortCounters
+from sdnscent.telemetry import NodeLoadReader, PortCounters
 from sdnscent.topology import Port, TopologyError, dpid_str
+from sdnscent.trails import Trail
 
 from . import discovery, ofmsg
 from .settings import SETTINGS
@@ -69,12 +74,13 @@ class ScentTrailApp(app_manager.OSKenApp):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.settings = SETTINGS
+        self.metrics = Metrics()
         store: TrailStore = open_store(SETTINGS.store_url)
         # A shared store (Redis) gets an in-process copy in front of it, and
         # controllers sharing it elect one master (docs/scaleout.rst).
         self.shared = not isinstance(store, MemoryStore)
         if self.shared:
-            store = CachedStore(store)
+            store = CachedStore(TimedStore(store, self.metrics.store))  # type: ignore[arg-type]
         self.node_id = SETTINGS.controller_id or "sdnscent"
         self.leader = not self.shared  # alone with its memory store: always master
         self.generation = 0
@@ -87,6 +93,11 @@ class ScentTrailApp(app_manager.OSKenApp):
                                                   link_low=SETTINGS.link_low,
                                                   hold_time=SETTINGS.move_hold,
                                                   period=SETTINGS.stats_interval))
+        self.metrics.registry.register(ControllerCollector(self.ctrl))
+        # Agent samples must carry an HMAC under their node's key (docs/security.rst).
+        self.ctrl._node_reader = NodeLoadReader(SETTINGS.telemetry_keys)
+        self._packet_ins = RateLimiter(SETTINGS.packet_in_rate, SETTINGS.packet_in_burst) \
+            if SETTINGS.packet_in_rate else None
         self.allocator = open_allocator(SETTINGS.allocator)
         self._usage = UsageMeter()
         self._cpus = psutil.cpu_count() or 1
@@ -120,7 +131,11 @@ class ScentTrailApp(app_manager.OSKenApp):
             host, _, port = self.settings.api_listen.rpartition(":")
             host = host.strip("[]") or "127.0.0.1"  # [::1]:8080 is IPv6 loopback
             api = create_app(self.ctrl, token=self.settings.api_token,
-                             apply_policy=self.apply_policy, status=self.status)
+                             apply_policy=self.apply_policy, status=self.status,
+                             flow_stats=self.trail_flow_stats,
+                             remove_trail=self.remove_trail, replan_trail=self.replan_trail,
+                             metrics=self.metrics.render,
+                             open_reads=self.settings.api_open_reads)
             self._api_server = make_server(host, int(port), api, threaded=True)
             threading.Thread(target=self._api_server.serve_forever, name="sdnscent-api",
                              daemon=True).start()
@@ -224,6 +239,12 @@ class ScentTrailApp(app_manager.OSKenApp):
         def job() -> None:
             try:
                 with self.ctrl.lock:
+                    conflict = policy_conflict(self.ctrl, policy)
+                    if conflict is not None:  # refused whole, before anything changes
+                        self.ctrl.record("policy-rejected", f"{policy.source} not applied; "
+                                         f"the running policy stays: {conflict}")
+                        summary["rejected"] = conflict
+                        return
                     change, result = self.ctrl.set_policy(policy)
                 self._execute(change)
                 summary.update(result)
@@ -234,6 +255,76 @@ class ScentTrailApp(app_manager.OSKenApp):
         if not done.wait(timeout):
             return {"warning": f"still re-planning after {timeout:.0f} s"}
         return summary
+
+    # operator actions over REST --------------------------------------------
+    def _on_worker(self, name: str, action: Callable[[], Any], timeout: float = 30.0) -> Any:
+        """Run `action` on the worker and return its result (ApiError 503 on a timeout)."""
+        if not self.leader:
+            raise ApiError(409, "this controller is a standby; send it to the master")
+        done = threading.Event()
+        result: list[Any] = []
+        failure: list[BaseException] = []
+
+        def job() -> None:
+            try:
+                result.append(action())
+            except BaseException as exc:  # handed to the REST thread
+                failure.append(exc)
+            finally:
+                done.set()
+
+        self._submit(name, job)
+        if not done.wait(timeout):
+            raise ApiError(503, f"{name} still running after {timeout:.0f} s")
+        if failure:
+            raise failure[0]
+        return result[0]
+
+    def remove_trail(self, trail_id: int) -> dict[str, Any] | None:
+        """DELETE /trails/<id>: remove the trail's flows and free its label."""
+        def action() -> dict[str, Any] | None:
+            with self.ctrl.lock:
+                trail = self.ctrl.store.get(trail_id)
+                if trail is None:
+                    return None
+                view = self.ctrl.trail_view(trail)
+                change = self.ctrl.remove_trail(trail_id, "removed by the operator (REST)")
+            self._execute(change)
+            return {"status": "removed", "trail": view}
+
+        return self._on_worker("rest-delete", action)
+
+    def replan_trail(self, trail_id: int) -> dict[str, Any] | None:
+        """POST /trails/<id>/replan: move the trail to its best path now."""
+        def action() -> dict[str, Any] | None:
+            with self.ctrl.lock:
+                before = self.ctrl.store.get(trail_id)
+                if before is None:
+                    return None
+                change = self.ctrl.replan(trail_id, "operator request (REST)")
+            self._execute(change)
+            with self.ctrl.lock:
+                after = self.ctrl.store.get(trail_id)
+                view = self.ctrl.trail_view(after) if after is not None else None
+            state = "removed" if after is None else \
+                "unchanged" if after.version == before.version else "replanned"
+            return {"status": state, "trail": view}
+
+        return self._on_worker("rest-replan", action)
+
+    def trail_flow_stats(self, trail: Trail) -> dict[int, list[dict[str, Any]] | None]:
+        """Flows with `trail`'s cookie on each switch it crosses, read now."""
+        out: dict[int, list[dict[str, Any]] | None] = {}
+        for dpid in dict.fromkeys(trail.switches):
+            dp = self.datapaths.get(dpid)
+            entries = self._dump_flows(dp, trail_cookie(trail.id), COOKIE_MASK_ALL,
+                                       timeout=2.0) if dp is not None else None
+            out[dpid] = None if entries is None else [
+                {"table": e.table_id, "priority": e.priority,
+                 "match": {k: v for k, v in e.match.items() if not isinstance(v, tuple)},
+                 "packets": e.packet_count, "bytes": e.byte_count,
+                 "duration": e.duration_sec + e.duration_nsec / 1e9} for e in entries]
+        return out
 
     def reload_policy_file(self) -> None:
         """SIGHUP: read --policy again; a bad file changes nothing."""
@@ -298,6 +389,7 @@ class ScentTrailApp(app_manager.OSKenApp):
         with self._send_lock:
             dp.set_xid(msg)
             dp.send_msg(msg)
+        self.metrics.sent(msg)
 
     def _barrier(self, dp: Any) -> threading.Event:
         msg = dp.ofproto_parser.OFPBarrierRequest(dp)
@@ -306,22 +398,30 @@ class ScentTrailApp(app_manager.OSKenApp):
             dp.set_xid(msg)
             self._barriers[(dp.id, msg.xid)] = event
             dp.send_msg(msg)
+        self.metrics.sent(msg)
         return event
 
-    def _read_flows(self, dp: Any) -> list[Any] | None:
-        """Our flows on the switch (cookie 0x5ce7...), as FlowSpecs; None if unreadable."""
+    def _dump_flows(self, dp: Any, cookie: int, mask: int,
+                    timeout: float = DUMP_TIMEOUT) -> list[Any] | None:
+        """Flow stats entries of `dp` whose cookie matches; None without an answer."""
         ofp, parser = dp.ofproto, dp.ofproto_parser
         msg = parser.OFPFlowStatsRequest(dp, 0, ofp.OFPTT_ALL, ofp.OFPP_ANY, ofp.OFPG_ANY,
-                                         COOKIE_MAGIC << 48, COOKIE_MASK_OURS,
-                                         parser.OFPMatch())
+                                         cookie, mask, parser.OFPMatch())
         entries: list[Any] = []
         done = threading.Event()
         with self._send_lock:
             dp.set_xid(msg)
             self._dumps[(dp.id, msg.xid)] = (entries, done)
             dp.send_msg(msg)
-        if not done.wait(DUMP_TIMEOUT):
+        if not done.wait(timeout):
             self._dumps.pop((dp.id, msg.xid), None)
+            return None
+        return entries
+
+    def _read_flows(self, dp: Any) -> list[Any] | None:
+        """Our flows on the switch (cookie 0x5ce7...), as FlowSpecs; None if unreadable."""
+        entries = self._dump_flows(dp, COOKIE_MAGIC << 48, COOKIE_MASK_OURS)
+        if entries is None:
             LOG.warning("no flow table from %s within %.0f s: wiping our flows instead of "
                         "auditing", dpid_str(dp.id), DUMP_TIMEOUT)
             return None
@@ -566,8 +666,12 @@ class ScentTrailApp(app_manager.OSKenApp):
         msg = ev.msg
         dp = msg.datapath
         in_port = msg.match["in_port"]
+        if self._packet_ins is not None and not self._packet_ins.allow((dp.id, in_port)):
+            self.metrics.packet_ins_limited.inc()  # a flood: dropped before parsing
+            return
         pkt = packet.Packet(msg.data)
         eth = pkt.get_protocol(ethernet.ethernet)
+        self.metrics.packet_ins.labels(_packet_kind(msg, eth)).inc()
         if eth is None:
             return
         if eth.ethertype == ETH_TYPE_LLDP:
@@ -628,7 +732,7 @@ class ScentTrailApp(app_manager.OSKenApp):
     def _setup_trails(self, pairs: list[tuple[str, str]], received: float) -> list[int]:
         """Make sure trails exist for `pairs`; install new ones in one change."""
         change, new = Change(), []
-        with self.ctrl.lock:
+        with self.ctrl.lock, self.metrics.planning.time():
             for src, dst in pairs:
                 try:
                     _, extra = self.ctrl.ensure_pair(src, dst)
@@ -642,6 +746,7 @@ class ScentTrailApp(app_manager.OSKenApp):
         with self.ctrl.lock:
             for trail_id in new:
                 self.ctrl.set_setup_latency(trail_id, elapsed_ms)
+                self.metrics.setup.observe(elapsed_ms / 1000)
         return new
 
     def _on_ipv4(self, dpid: int, in_port: int, eth_src: str, eth_dst: str, ip_src: str,
@@ -688,6 +793,19 @@ class ScentTrailApp(app_manager.OSKenApp):
         dp = self.datapaths.get(dpid)
         if dp is not None:
             self._packet_out(dp, dp.ofproto.OFPP_TABLE, data, in_port)
+
+
+def _packet_kind(msg: Any, eth: Any) -> str:
+    """lldp, arp, label-miss, ipv4 or other: what a packet-in asks for."""
+    if eth is None:
+        return "other"
+    if eth.ethertype == ETH_TYPE_LLDP:
+        return "lldp"
+    if eth.ethertype == ETH_TYPE_ARP:
+        return "arp"
+    if msg.table_id == TABLE_FORWARD:
+        return "label-miss"
+    return "ipv4" if eth.ethertype == ETH_TYPE_IPV4 else "other"
 
 
 def _decode(name: bytes | str) -> str:

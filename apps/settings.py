@@ -25,6 +25,11 @@ class Settings:
     link_low: float = 0.6  # ... and cool again
     move_hold: float = 30.0  # s a moved trail stays put
     allocator: str = "none"  # CPU/memory of computing nodes: none, cgroup[:parent]
+    api_open_reads: bool = False  # read endpoints answer non-loopback clients without a token
+    packet_in_rate: float = 100.0  # packet-ins per second per switch port (0: unlimited)
+    packet_in_burst: float = 200.0
+    # node -> HMAC key its sdnscent-agent signs samples with (None: unsigned samples pass)
+    telemetry_keys: dict[str, bytes] | None = None
 
 
 SETTINGS = Settings()

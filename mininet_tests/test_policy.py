@@ -170,7 +170,7 @@ def test_broken_policy_is_rejected_and_changes_nothing(nfnet: ScentNet) -> None:
     broken = POLICY.read_text().replace("isolation: link}", "isolation: sometimes}", 1)
     status, body = put_policy(nfnet, broken)
     assert status == 400
-    assert any("isolation" in p for p in body["problems"]), body
+    assert any("isolation" in p for p in body["error"]["problems"]), body
     nfnet.policy_path.write_text("version: 1\napplications: [oops\n")
     nfnet.ctl.proc.send_signal(signal.SIGHUP)
     wait_for(lambda: any(e["kind"] == "policy-rejected"

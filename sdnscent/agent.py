@@ -25,8 +25,9 @@ import psutil
 from pyroute2 import IPRoute
 
 from .allocator import UNLIMITED_MEMORY, v1_mounts
+from .secretfile import SecretFileError, read_key_file
 from .store import StoreError, TrailStore, check_node_name, open_store, parse_url, redact
-from .telemetry import SAMPLE_VERSION, SampleError, counter_delta, validate_sample
+from .telemetry import SAMPLE_VERSION, SampleError, counter_delta, sign_sample, validate_sample
 
 LOG = logging.getLogger("sdnscent.agent")
 
@@ -156,8 +157,9 @@ class Agent:
     def __init__(self, url: str, node: str, interval: float = DEFAULT_INTERVAL,
                  ttl: float | None = None, max_backoff: float = MAX_BACKOFF,
                  opener: Callable[[str], TrailStore] = open_store,
-                 sampler: Sampler | None = None) -> None:
+                 sampler: Sampler | None = None, key: bytes | None = None) -> None:
         self.url, self.node, self.interval = url, node, interval
+        self.key = key  # HMAC key: samples are signed with it (docs/security.rst)
         self.ttl = ttl if ttl is not None else TTL_FACTOR * interval
         self.max_backoff = max(max_backoff, interval)
         self.opener = opener
@@ -204,7 +206,7 @@ class Agent:
                       f"{type(exc).__name__}: {exc}")
             return None
         self._bad_sample = None
-        return sample
+        return sign_sample(sample, self.key) if self.key is not None else sample
 
     def run(self, stop: threading.Event) -> None:
         """Sample every interval until `stop` is set; back off while the store is down."""
@@ -253,6 +255,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="seconds between samples (default %(default)s)")
     parser.add_argument("--ttl", type=float, default=None,
                         help=f"seconds a sample lives (default {TTL_FACTOR:g} x interval)")
+    parser.add_argument("--key-file", metavar="FILE",
+                        help="this node's telemetry key (mode 0600): samples are signed with "
+                             "HMAC-SHA256; the controller's --telemetry-keys holds the same key")
     parser.add_argument("--max-backoff", type=float, default=MAX_BACKOFF,
                         help="longest wait between store retries (default %(default)s s)")
     parser.add_argument("--log-level", default="warning",
@@ -278,6 +283,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--interval {args.interval}: expected seconds in (0, 3600]")
     if args.ttl is not None and not (math.isfinite(args.ttl) and args.ttl >= args.interval):
         parser.error(f"--ttl {args.ttl}: expected seconds >= the interval")
+    key = None
+    if args.key_file:
+        try:
+            key = read_key_file(args.key_file)
+        except SecretFileError as exc:
+            parser.error(str(exc))
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -285,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    agent = Agent(args.store, args.node, args.interval, args.ttl, args.max_backoff)
+    agent = Agent(args.store, args.node, args.interval, args.ttl, args.max_backoff, key=key)
     agent.run(stop)
     return 0
 

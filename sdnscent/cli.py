@@ -8,6 +8,7 @@ import http.client
 import json
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
 from typing import Any
 
@@ -16,6 +17,7 @@ from .topology import DEFAULT_LINK_CAPACITY
 
 DEFAULT_API = "http://127.0.0.1:8080"
 PLAN_MODES = ("single", "ecmp", "gff", "multipath", "optimal")
+TRAIL_FILTERS = ("app", "class", "state", "host", "src", "dst", "switch")
 LARGE_INPUT = 5_000  # demands: from here on `plan` reports progress on stderr
 
 
@@ -23,18 +25,23 @@ class CliError(RuntimeError):
     """A user-facing failure: printed without a traceback."""
 
 
-def fetch(api: str, path: str, timeout: float = 5.0) -> Any:
-    """GET `path` from the API at `api` and decode the JSON."""
+def fetch(api: str, path: str, timeout: float = 5.0, method: str = "GET",
+          token: str | None = None) -> Any:
+    """Call `path` of the API at `api` and decode the JSON answer."""
     url = api.rstrip("/") + "/api/v1" + path
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:
+        req = urllib.request.Request(url, method=method, headers=headers)
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
             return json.load(resp)
     except urllib.error.HTTPError as exc:
         try:
-            detail = json.load(exc).get("error", exc.reason)
+            error = json.load(exc).get("error", exc.reason)
         except ValueError:
-            detail = exc.reason
-        raise CliError(f"{url}: {exc.code} {detail}") from None
+            error = exc.reason
+        if isinstance(error, dict):  # {"code", "message", "field"}
+            error = error.get("message", exc.reason)
+        raise CliError(f"{url}: {exc.code} {error}") from None
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
         raise CliError(f"cannot reach the controller API at {api}: {reason}") from None
@@ -44,16 +51,57 @@ def fetch(api: str, path: str, timeout: float = 5.0) -> Any:
         raise CliError(f"{url}: not an HTTP server ({type(exc).__name__})") from None
 
 
+def table(rows: list[tuple[str, ...]]) -> str:
+    """Left-aligned columns two spaces apart; the last column is not padded."""
+    if not rows:
+        return ""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    return "\n".join(("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False))
+                      + "  " + r[-1]).rstrip() for r in rows)
+
+
+def _count(value: Any) -> str:
+    return "-" if value is None else str(value)
+
+
+def format_trail(t: dict[str, Any]) -> str:
+    """One trail: its fields, then one line per hop."""
+    fields = [("id", t["id"]), ("label", t["label"]), ("app", t["app"]), ("class", t["class"]),
+              ("state", t["state"]), ("src", f"{t['src']} ({t['src_mac']})"),
+              ("dst", f"{t['dst']} ({t['dst_mac']})"), ("packets", t["packets"]),
+              ("bytes", t["bytes"]), ("setup", f"{t['setup_latency_ms']} ms"
+                                       if t.get("setup_latency_ms") is not None else "-"),
+              ("lease", f"{t.get('lease', 0)} s"), ("rate cap", t.get("rate_cap") or "none")]
+    head = "\n".join(f"{k + ':':<10}{v}" for k, v in fields)
+    rows = [("HOP", "SWITCH", "DPID", "IN", "OUT", "VIA")]
+    for i, h in enumerate(t["hops"]):
+        rows.append((str(i), h.get("switch") or "", h["dpid"], str(h["in_port"]),
+                     str(h["out_port"]), h.get("via") or ""))
+    return head + "\n\n" + table(rows)
+
+
+def format_trace(t: dict[str, Any]) -> str:
+    """A trace: per hop the switch, ports, the link's utilisation and the hop's counters."""
+    title = (f"trail {t['id']} label {t['label']} {t['app']}/{t['class']} {t['src']} -> "
+             f"{t['dst']} ({t['state']}; counters: {t['counters']})")
+    rows = [("HOP", "SWITCH", "IN", "OUT", "NEXT", "UTIL", "PACKETS", "BYTES")]
+    for h in t["hops"]:
+        nxt = h.get("next")
+        link = h.get("link")
+        rows.append((str(h["index"]), h["switch"], str(h["in_port"]), str(h["out_port"]),
+                     f"{nxt['switch']}:{nxt['port']}" if nxt else (h.get("via") or "host"),
+                     f"{link['utilization']:.0%}" if link else "-",
+                     _count(h.get("packets")), _count(h.get("bytes"))))
+    return title + "\n" + table(rows)
+
+
 def format_trails(trails: list[dict[str, Any]]) -> str:
     """A fixed-width table: id, label, src, dst, state, hop switches."""
     rows = [("ID", "LABEL", "SRC", "DST", "STATE", "HOPS")]
     for t in trails:
         hops = " ".join(h.get("switch") or h["dpid"] for h in t["hops"])
         rows.append((str(t["id"]), str(t["label"]), t["src"], t["dst"], t["state"], hops))
-    widths = [max(len(r[i]) for r in rows) for i in range(5)]
-    lines = ("  ".join(c.ljust(w) for c, w in zip(r[:5], widths, strict=True)) + "  " + r[5]
-             for r in rows)
-    return "\n".join(lines)
+    return table(rows)
 
 
 def _plural(n: int, word: str) -> str:
@@ -210,8 +258,19 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("trails", help="list the trails of a running controller")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    for name in TRAIL_FILTERS:
+        p.add_argument(f"--{name}", help=f"only trails with this {name} (see docs/rest.rst)")
+    p.add_argument("--limit", type=int, help="at most this many trails")
+    p.add_argument("--offset", type=int, help="skip this many trails")
     p = sub.add_parser("trail", help="show one trail")
     p.add_argument("id", type=int, help="trail id")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p = sub.add_parser("trace", help="the trail(s) from SRC to DST hop by hop, with each "
+                       "hop's counters read from the switches")
+    p.add_argument("src", help="source host (IPv4 or MAC address)")
+    p.add_argument("dst", help="destination host (IPv4 or MAC address)")
+    p.add_argument("--app", help="only this application's trail")
+    p.add_argument("--json", action="store_true", help="print JSON instead of tables")
     p = sub.add_parser("check-policy", help="validate policy files (no network needed)",
                        description="Validate policy files (docs/policy.rst): print "
                        "'FILE: ok (...)' or every problem as FILE:LINE: FIELD: MESSAGE; "
@@ -249,6 +308,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _trace(args: argparse.Namespace) -> int:
+    """`sdnscent trace SRC DST`: every trail from SRC to DST, traced."""
+    query = {"src": args.src, "dst": args.dst, **({"app": args.app} if args.app else {})}
+    trails = fetch(args.api, f"/trails?{urllib.parse.urlencode(query)}")["trails"]
+    if not trails:
+        raise CliError(f"no trail from {args.src} to {args.dst}"
+                       + (f" for {args.app}" if args.app else ""))
+    traces = [fetch(args.api, f"/trails/{t['id']}/trace", timeout=15.0) for t in trails]
+    print(json.dumps(traces, indent=2) if args.json
+          else "\n\n".join(format_trace(t) for t in traces))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `sdnscent` command."""
     args = build_parser().parse_args(argv)
@@ -258,10 +330,16 @@ def main(argv: list[str] | None = None) -> int:
         return _plan(args)
     try:
         if args.command == "trails":
-            data = fetch(args.api, "/trails")
+            query = {k: getattr(args, k) for k in (*TRAIL_FILTERS, "limit", "offset")
+                     if getattr(args, k) is not None}
+            path = "/trails" + (f"?{urllib.parse.urlencode(query)}" if query else "")
+            data = fetch(args.api, path)
             print(json.dumps(data, indent=2) if args.json else format_trails(data["trails"]))
         elif args.command == "trail":
-            print(json.dumps(fetch(args.api, f"/trails/{args.id}"), indent=2))
+            data = fetch(args.api, f"/trails/{args.id}")
+            print(json.dumps(data, indent=2) if args.json else format_trail(data))
+        elif args.command == "trace":
+            return _trace(args)
     except CliError as exc:
         print(f"sdnscent: {exc}", file=sys.stderr)
         return 1

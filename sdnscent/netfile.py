@@ -228,7 +228,8 @@ def parse_network(data: Any, source: str = "<topology>", text: str | None = None
         for end in ("source", "target"):
             if end not in edge:
                 raise r.fail(where, f"missing '{end}'")
-            if edge[end] not in index or isinstance(edge[end], bool):
+            if not isinstance(edge[end], int | str) or isinstance(edge[end], bool) \
+                    or edge[end] not in index:
                 raise r.fail([*where, end], f"unknown node {edge[end]!r}")
             ends.append(index[edge[end]])
         u, v = ends

@@ -9,8 +9,12 @@ sides of the store. Pure logic: the os-ken glue feeds it. See docs/telemetry.rst
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import logging
 import math
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -331,7 +335,7 @@ def validate_sample(data: Any, now: float | None = None,
     keys = set(data)
     for name in sorted(_SAMPLE_FIELDS - keys):
         raise SampleError(f"{where}field {name!r}: missing")
-    for name in sorted(keys - _SAMPLE_FIELDS - {"cgroup"}):
+    for name in sorted(keys - _SAMPLE_FIELDS - {"cgroup", "mac"}):
         raise SampleError(f"{where}field {name!r}: unknown field")
     name = data["node"]
     try:
@@ -370,6 +374,10 @@ def validate_sample(data: Any, now: float | None = None,
         out["ifaces"][ifname] = {k: _number(rates, k, path, low=0.0) for k in ("rx_bps", "tx_bps")}
     if "cgroup" in data and data["cgroup"] is not None:
         out["cgroup"] = _validate_cgroup(data["cgroup"], f"{where}cgroup: ")
+    if "mac" in data:
+        if not isinstance(data["mac"], str) or len(data["mac"]) != 64:
+            raise SampleError(f"{where}field 'mac': expected 64 hex digits (HMAC-SHA256)")
+        out["mac"] = data["mac"]
     if now is not None:
         age = now - out["time"]
         if age > out["ttl"]:
@@ -410,26 +418,112 @@ def host_load(sample: Mapping[str, Any]) -> HostLoad:
                     cpu_limit, mem_limit, group["mem_used"], cores)
 
 
+def _signed_text(sample: Mapping[str, Any]) -> bytes:
+    """The bytes an HMAC covers: the sample without its mac, as canonical JSON."""
+    body = {k: v for k, v in sample.items() if k != "mac"}
+    return json.dumps(body, sort_keys=True, separators=(",", ":"),
+                      allow_nan=False).encode()
+
+
+def sign_sample(sample: Mapping[str, Any], key: bytes) -> dict[str, Any]:
+    """A copy of `sample` with "mac": HMAC-SHA256 under the node's `key` (hex)."""
+    mac = hmac.new(key, _signed_text(sample), hashlib.sha256).hexdigest()
+    return {**{k: v for k, v in sample.items() if k != "mac"}, "mac": mac}
+
+
+class SampleRejected(SampleError):
+    """A sample that fails authentication; `reason` is unsigned, unknown-node,
+    signature or replay."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class SampleAuth:
+    """Checks agent samples' HMACs under per-node keys, and refuses replays.
+
+    A replay is a correctly signed sample older than the newest one accepted
+    from the same node (reading the same sample again is not one).
+    """
+
+    def __init__(self, keys: Mapping[str, bytes]) -> None:
+        self.keys = dict(keys)
+        self._newest: dict[str, tuple[float, str]] = {}  # node -> (time, mac) accepted
+
+    def check(self, node: str, data: Mapping[str, Any]) -> None:
+        """Raise SampleRejected unless `data` is signed by `node`'s key and is not a replay."""
+        key = self.keys.get(node)
+        if key is None:
+            raise SampleRejected("unknown-node", f"node {node!r}: no telemetry key for this "
+                                 "node: sample refused")
+        mac = data.get("mac")
+        if not isinstance(mac, str):
+            raise SampleRejected("unsigned", f"node {node!r}: unsigned sample refused")
+        try:
+            text = _signed_text(data)
+        except (TypeError, ValueError):
+            raise SampleRejected("signature", f"node {node!r}: sample not signable") from None
+        want = hmac.new(key, text, hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(want, mac):
+            raise SampleRejected("signature", f"node {node!r}: bad signature: sample refused")
+        taken = data.get("time")
+        newest = self._newest.get(node)
+        if newest is not None and isinstance(taken, int | float) and \
+                (taken < newest[0] or (taken == newest[0] and mac != newest[1])):
+            raise SampleRejected("replay", f"node {node!r}: replayed sample (taken at {taken}, "
+                                 f"newer sample seen from {newest[0]}) refused")
+
+    def accepted(self, node: str, data: Mapping[str, Any]) -> None:
+        """Remember the newest sample accepted from `node`."""
+        self._newest[node] = (data["time"], data["mac"])
+
+
 class NodeLoadReader:
     """Reads TrailStore.node_loads() into HostLoads, rejecting bad or stale samples.
 
-    A rejection is logged once per node until the node sends a good sample again.
+    With `keys` (node -> HMAC key) every sample must be signed by its node's
+    key and newer than the last one accepted (docs/security.rst). A rejection
+    is logged once per node until the node sends a good sample again, and
+    counted once per distinct sample in `rejected_counts` (by reason).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, keys: Mapping[str, bytes] | None = None) -> None:
         self._rejected: dict[str, str] = {}
+        self._last_bad: dict[str, str] = {}
+        self.auth = SampleAuth(keys) if keys is not None else None
+        self.rejected_counts: Counter[str] = Counter()
 
     def read(self, samples: Mapping[str, Any], now: float) -> dict[str, HostLoad]:
-        """Valid, fresh samples by node."""
+        """Valid, fresh (and with keys: authentic) samples by node."""
         out = {}
         for node in sorted(samples):
+            data = samples[node]
             try:
-                out[node] = host_load(validate_sample(samples[node], now, node))
+                if self.auth is not None:
+                    self.auth.check(node, data if isinstance(data, Mapping) else {})
+                sample = validate_sample(data, now, node)
             except SampleError as exc:
+                reason = exc.reason if isinstance(exc, SampleRejected) else "invalid"
+                fingerprint = f"{reason}:{_fingerprint(data)}"
+                if self._last_bad.get(node) != fingerprint:
+                    self.rejected_counts[reason] += 1
+                    self._last_bad[node] = fingerprint
                 gist = str(exc).split(":")[1]  # "node 'n': <gist>: details"
                 if self._rejected.get(node) != gist:
                     LOG.warning("rejected load sample: %s", exc)
                 self._rejected[node] = gist
                 continue
+            if self.auth is not None:
+                self.auth.accepted(node, sample)
+            out[node] = host_load(sample)
             self._rejected.pop(node, None)
+            self._last_bad.pop(node, None)
         return out
+
+
+def _fingerprint(data: Any) -> str:
+    """Tells one stored sample from the next (a sample re-read is counted once)."""
+    if isinstance(data, Mapping):
+        return f"{data.get('time')!r}/{data.get('mac')!r}"
+    return repr(data)[:64]

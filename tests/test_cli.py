@@ -95,7 +95,7 @@ def test_trails_json_prints_what_the_api_served(api, capsys) -> None:
 
 
 def test_trail_id_prints_that_trail_as_json(api, ctrl, capsys) -> None:
-    assert main(["--api", api, "trail", "1"]) == 0
+    assert main(["--api", api, "trail", "1", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["id"] == 1 and data["label"] == ctrl.store.get(1).label
     assert [h["dpid"] for h in data["hops"]] == [f"{d:016x}" for d in ctrl.store.get(1).switches]
@@ -320,3 +320,35 @@ def test_manager_app_given_as_a_file_path_can_be_loaded(tmp_path, monkeypatch) -
     monkeypatch.delitem(sys.modules, "sdnscent_test_custom_app", raising=False)
     module = utils.import_module(manager._app_module(str(app)))
     assert module.VALUE == 42
+
+
+def test_trails_filters_reach_the_api(api, ctrl, capsys) -> None:
+    assert main(["--api", api, "trails", "--src", "10.0.0.2", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [t["id"] for t in data["trails"]] == [2] and data["total"] == 1
+    assert main(["--api", api, "trails", "--state", "bogus"]) == 1
+    assert "400 state 'bogus' is not one of" in capsys.readouterr().err
+
+
+def test_trail_prints_fields_and_a_hop_table(api, ctrl, capsys) -> None:
+    assert main(["--api", api, "trail", "1"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    trail = ctrl.store.get(1)
+    assert out[0].split() == ["id:", "1"] and out[1].split() == ["label:", str(trail.label)]
+    head = out.index(next(line for line in out if line.startswith("HOP")))
+    assert out[head].split() == ["HOP", "SWITCH", "DPID", "IN", "OUT", "VIA"]
+    rows = [line.split() for line in out[head + 1:]]
+    assert [(r[1], int(r[3]), int(r[4])) for r in rows] == \
+        [(f"s{h.dpid}", h.in_port, h.out_port) for h in trail.hops]
+
+
+def test_trace_prints_each_hop_of_the_trail_between_two_hosts(api, ctrl, capsys) -> None:
+    assert main(["--api", api, "trace", "10.0.0.1", "10.0.0.5"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    trail = ctrl.store.get(1)
+    assert out[0].startswith("trail 1 label ") and "counters: unavailable" in out[0]
+    assert out[1].split() == ["HOP", "SWITCH", "IN", "OUT", "NEXT", "UTIL", "PACKETS", "BYTES"]
+    assert [line.split()[1] for line in out[2:]] == [f"s{d}" for d in trail.switches]
+    assert out[-1].split()[4] == "host"
+    assert main(["--api", api, "trace", "10.0.0.3", "10.0.0.4"]) == 1
+    assert "no trail from 10.0.0.3 to 10.0.0.4" in capsys.readouterr().err

@@ -97,4 +97,4 @@ def test_pairs_of_an_unknown_application_are_a_404(fat_tree, clock) -> None:
 
     client = create_app(fat_tree.controller(clock)).test_client()
     answer = client.get("/api/v1/apps/nope/pairs")
-    assert answer.status_code == 404 and "nope" in answer.get_json()["error"]
+    assert answer.status_code == 404 and "nope" in answer.get_json()["error"]["message"]

@@ -100,16 +100,17 @@ def test_one_trail_shows_label_endpoints_hops_state_times_and_counters(client, c
 def test_unknown_trail_is_a_json_404_naming_it(client) -> None:
     resp = client.get(f"{PREFIX}/trails/99")
     assert resp.status_code == 404 and resp.is_json
-    assert resp.get_json() == {"error": "trail 99 not found", "status": 404}
+    assert resp.get_json() == {"error": {"code": "not_found", "message": "trail 99 not found",
+                                         "field": "trail_id"}}
 
 
-@pytest.mark.parametrize("bad", ["abc", "0", "-1", "1.5", "1e3", "%20"])
+@pytest.mark.parametrize("bad", ["abc", "0", "-1", "1.5", "1e3", "%20", "4294967296"])
 def test_non_integer_trail_id_is_a_json_400_naming_it(client, bad: str) -> None:
     resp = client.get(f"{PREFIX}/trails/{bad}")
     assert resp.status_code == 400 and resp.is_json
-    body = resp.get_json()
-    assert body["status"] == 400
-    assert "is not a positive integer" in body["error"]
+    error = resp.get_json()["error"]
+    assert (error["code"], error["field"]) == ("invalid", "trail_id")
+    assert "is not a positive integer" in error["message"]
 
 
 def test_superscript_digit_trail_id_is_a_400_not_a_server_error(ctrl) -> None:
@@ -119,17 +120,18 @@ def test_superscript_digit_trail_id_is_a_400_not_a_server_error(ctrl) -> None:
     assert resp.status_code == 400
 
 
-@pytest.mark.parametrize("path", [f"{PREFIX}/nope", "/", f"{PREFIX}/trails/1/hops"])
+@pytest.mark.parametrize("path", [f"{PREFIX}/nope", "/nope", f"{PREFIX}/trails/1/hops"])
 def test_unknown_route_is_a_json_404(client, path: str) -> None:
     resp = client.get(path)
     assert resp.status_code == 404 and resp.is_json
-    assert resp.get_json()["status"] == 404 and resp.get_json()["error"]
+    error = resp.get_json()["error"]
+    assert error["code"] == "not_found" and error["message"] and error["field"] is None
 
 
 def test_wrong_method_is_a_json_405(client) -> None:
-    resp = client.delete(f"{PREFIX}/trails/1")
+    resp = client.post(f"{PREFIX}/trails/1")
     assert resp.status_code == 405 and resp.is_json
-    assert resp.get_json()["status"] == 405
+    assert resp.get_json()["error"]["code"] == "method_not_allowed"
 
 
 def test_events_show_what_the_controller_did(client) -> None:

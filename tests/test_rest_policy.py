@@ -139,7 +139,8 @@ def test_put_policy_without_the_right_token_is_401_and_changes_nothing(
     before = ctrl.policy
     resp = put(client, NEW, headers)
     assert resp.status_code == 401 and resp.is_json
-    assert resp.get_json() == {"error": "missing or wrong bearer token", "status": 401}
+    assert resp.get_json() == {"error": {"code": "unauthorized", "field": "Authorization",
+                                         "message": "missing or wrong bearer token"}}
     assert ctrl.policy is before and hook.calls == []
 
 
@@ -151,7 +152,7 @@ def test_put_policy_with_no_token_configured_is_403(ctrl, hook, token, headers) 
     resp = put(client, NEW, headers)
     assert resp.status_code == 403 and resp.is_json
     body = resp.get_json()
-    assert body["status"] == 403 and "--api-token" in body["error"]
+    assert body["error"]["code"] == "forbidden" and "--api-token" in body["error"]["message"]
     assert ctrl.policy is before and hook.calls == []
 
 
@@ -163,8 +164,9 @@ def test_put_malformed_policy_is_400_naming_file_line_and_field(client, ctrl, ho
     resp = put(client, BROKEN, bearer())
     assert resp.status_code == 400 and resp.is_json
     body = resp.get_json()
-    assert body["status"] == 400 and "unchanged" in body["error"]
-    problems = body["problems"]
+    assert body["error"]["code"] == "invalid" and "unchanged" in body["error"]["message"]
+    assert body["error"]["field"] == "body"
+    problems = body["error"]["problems"]
     assert len(problems) == 3, problems
     where = [re.match(r"(.+?):(\d+): ([\w\[\].]+): ", p) for p in problems]
     assert all(where), problems
@@ -190,7 +192,7 @@ def test_put_yaml_syntax_error_is_400_with_the_line(client, ctrl, hook, text: st
     before = ctrl.policy
     resp = put(client, text, bearer())
     assert resp.status_code == 400
-    (problem,) = resp.get_json()["problems"]
+    (problem,) = resp.get_json()["error"]["problems"]
     assert problem.startswith(f"{SOURCE}:{line}: YAML syntax: "), problem
     assert ctrl.policy is before and hook.calls == []
 
@@ -232,7 +234,8 @@ def test_put_policy_on_a_server_that_cannot_apply_is_501(ctrl) -> None:
 def test_dag_of_an_unknown_app_is_404(client) -> None:
     resp = client.get(f"{PREFIX}/apps/nope/dag")
     assert resp.status_code == 404 and resp.is_json
-    assert resp.get_json() == {"error": "application 'nope' not found", "status": 404}
+    assert resp.get_json() == {"error": {"code": "not_found", "field": "name",
+                                         "message": "application 'nope' not found"}}
 
 
 @pytest.mark.parametrize(("query", "word"), [
@@ -246,7 +249,8 @@ def test_dag_with_a_bad_format_or_direction_is_400(client, query: str, word: str
     for name in ("video", "nope"):  # checked before the application is looked up
         resp = client.get(f"{PREFIX}/apps/{name}/dag?{query}")
         assert resp.status_code == 400 and resp.is_json
-        assert resp.get_json()["error"].startswith(word)
+        error = resp.get_json()["error"]
+        assert error["message"].startswith(word) and error["field"] == word.split()[0]
 
 
 def test_dag_in_json_dot_and_graphml_describe_the_same_graph(client, ctrl) -> None:
@@ -302,7 +306,7 @@ def test_dag_whose_trails_form_a_cycle_is_409(client, ctrl, fat_tree) -> None:
     ctrl.ensure_pair(h5.mac, h9.mac)
     resp = client.get(f"{PREFIX}/apps/mesh/dag?format=dot")
     assert resp.status_code == 409 and resp.is_json
-    assert "do not form a DAG" in resp.get_json()["error"]
+    assert "do not form a DAG" in resp.get_json()["error"]["message"]
 
 
 # -- OpenAPI -------------------------------------------------------------------------------------
