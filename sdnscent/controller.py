@@ -16,9 +16,10 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import audit, compiler, dag
+from . import audit, compiler, dag, tagging
 from .appplan import IP_PROTO, PolicyView, app_matches, plan_app_hops
 from .compiler import Step
+from .constraints import check_network_functions
 from .dra import DraConfig, DraEngine, HostLoad, TrailLoad
 from .flows import (
     COOKIE_MASK_ALL,
@@ -256,6 +257,7 @@ class ScentController:
         groups: list[compiler.Op] = [b.group for b in bindings]
         groups += self._ingress_meters(dpid, trails)
         flows = list(compiler.switch_flows(dpid, link_ports, trails))
+        flows += self._trusted_flows(dpid, trails)
         return Change([{dpid: first}, {dpid: groups + flows + [f for b in bindings
                                                               for f in b.flows]}])
 
@@ -266,6 +268,7 @@ class ScentController:
         expected = compiler.switch_flows(dpid, link_ports, trails)
         expected += [f for flows in self._blocks.values() for f in flows if f.dpid == dpid]
         expected += [f for b in bindings for f in b.flows]
+        expected += self._trusted_flows(dpid, trails)
         now = self.clock()
 
         def keep_for_now(flow: FlowSpec) -> bool:
@@ -446,6 +449,7 @@ class ScentController:
             return Change()
         previous_owner = self.topo.host_by_ip(ip)
         was_known = mac in self.topo.hosts
+        trusted_before = self.tagger_ports()
         try:
             host, old = self.topo.add_host(mac, ip, dpid, port)
         except TopologyError as exc:
@@ -468,7 +472,7 @@ class ScentController:
             change.merge(self._drop_misplaced_trails(host))
         if not was_known or old is not None:
             change.merge(self._proactive_pairs(mac))
-        return change
+        return change.merge(self._retrust(trusted_before))
 
     def _drop_misplaced_trails(self, host: Host) -> Change:
         """Trails kept from before a restart whose end is not where `host` was learned."""
@@ -608,8 +612,9 @@ class ScentController:
         self._by_pair[(app, src.mac, dst.mac)] = trail.id
         self.record("trail", f"{app} trail {trail.id} {src.ip} -> {dst.ip} label {trail.label} "
                     f"via {self._path_text(trail)}", trail.id)
-        return trail, Change(compiler.install_steps(trail), [lambda: self._activate(trail.id)],
-                             [trail.id])
+        steps = tagging.install_steps(trail) if self._tagged(trail) \
+            else compiler.install_steps(trail)
+        return trail, Change(steps, [lambda: self._activate(trail.id)], [trail.id])
 
     def ensure_pair(self, src_mac: str, dst_mac: str) -> tuple[Trail | None, Change]:
         """The default trail of a pair plus the trails of every application on it.
@@ -814,7 +819,8 @@ class ScentController:
             self._activate(old.id)
             self.labels.release(old_label)
 
-        steps = compiler.reroute_steps(old, new)
+        steps = tagging.reroute_steps(old, new) if self._tagged(new) \
+            else compiler.reroute_steps(old, new)
         drain = {len(steps) - 1: DRAIN} if len(steps) > 2 else {}  # the old path's deletes
         if new.grouped:  # the bucket moves to the new label once its path is there
             binding = self._bindings.get((new.app, new.src_mac))
@@ -861,9 +867,15 @@ class ScentController:
     def set_policy(self, policy: Policy) -> tuple[Change, dict[str, int]]:
         """Swap the policy atomically and re-plan every trail under it.
 
-        The caller validated `policy`; the swap itself cannot fail. Trails
-        that can no longer be placed are removed and their traffic blocked.
+        The caller validated `policy`. A policy that does not fit the network
+        (an NF attached to an inter-switch port, say) raises TopologyError
+        before anything changes. Trails that can no longer be placed are
+        removed and their traffic blocked.
         """
+        view = PolicyView(policy, self.topo)
+        nf_ports = view.nf_ports()  # these may raise: nothing is swapped yet
+        check_network_functions(self.topo, view.network_functions())
+        trusted_before = self.tagger_ports()
         self.policy = policy
         self._chain_cache.clear()
         change = Change()
@@ -873,8 +885,6 @@ class ScentController:
                 change.merge(self._remove_binding(binding, "the service changed"))
                 if policy.service(binding.service.name) is not None:
                     rebind.append(key)
-        view = PolicyView(policy, self.topo)
-        nf_ports = view.nf_ports()
         for host in [h for h in self.topo.hosts.values() if (h.dpid, h.port) in nf_ports]:
             self.topo.remove_host(host.mac)  # that port is a network function now
             change.merge(self._drop_host_trails(host.mac, "its port is a network function"))
@@ -899,6 +909,7 @@ class ScentController:
         for binding in list(self._bindings.values()):
             change.merge(self._refresh_binding(binding))
         change.merge(self._retire_blocks())
+        change.merge(self._retrust(trusted_before))
         after = {t.id: t.version for t in self.store.all()}
         summary = {
             "replanned": sum(1 for i in before if i in after and after[i] != before[i]),
@@ -909,6 +920,19 @@ class ScentController:
         self.record("policy", f"policy from {policy.source} applied: "
                     + ", ".join(f"{k} {v}" for k, v in summary.items()))
         return change, summary
+
+    def _retrust(self, before: set[tuple[int, int]]) -> Change:
+        """Tagger ports that appeared get their flows; those that went lose them."""
+        now = self.tagger_ports()
+        change = Change()
+        trails = self.store.all()
+        for dpid, port in sorted(now - before):
+            if dpid in self.topo.switches:
+                change.merge(Change([{dpid: tagging.trusted_port_flows(dpid, port, trails)}]))
+        for dpid, port in sorted(before - now):
+            if dpid in self.topo.switches:
+                change.merge(Change([{dpid: list(tagging.untrust_ops(dpid, port))}]))
+        return change
 
     def app_dag(self, app: str, reverse: bool = False) -> Any:
         """The union of `app`'s trails in one direction as a DAG (networkx DiGraph).
@@ -1008,6 +1032,24 @@ class ScentController:
             return self.node_loads
         self.node_loads = {**self._node_reader.read(samples, self.clock()), **self._measured}
         return self.node_loads
+
+    def tagger_ports(self, policy: Policy | None = None) -> set[tuple[int, int]]:
+        """(dpid, port) of learned hosts the policy marks as taggers (docs/vni.rst)."""
+        nodes = [n for n in (policy or self.policy).nodes.values() if n.tagger]
+        if not nodes:
+            return set()
+        ips = {n.ip for n in nodes if n.ip}
+        macs = {n.mac for n in nodes if n.mac}
+        return {(h.dpid, h.port) for h in self.topo.hosts.values()
+                if h.ip in ips or h.mac in macs}
+
+    def _tagged(self, trail: Trail) -> bool:
+        return (trail.ingress.dpid, trail.ingress.in_port) in self.tagger_ports()
+
+    def _trusted_flows(self, dpid: int, trails: Iterable[Trail]) -> list[FlowSpec]:
+        trails = list(trails)
+        return [f for d, port in sorted(self.tagger_ports()) if d == dpid
+                for f in tagging.trusted_port_flows(dpid, port, trails)]
 
     def computing_nodes(self) -> list[str]:
         """Names of the policy's network functions: the nodes whose CPU and memory are sized."""

@@ -50,6 +50,7 @@ class NodeSpec:
     attach: tuple[Attachment, ...] = ()
     ip: str | None = None  # hosts: how the controller recognises them
     mac: str | None = None
+    tagger: bool = False  # hosts: stamps its own trail labels (sdnscent-vni, docs/vni.rst)
 
 
 @dataclass(frozen=True)

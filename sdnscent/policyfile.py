@@ -79,7 +79,7 @@ _DURATION_HINT = "give seconds as a number or with a unit, e.g. 2ms, 150us, 0.5s
 _TOP_KEYS = ("version", "zones", "nodes", "classifications", "data_classes", "applications",
              "services", "limits")
 _ZONE_KEYS = ("level",)
-_NODE_KEYS = ("kind", "zone", "level", "role", "capacity", "attach", "ip", "mac")
+_NODE_KEYS = ("kind", "zone", "level", "role", "capacity", "attach", "ip", "mac", "tagger")
 _NF_KEYS = ("role", "attach")
 _HOST_KEYS = ("ip", "mac")
 _ATTACH_KEYS = ("switch", "port")
@@ -684,10 +684,27 @@ class _Reader:
                 continue
             addresses[key] = self.address(fields[key], f"{path}.{key}", key, name)
             bad |= addresses[key] is None
+        tagger = False
+        if "tagger" in fields:
+            ok, value = self.value(fields["tagger"], f"{path}.tagger")
+            if not ok or not isinstance(value, bool):
+                self.error(fields["tagger"], f"{path}.tagger", "must be true or false")
+                bad = True
+            elif value and kind != "host":
+                self.error(fields["tagger"], f"{path}.tagger", f"only hosts tag their own "
+                           f"packets; {name} is a {kind}")
+                bad = True
+            elif value and "ip" not in fields and "mac" not in fields:
+                self.error(fields["tagger"], f"{path}.tagger", "a tagger host needs an ip or "
+                           "a mac, so the controller knows its port")
+                bad = True
+            else:
+                tagger = bool(value)
         if bad or kind is None:
             return None
         return NodeSpec(name=name, kind=kind, zone=zone, level=level,  # type: ignore[arg-type]
-                        role=role, capacity=capacity, attach=attach, **addresses)
+                        role=role, capacity=capacity, attach=attach, tagger=tagger,
+                        **addresses)
 
     def address(self, node: Node, path: str, key: str, owner: str) -> str | None:
         """A host's IPv4 address or MAC (lower-case, colons), unique among hosts."""

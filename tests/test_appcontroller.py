@@ -40,7 +40,7 @@ from sdnscent.simulator import (
     ipv4_packet,
 )
 from sdnscent.store import MemoryStore
-from sdnscent.topology import Port
+from sdnscent.topology import Port, TopologyError
 from sdnscent.trails import Trail
 from tests.conftest import FakeClock, FatTree, HostSpec
 from tests.fabric import compile_network, compiled_tables, host_name
@@ -691,3 +691,16 @@ def test_app_dag_of_trails_through_one_host_both_ways_is_a_cycle(fat_tree, clock
         ctrl.app_dag("mesh")
     assert "10.0.0.5" in caught.value.cycle
     assert ctrl.app_dag("mesh", reverse=True).number_of_nodes() == 0
+
+
+def test_a_policy_that_does_not_fit_the_network_changes_nothing(fat_tree, clock) -> None:
+    ctrl = fat_tree.controller(clock)
+    ctrl.set_policy(policy(VIDEO))
+    before, trails = ctrl.policy, ctrl.store.all()
+    bad = policy("""
+        nodes:
+          fw9: {kind: nf, role: firewall, attach: [{switch: s5, port: 3}, {switch: s5, port: 4}]}
+    """)  # s5's ports 3 and 4 lead to core switches: not a place for an NF
+    with pytest.raises((TopologyError, ValueError)):
+        ctrl.set_policy(bad)
+    assert ctrl.policy is before and ctrl.store.all() == trails
