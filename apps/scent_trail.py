@@ -134,6 +134,7 @@ class ScentTrailApp(app_manager.OSKenApp):
                              apply_policy=self.apply_policy, status=self.status,
                              flow_stats=self.trail_flow_stats,
                              remove_trail=self.remove_trail, replan_trail=self.replan_trail,
+                             pin_trail=self.pin_trail,
                              metrics=self.metrics.render,
                              open_reads=self.settings.api_open_reads)
             self._api_server = make_server(host, int(port), api, threaded=True)
@@ -311,6 +312,18 @@ class ScentTrailApp(app_manager.OSKenApp):
             return {"status": state, "trail": view}
 
         return self._on_worker("rest-replan", action)
+
+    def pin_trail(self, trail_id: int, pinned: bool) -> dict[str, Any] | None:
+        """PUT/DELETE /trails/<id>/pin: keep the trail off load moves (or not)."""
+        def action() -> dict[str, Any] | None:
+            with self.ctrl.lock:
+                trail = self.ctrl.pin_trail(trail_id, pinned)
+                if trail is None:
+                    return None
+                return {"status": "pinned" if pinned else "unpinned",
+                        "trail": self.ctrl.trail_view(trail)}
+
+        return self._on_worker("rest-pin", action)
 
     def trail_flow_stats(self, trail: Trail) -> dict[int, list[dict[str, Any]] | None]:
         """Flows with `trail`'s cookie on each switch it crosses, read now."""

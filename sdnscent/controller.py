@@ -56,6 +56,14 @@ AVOID = 100.0  # utilisation the planner sees on links a move must leave (cost +
 MOVE_ROUNDS = 3  # engine steps per period when a chosen trail has no free path
 
 
+PINNED = "pinned"  # Trail.extra key of an operator's pin
+
+
+def is_pinned(trail: Trail) -> bool:
+    """True if an operator pinned `trail` to its path (no load moves)."""
+    return trail.extra.get(PINNED) == "true"
+
+
 class NoFreePath(LookupError):
     """A move found no path off the links it must leave."""
 
@@ -1051,6 +1059,28 @@ class ScentController:
         return [f for d, port in sorted(self.tagger_ports()) if d == dpid
                 for f in tagging.trusted_port_flows(dpid, port, trails)]
 
+    def pin_trail(self, trail_id: int, pinned: bool) -> Trail | None:
+        """Pin a trail to its path (or unpin it); None if there is no such trail.
+
+        A pinned trail is never moved to relieve load (the allocation engine
+        does not see it as a candidate). It still moves when its path breaks
+        or the policy no longer allows it: a pin is about optimisation, not
+        about correctness or security.
+        """
+        trail = self.store.get(trail_id)
+        if trail is None:
+            return None
+        if is_pinned(trail) == pinned:
+            return trail
+        extra = {k: v for k, v in trail.extra.items() if k != PINNED}
+        if pinned:
+            extra[PINNED] = "true"
+        trail = trail.evolve(extra=extra, version=trail.version + 1)
+        self.store.put(trail)
+        self.record("pin", f"trail {trail_id} {'pinned to' if pinned else 'unpinned from'} "
+                    f"{self._path_text(trail)}", trail_id)
+        return trail
+
     def computing_nodes(self) -> list[str]:
         """Names of the policy's network functions: the nodes whose CPU and memory are sized."""
         return sorted(spec.name for spec in self.policy.network_functions())
@@ -1076,7 +1106,7 @@ class ScentController:
         trails = [TrailLoad.from_trail(t, max(usages[t.id].bps, usages[t.id].last_bps)
                                        if t.id in usages else 0.0)
                   for t in self.store.all()
-                  if t.state is TrailState.ACTIVE and not t.grouped]
+                  if t.state is TrailState.ACTIVE and not t.grouped and not is_pinned(t)]
         self._measured = dict(measured or {})
         hosts = self.read_node_loads()
         plan = self.dra.step(self.telemetry.link_loads(self.topo, now), trails, hosts, now)
@@ -1383,6 +1413,7 @@ class ScentController:
     def trail_view(self, trail: Trail) -> dict[str, object]:
         """JSON form of one trail, with switch names beside dpids."""
         data = trail.to_dict()
+        data["pinned"] = is_pinned(trail)
         for hop, raw in zip(data["hops"], trail.hops, strict=False):  # type: ignore[arg-type]
             hop["switch"] = self.topo.switch_name(raw.dpid)
         return data

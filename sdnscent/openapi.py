@@ -73,7 +73,8 @@ SCHEMAS: dict[str, Any] = {
         "created": NUM, "expires": _nullable(NUM), "version": INT,
         "setup_latency_ms": _nullable(NUM), "packets": INT, "bytes": INT,
         "match": {"type": "array", "items": {"type": "object"}}, "rewrite": {"type": "object"},
-        "priority": _nullable(INT), "grouped": BOOL, "lease": INT, "rate_cap": INT},
+        "priority": _nullable(INT), "grouped": BOOL, "lease": INT, "rate_cap": INT,
+        "pinned": BOOL},
         ["id", "label", "src", "dst", "src_mac", "dst_mac", "hops", "app", "class", "state",
          "created", "expires", "packets", "bytes"]),
     "TrailPage": _obj({
@@ -96,7 +97,8 @@ SCHEMAS: dict[str, Any] = {
         "dst": STR, "counters": {"type": "string", "enum": ["switch", "unavailable"]},
         "hops": {"type": "array", "items": _ref("TraceHop")}}),
     "Mutation": _obj({"status": {"type": "string", "enum": [
-        "removed", "replanned", "unchanged"]}, "id": INT, "trail": _nullable(_ref("Trail"))}),
+        "removed", "replanned", "unchanged", "pinned", "unpinned"]}, "id": INT,
+        "trail": _nullable(_ref("Trail"))}),
     "Topology": _obj({
         "switches": {"type": "array", "items": _obj({
             "dpid": DPID, "name": STR, "ports": {"type": "array", "items": _obj({
@@ -207,6 +209,16 @@ PATHS: dict[str, Any] = {
                       "400": _error("bad id"), "404": _error("no such trail"),
                       "409": _error("a standby controller cannot change trails"),
                       "501": _error("this server cannot change trails"), **AUTH_ERRORS}}},
+    f"{PREFIX}/trails/{{trail_id}}/pin": {
+        op: {"summary": summary, "parameters": [TRAIL_ID], "security": BEARER,
+             "responses": {"200": _json(_ref("Mutation"), done), "400": _error("bad id"),
+                           "404": _error("no such trail"),
+                           "409": _error("a standby controller cannot change trails"),
+                           "501": _error("this server cannot change trails"), **AUTH_ERRORS}}
+        for op, summary, done in (
+            ("put", "Pin a trail to its path: load never moves it (failures and policy do)",
+             "pinned"),
+            ("delete", "Unpin a trail", "unpinned"))},
     f"{PREFIX}/nodes": _get("Computing nodes' load (CPU, memory) from sdnscent-agent samples",
                             _json(_ref("Nodes"), "nodes")),
     f"{PREFIX}/controller": _get("This controller: id, role, generation, store health",

@@ -222,6 +222,7 @@ def create_app(ctrl: ScentController, *, token: str | None = None,
                flow_stats: FlowStatsHook | None = None,
                remove_trail: TrailHook | None = None,
                replan_trail: TrailHook | None = None,
+               pin_trail: Callable[[int, bool], dict[str, Any] | None] | None = None,
                metrics: Callable[[], tuple[bytes, str]] | None = None,
                open_reads: bool = False) -> Flask:
     """A Flask app serving `ctrl`'s state.
@@ -335,6 +336,14 @@ def create_app(ctrl: ScentController, *, token: str | None = None,
     @app.post(f"{PREFIX}/trails/<trail_id>/replan")
     def replan(trail_id: str) -> Any:
         return mutate(replan_trail, trail_id)
+
+    @app.put(f"{PREFIX}/trails/<trail_id>/pin")
+    def pin(trail_id: str) -> Any:
+        return mutate(None if pin_trail is None else lambda n: pin_trail(n, True), trail_id)
+
+    @app.delete(f"{PREFIX}/trails/<trail_id>/pin")
+    def unpin(trail_id: str) -> Any:
+        return mutate(None if pin_trail is None else lambda n: pin_trail(n, False), trail_id)
 
     @app.get(f"{PREFIX}/nodes")
     def nodes() -> Any:

@@ -9,6 +9,7 @@ from test_compiler import packet_for
 from sdnscent.controller import DRAIN
 from sdnscent.flows import TABLE_CLASSIFY, FlowDelete, FlowSpec, SetField
 from sdnscent.telemetry import PortCounters
+from sdnscent.topology import Port
 from sdnscent.trails import TrailState
 
 
@@ -110,3 +111,22 @@ def test_an_elephant_that_fits_nowhere_stays_and_the_smaller_trail_leaves(fat_tr
     kinds = [(e.kind, e.trail) for e in ctrl.events]
     assert ("dra-stuck", elephant.id) in kinds and ("dra-move", mouse.id) in kinds
     assert ("dra-move", elephant.id) not in kinds
+
+
+def test_a_pinned_trail_is_never_moved_for_load_but_still_for_a_failure(fat_tree,
+                                                                       clock) -> None:
+    ctrl = fat_tree.controller(clock)
+    h1, h5 = fat_tree.host(1), fat_tree.host(5)
+    old, install = ctrl.ensure_trail(h1.mac, h5.mac)
+    run_done(install)
+    pinned = ctrl.pin_trail(old.id, True)
+    assert pinned.extra == {"pinned": "true"} and ctrl.trail_view(pinned)["pinned"] is True
+    assert ctrl.store.get(old.id).version == old.version + 1
+    hot = old.links()[1]
+    load(ctrl, clock, hot, 0.95, old.id)
+    change, _ = ctrl.rebalance()
+    assert not change and ctrl.store.get(old.id).label == old.label
+    down = old.hops[1]  # a broken path still moves it
+    assert ctrl.port_status(down.dpid, Port(down.out_port, up=False))
+    assert ctrl.store.get(old.id).label != old.label
+    assert ctrl.pin_trail(old.id, False).extra == {} and ctrl.pin_trail(999, True) is None

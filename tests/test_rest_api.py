@@ -270,3 +270,19 @@ def test_every_served_route_is_documented_with_its_methods(ctrl) -> None:
 
 def test_cookie_of_a_trail_is_what_the_trace_reads() -> None:
     assert trail_cookie(7) & 0xFFFF_FFFF == 7
+
+
+def test_pin_and_unpin_need_the_token_and_show_in_the_trail(ctrl) -> None:
+    def pin(number: int, on: bool) -> dict[str, Any] | None:
+        trail = ctrl.pin_trail(number, on)
+        return None if trail is None else {"status": "pinned" if on else "unpinned",
+                                           "trail": ctrl.trail_view(trail)}
+
+    client = create_app(ctrl, token=TOKEN, pin_trail=pin).test_client()
+    assert client.put(f"{PREFIX}/trails/1/pin").status_code == 401
+    resp = client.put(f"{PREFIX}/trails/1/pin", headers=bearer())
+    assert resp.status_code == 200 and resp.get_json()["status"] == "pinned"
+    assert client.get(f"{PREFIX}/trails/1").get_json()["pinned"] is True
+    resp = client.delete(f"{PREFIX}/trails/1/pin", headers=bearer())
+    assert resp.status_code == 200 and resp.get_json()["trail"]["pinned"] is False
+    assert client.put(f"{PREFIX}/trails/999/pin", headers=bearer()).status_code == 404

@@ -59,8 +59,14 @@ def hooks(ctrl: ScentController) -> dict[str, Any]:
     def flow_stats(trail: Any) -> dict[int, list[dict[str, Any]] | None]:
         return {d: [] for d in trail.switches}
 
+    def pin(trail_id: int, on: bool) -> dict[str, Any] | None:
+        with ctrl.lock:
+            trail = ctrl.pin_trail(trail_id, on)
+            return None if trail is None else {"status": "pinned" if on else "unpinned",
+                                               "trail": ctrl.trail_view(trail)}
+
     return {"apply_policy": apply_policy, "remove_trail": remove, "replan_trail": replan,
-            "flow_stats": flow_stats}
+            "flow_stats": flow_stats, "pin_trail": pin}
 
 
 def api_schema() -> Any:
