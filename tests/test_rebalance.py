@@ -119,9 +119,10 @@ def test_a_pinned_trail_is_never_moved_for_load_but_still_for_a_failure(fat_tree
     h1, h5 = fat_tree.host(1), fat_tree.host(5)
     old, install = ctrl.ensure_trail(h1.mac, h5.mac)
     run_done(install)
+    version = ctrl.store.get(old.id).version
     pinned = ctrl.pin_trail(old.id, True)
     assert pinned.extra == {"pinned": "true"} and ctrl.trail_view(pinned)["pinned"] is True
-    assert ctrl.store.get(old.id).version == old.version + 1
+    assert ctrl.store.get(old.id).version == version + 1
     hot = old.links()[1]
     load(ctrl, clock, hot, 0.95, old.id)
     change, _ = ctrl.rebalance()
