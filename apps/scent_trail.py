@@ -42,6 +42,7 @@ from sdnscent.flows import (
     KIND_TRAIL,
     TABLE_CLASSIFY,
     TABLE_FORWARD,
+    FlowSpec,
     cookie_trail_id,
     make_cookie,
     trail_cookie,
@@ -56,7 +57,7 @@ from sdnscent.telemetry import NodeLoadReader, PortCounters
 from sdnscent.topology import Port, TopologyError, dpid_str
 from sdnscent.trails import Trail
 
-from . import discovery, ofmsg
+from . import discovery, ofmsg, ofwire
 from .settings import SETTINGS
 
 LOG = logging.getLogger("sdnscent.app")
@@ -387,8 +388,7 @@ class ScentTrailApp(app_manager.OSKenApp):
                 dp = self.datapaths.get(dpid)
                 if dp is None:
                     continue
-                for op in ops:
-                    self._send(dp, ofmsg.to_message(dp, op))
+                self._send_ops(dp, ops)
                 waits.append((dpid, self._barrier(dp)))
             for dpid, event in waits:
                 if not event.wait(BARRIER_TIMEOUT):
@@ -397,6 +397,32 @@ class ScentTrailApp(app_manager.OSKenApp):
         with self.ctrl.lock:
             for callback in change.done:
                 callback()
+
+    def _send_ops(self, dp: Any, ops: list[Any]) -> None:
+        """Send a step's operations for one switch as one buffer (flow adds encoded by
+        ofwire, the rest by os-ken): one socket write instead of one per flow mod."""
+        chunks: list[bytes] = []
+        flows = 0
+        with self._send_lock:
+            for op in ops:
+                if isinstance(op, FlowSpec):
+                    try:
+                        xid = (dp.xid + 1) & dp.ofproto.MAX_XID
+                        chunks.append(ofwire.flow_add(op, xid))
+                        dp.xid = xid
+                        flows += 1
+                        continue
+                    except ofwire.Unsupported:
+                        pass
+                msg = ofmsg.to_message(dp, op)
+                dp.set_xid(msg)
+                msg.serialize()
+                chunks.append(bytes(msg.buf))
+                self.metrics.sent(msg)
+            if chunks:
+                dp.send(b"".join(chunks))
+        if flows:
+            self.metrics.sent("OFPFlowMod", flows)
 
     def _send(self, dp: Any, msg: Any) -> None:
         with self._send_lock:

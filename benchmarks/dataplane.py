@@ -8,7 +8,7 @@ mininet_tests/harness.py for each network. In one run:
 1. throughput: iperf3 TCP h1 -> h3 over a 3-switch line, first over labelled
    trails under the controller, then on the same bridges with plain forwarding
    (the controller stopped, every bridge reset to one ``actions=NORMAL`` flow);
-   ratio labelled / plain.
+   median of three runs each; ratio labelled / plain.
 2. flow installation: N synthetic trails between the two hosts of a 2-switch
    line (distinct UDP ports, so distinct classifiers and labels) are written to
    Redis; the controller starts, recovers them and installs them on each switch
@@ -58,6 +58,7 @@ from topologies.fattree import FatTreeTopo
 from topologies.linear import LinearTopo
 
 FIRST_LABEL = 100_000  # synthetic trails' labels, clear of the allocator's first ones
+RUNS = 3  # iperf3 runs per side of the throughput comparison (median)
 
 
 def say(text: str) -> None:
@@ -90,13 +91,14 @@ def throughput(seconds: int) -> dict[str, float]:
             net.start()
             h1, h3 = net.host("h1"), net.host("h3")
             wait_for(lambda: ping(h1, h3.IP()), 20, "h1 -> h3")
-            labelled = iperf_gbps(net, "h1", "h3", seconds)
+            labelled = statistics.median(iperf_gbps(net, "h1", "h3", seconds)
+                                         for _ in range(RUNS))
             ctl.stop()
             for sw in net.switch_names:  # plain forwarding on the same bridges
                 ofctl("-O", "OpenFlow13", "del-flows", sw)
                 ofctl("-O", "OpenFlow13", "add-flow", sw, "actions=NORMAL")
             wait_for(lambda: ping(h1, h3.IP()), 10, "h1 -> h3 with NORMAL")
-            plain = iperf_gbps(net, "h1", "h3", seconds)
+            plain = statistics.median(iperf_gbps(net, "h1", "h3", seconds) for _ in range(RUNS))
         finally:
             net.stop()
             ctl.stop()
@@ -243,17 +245,36 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--trails", default="1000,10000", help="trail counts to install")
     p.add_argument("--links", type=int, default=5, help="link failures to time")
     p.add_argument("--seconds", type=int, default=5, help="iperf3 duration")
+    p.add_argument("--parts", default="1,2,3,4", help="which parts to run (default all)")
     args = p.parse_args(argv)
+    parts = set(args.parts.split(","))
 
-    say("1. throughput over labelled trails vs plain forwarding (3-switch line)")
-    tput = throughput(args.seconds)
-    print(f"  labelled {tput['labelled']:.3f} Gbit/s, plain {tput['plain']:.3f} Gbit/s, "
-          f"ratio {tput['labelled'] / tput['plain']:.3f}")
+    if "1" in parts:
+        say("1. throughput over labelled trails vs plain forwarding (3-switch line)")
+        tput = throughput(args.seconds)
+        print(f"  labelled {tput['labelled']:.3f} Gbit/s, plain {tput['plain']:.3f} Gbit/s, "
+              f"ratio {tput['labelled'] / tput['plain']:.3f} (medians of {RUNS} runs)")
+    if "2" in parts:
+        installs(args.trails)
+    if "3" in parts:
+        say("3. flow entries per switch: 1,000 flows between 32 host pairs (k=4 fat-tree)")
+        e = entries_per_switch()
+        print(f"  trails: max {e['trails_max']} per switch, {e['trails_total']} in all; "
+              f"5-tuple rules: max {e['per_flow_max']} per switch, {e['per_flow_total']} in "
+              f"all; ratio {e['per_flow_total'] / e['trails_total']:.1f}x fewer with trails")
+    if "4" in parts:
+        say(f"4. convergence after a link failure (ping every 10 ms, {args.links} links)")
+        runs = convergence(args.links)
+        gaps = [g for g, _ in runs]
+        print(f"  gap median {statistics.median(gaps) * 1000:.0f} ms, max "
+              f"{max(gaps) * 1000:.0f} ms; pings lost {[n for _, n in runs]}")
 
+
+def installs(counts: str) -> None:
     say("2. flow installation: controller vs ovs-ofctl add-flows (one switch, s1)")
     print(f"  {'trails':>7} {'s1 flows':>9} {'controller':>12} {'ctl flows/s':>12} "
           f"{'add-flows/s':>12} {'bundle/s':>10} {'ctl/bundle':>11} {'trails/s':>9}")
-    for count in (int(x) for x in args.trails.split(",")):
+    for count in (int(x) for x in counts.split(",")):
         r = installation(count)
         ctl_rate = r["controller_ops"] / r["controller_s"]
         print(f"  {count:>7} {r['s1_flows']:>9} {r['controller_s']:>10.2f} s "
@@ -261,18 +282,6 @@ def main(argv: list[str] | None = None) -> None:
               f"{r['s1_flows'] / r['bundle_s']:>10,.0f} "
               f"{ctl_rate / (r['s1_flows'] / r['bundle_s']):>11.2f} "
               f"{count / r['controller_s']:>9,.0f}")
-
-    say("3. flow entries per switch: 1,000 flows between 32 host pairs (k=4 fat-tree)")
-    e = entries_per_switch()
-    print(f"  trails: max {e['trails_max']} per switch, {e['trails_total']} in all; "
-          f"5-tuple rules: max {e['per_flow_max']} per switch, {e['per_flow_total']} in all; "
-          f"ratio {e['per_flow_total'] / e['trails_total']:.1f}x fewer with trails")
-
-    say(f"4. convergence after a link failure (ping every 10 ms, {args.links} links)")
-    runs = convergence(args.links)
-    gaps = [g for g, _ in runs]
-    print(f"  gap median {statistics.median(gaps) * 1000:.0f} ms, max {max(gaps) * 1000:.0f} ms;"
-          f" pings lost {[n for _, n in runs]}")
 
 
 if __name__ == "__main__":

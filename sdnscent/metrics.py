@@ -145,9 +145,9 @@ class Metrics:
         if ctrl is not None:
             reg.register(ControllerCollector(ctrl))
 
-    def sent(self, msg: Any) -> None:
-        """Count one OpenFlow message by its class name (OFPFlowMod, OFPGroupMod...)."""
-        self.messages.labels(type(msg).__name__).inc()
+    def sent(self, msg: Any, count: int = 1) -> None:
+        """Count OpenFlow messages by class name (OFPFlowMod, ...; or the name itself)."""
+        self.messages.labels(msg if isinstance(msg, str) else type(msg).__name__).inc(count)
 
     def render(self) -> tuple[bytes, str]:
         """The exposition text and its content type."""
