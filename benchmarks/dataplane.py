@@ -32,12 +32,12 @@ import random
 import re
 import statistics
 import subprocess
-import tempfile
 import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from mininet_tests.demo import iperf
 from mininet_tests.harness import (
     ControllerProcess,
     ScentNet,
@@ -53,7 +53,7 @@ from sdnscent.appplan import PRIO_APP_BASE
 from sdnscent.store import open_store
 from sdnscent.trails import Hop, Trail, TrailState
 from tests.conftest import build_fat_tree
-from tests.redisproc import RedisServer, free_port
+from tests.redisproc import running_redis
 from topologies.fattree import FatTreeTopo
 from topologies.linear import LinearTopo
 
@@ -70,17 +70,6 @@ def ofctl(*args: str, check: bool = True) -> str:
                           check=check).stdout
 
 
-def iperf_gbps(net: ScentNet, client: str, server: str, seconds: int) -> float:
-    import json
-
-    srv, cli = net.host(server), net.host(client)
-    proc = srv.popen(["iperf3", "-s", "-1", "-B", srv.IP()])
-    wait_for(lambda: "iperf3" in srv.cmd("ss -ltnp"), 5, "the iperf3 server")
-    out = cli.cmd(f"iperf3 -c {srv.IP()} -t {seconds} -J")
-    proc.wait(10)
-    return json.loads(out)["end"]["sum_received"]["bits_per_second"] / 1e9
-
-
 # 1. throughput ----------------------------------------------------------------
 
 def throughput(seconds: int) -> dict[str, float]:
@@ -91,14 +80,14 @@ def throughput(seconds: int) -> dict[str, float]:
             net.start()
             h1, h3 = net.host("h1"), net.host("h3")
             wait_for(lambda: ping(h1, h3.IP()), 20, "h1 -> h3")
-            labelled = statistics.median(iperf_gbps(net, "h1", "h3", seconds)
+            labelled = statistics.median(iperf(net, "h1", "h3", seconds)
                                          for _ in range(RUNS))
             ctl.stop()
             for sw in net.switch_names:  # plain forwarding on the same bridges
                 ofctl("-O", "OpenFlow13", "del-flows", sw)
                 ofctl("-O", "OpenFlow13", "add-flow", sw, "actions=NORMAL")
             wait_for(lambda: ping(h1, h3.IP()), 10, "h1 -> h3 with NORMAL")
-            plain = statistics.median(iperf_gbps(net, "h1", "h3", seconds) for _ in range(RUNS))
+            plain = statistics.median(iperf(net, "h1", "h3", seconds) for _ in range(RUNS))
         finally:
             net.stop()
             ctl.stop()
@@ -136,38 +125,34 @@ def timed_add_flows(switch: str, flows: Path, bundle: bool) -> float:
 
 
 def installation(count: int) -> dict[str, float]:
-    with tempfile.TemporaryDirectory(prefix="sdnscent-bench-") as workdir:
-        server = RedisServer(free_port(), Path(workdir))
-        server.start()
-        try:
-            store = open_store(server.url)
-            for trail in synthetic_trails(count):
-                store.put(trail)
-            store.reserve_ids(count)
-            store.close()
-            with mininet_lock():
-                ctl = ControllerProcess(["--store", server.url, "--trail-lease", "0"])
-                net = ScentNet(LinearTopo(2), ctl)
-                try:
-                    net.start(discovery_timeout=600)
-                    wait_for(lambda: {"s1", "s2"} <= set(ready_events(ctl)), 600,
-                             "both switches installed")
-                    events = ready_events(ctl)
-                    flows = {sw: len(dump_flows(sw)) for sw in ("s1", "s2")}
-                    ctl.stop()  # the switches keep their flows (fail-secure)
-                    subprocess.run(["ovs-vsctl", "set", "bridge", "s1",
-                                    "protocols=OpenFlow13,OpenFlow14"], check=True)
-                    dumped = Path(workdir) / "s1.flows"
-                    dumped.write_text(ofctl("-O", "OpenFlow13", "dump-flows", "s1",
-                                            "--no-stats"))
-                    plain_s = timed_add_flows("s1", dumped, bundle=False)
-                    bundle_s = timed_add_flows("s1", dumped, bundle=True)
-                    assert len(dump_flows("s1")) == flows["s1"]
-                finally:
-                    net.stop()
-                    ctl.stop()
-        finally:
-            server.stop()
+    with running_redis("sdnscent-bench-") as server:
+        workdir = server.dir
+        store = open_store(server.url)
+        for trail in synthetic_trails(count):
+            store.put(trail)
+        store.reserve_ids(count)
+        store.close()
+        with mininet_lock():
+            ctl = ControllerProcess(["--store", server.url, "--trail-lease", "0"])
+            net = ScentNet(LinearTopo(2), ctl)
+            try:
+                net.start(discovery_timeout=600)
+                wait_for(lambda: {"s1", "s2"} <= set(ready_events(ctl)), 600,
+                         "both switches installed")
+                events = ready_events(ctl)
+                flows = {sw: len(dump_flows(sw)) for sw in ("s1", "s2")}
+                ctl.stop()  # the switches keep their flows (fail-secure)
+                subprocess.run(["ovs-vsctl", "set", "bridge", "s1",
+                                "protocols=OpenFlow13,OpenFlow14"], check=True)
+                dumped = Path(workdir) / "s1.flows"
+                dumped.write_text(ofctl("-O", "OpenFlow13", "dump-flows", "s1",
+                                        "--no-stats"))
+                plain_s = timed_add_flows("s1", dumped, bundle=False)
+                bundle_s = timed_add_flows("s1", dumped, bundle=True)
+                assert len(dump_flows("s1")) == flows["s1"]
+            finally:
+                net.stop()
+                ctl.stop()
     ops, ms = events["s1"]
     return {"trails": count, "s1_flows": flows["s1"], "s2_flows": flows["s2"],
             "controller_ops": ops, "controller_s": ms / 1000,

@@ -16,10 +16,8 @@ import json
 import signal
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 from mininet_tests.harness import (
@@ -32,7 +30,7 @@ from mininet_tests.harness import (
     wait_for,
 )
 from sdnscent.cli import format_trails
-from tests.redisproc import REDIS_SERVER, RedisServer, free_port
+from tests.redisproc import REDIS_SERVER, RedisServer, running_redis
 from topologies.fattree import FatTreeTopo
 from topologies.leafspine import LeafSpineTopo
 from topologies.linear import LinearTopo
@@ -78,13 +76,8 @@ def redis(wanted: bool) -> Iterator[RedisServer | None]:
     if not wanted or REDIS_SERVER is None:
         yield None
         return
-    with tempfile.TemporaryDirectory(prefix="sdnscent-demo-redis-") as workdir:
-        server = RedisServer(free_port(), Path(workdir))
-        server.start()
-        try:
-            yield server
-        finally:
-            server.stop()
+    with running_redis("sdnscent-demo-redis-") as server:
+        yield server
 
 
 def start_agents(net: ScentNet, server: RedisServer) -> list[Any]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import signal
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +17,7 @@ import pytest
 from mininet_tests.harness import REPO, ScentNet, ping, running_net, wait_for
 from mininet_tests.test_policy import POLICY, app_trail, send_udp
 from sdnscent.allocator import AllocatorError, CgroupV1Allocator
-from tests.redisproc import REDIS_SERVER, RedisServer, free_port
+from tests.redisproc import REDIS_SERVER, RedisServer, running_redis
 from topologies.nfchain import NFChainTopo
 
 FW_CPU = 0.1  # of the machine: Mininet sets the quota to 0.1 x period x cores
@@ -30,13 +29,8 @@ def redis_server(testbed: None) -> Iterator[RedisServer]:
         pytest.skip("redis-server is not installed (scripts/setup.sh installs it)")
     if not Path("/sys/fs/cgroup/cpu").is_dir():
         pytest.skip("no cgroup v1 cpu hierarchy")
-    with tempfile.TemporaryDirectory(prefix="sdnscent-alloc-redis-") as workdir:
-        server = RedisServer(free_port(), Path(workdir))
-        try:
-            server.start()
-            yield server
-        finally:
-            server.stop()
+    with running_redis("sdnscent-alloc-redis-") as server:
+        yield server
 
 
 @pytest.fixture(scope="module")

@@ -6,16 +6,14 @@ from __future__ import annotations
 
 import re
 import subprocess
-import tempfile
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from mininet_tests.harness import ScentNet, ping, running_net, trail_between, wait_for
 from sdnscent.store import open_store
-from tests.redisproc import REDIS_SERVER, RedisServer, free_port
+from tests.redisproc import REDIS_SERVER, RedisServer, running_redis
 from topologies.leafspine import LeafSpineTopo
 
 INTERVAL = 0.05
@@ -25,13 +23,8 @@ INTERVAL = 0.05
 def redis_server(testbed: None) -> Iterator[RedisServer]:
     if REDIS_SERVER is None:
         pytest.skip("redis-server is not installed (scripts/setup.sh installs it)")
-    with tempfile.TemporaryDirectory(prefix="sdnscent-outage-redis-") as workdir:
-        server = RedisServer(free_port(), Path(workdir))
-        try:
-            server.start()
-            yield server
-        finally:
-            server.stop()
+    with running_redis("sdnscent-outage-redis-") as server:
+        yield server
 
 
 @pytest.fixture(scope="module")

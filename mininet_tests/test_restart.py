@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import re
 import subprocess
-import tempfile
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,7 +23,7 @@ from mininet_tests.harness import (
     running_net,
     wait_for,
 )
-from tests.redisproc import REDIS_SERVER, RedisServer, free_port
+from tests.redisproc import REDIS_SERVER, free_port, running_redis
 from topologies.leafspine import LeafSpineTopo
 
 SWITCHES = ("s1", "s2", "s3", "s4")
@@ -37,13 +35,8 @@ def redis_url(testbed: None) -> Iterator[str]:
     """A redis-server of this module on a loopback port, stopped by pid."""
     if REDIS_SERVER is None:
         pytest.skip("redis-server is not installed (scripts/setup.sh installs it)")
-    with tempfile.TemporaryDirectory(prefix="sdnscent-restart-redis-") as workdir:
-        server = RedisServer(free_port(), Path(workdir))
-        try:
-            server.start()
-            yield server.url
-        finally:
-            server.stop()
+    with running_redis("sdnscent-restart-redis-") as server:
+        yield server.url
 
 
 @pytest.fixture(scope="module")

@@ -35,7 +35,7 @@ from sdnscent import tagging
 from sdnscent.flows import FlowSpec
 from sdnscent.store import open_store
 from sdnscent.trails import TrailState
-from tests.redisproc import REDIS_SERVER, RedisServer, free_port
+from tests.redisproc import REDIS_SERVER, RedisServer, running_redis
 from topologies.linear import LinearTopo
 
 SCAPY = "from scapy.all import *; from scapy.contrib.mpls import MPLS;"
@@ -48,13 +48,8 @@ def redis_server(testbed: None) -> Iterator[RedisServer]:
         pytest.skip("redis-server is not installed (scripts/setup.sh installs it)")
     if not (REPO / "sdnscent/vni/tagger.o").exists():
         pytest.skip("sdnscent/vni/tagger.o is not built: run `make bpf`")
-    with tempfile.TemporaryDirectory(prefix="sdnscent-vni-redis-") as workdir:
-        server = RedisServer(free_port(), Path(workdir))
-        try:
-            server.start()
-            yield server
-        finally:
-            server.stop()
+    with running_redis("sdnscent-vni-redis-") as server:
+        yield server
 
 
 def vni(host: Any, *args: str) -> Any:

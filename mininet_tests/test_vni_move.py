@@ -9,10 +9,8 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import tempfile
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -27,7 +25,7 @@ from mininet_tests.harness import (
 )
 from mininet_tests.test_moves import python, uplink
 from mininet_tests.test_vni import map_labels, mpls_labels, show, vni
-from tests.redisproc import REDIS_SERVER, RedisServer, free_port
+from tests.redisproc import REDIS_SERVER, running_redis
 from topologies.leafspine import LeafSpineTopo
 
 INTERVAL = 0.5
@@ -41,30 +39,25 @@ def tagged(testbed: None) -> Iterator[ScentNet]:
         pytest.skip("redis-server is not installed (scripts/setup.sh installs it)")
     if not (REPO / "sdnscent/vni/tagger.o").exists():
         pytest.skip("sdnscent/vni/tagger.o is not built: run `make bpf`")
-    with tempfile.TemporaryDirectory(prefix="sdnscent-vnimove-") as workdir:
-        server = RedisServer(free_port(), Path(workdir))
-        server.start()
-        policy = Path(workdir) / "policy.yaml"
+    with running_redis("sdnscent-vnimove-") as server:
+        policy = server.dir / "policy.yaml"
         policy.write_text(POLICY)
-        try:
-            with running_net(LeafSpineTopo(spines=2, leaves=2, hosts_per_leaf=2),
-                             ["--store", server.url, "--default-link-capacity", "100000000",
-                              "--stats-interval", "0.5"], policy=policy) as net:
-                taggers = [vni(net.host(h), "run", "--store", server.unix_url, "--iface",
-                               str(net.host(h).defaultIntf()), "--interval", str(INTERVAL))
-                           for h in ("h1", "h2")]
-                try:
-                    for h in ("h1", "h2"):
-                        wait_for(lambda h=h: show(net.host(h)).get("attached"), 20,
-                                 f"the tagger on {h}")
-                    yield net
-                finally:
-                    for proc in taggers:
-                        if proc.poll() is None:
-                            proc.send_signal(signal.SIGTERM)
-                            proc.wait(10)
-        finally:
-            server.stop()
+        with running_net(LeafSpineTopo(spines=2, leaves=2, hosts_per_leaf=2),
+                         ["--store", server.url, "--default-link-capacity", "100000000",
+                          "--stats-interval", "0.5"], policy=policy) as net:
+            taggers = [vni(net.host(h), "run", "--store", server.unix_url, "--iface",
+                           str(net.host(h).defaultIntf()), "--interval", str(INTERVAL))
+                       for h in ("h1", "h2")]
+            try:
+                for h in ("h1", "h2"):
+                    wait_for(lambda h=h: show(net.host(h)).get("attached"), 20,
+                             f"the tagger on {h}")
+                yield net
+            finally:
+                for proc in taggers:
+                    if proc.poll() is None:
+                        proc.send_signal(signal.SIGTERM)
+                        proc.wait(10)
 
 
 def test_a_host_tagged_trail_moves_without_loss(tagged: ScentNet) -> None:

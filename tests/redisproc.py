@@ -6,12 +6,15 @@ without persistence, stopped by pid.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import redis
@@ -107,6 +110,18 @@ class RedisServer:
         """A plain client of this one server."""
         return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=2,
                            socket_connect_timeout=1)
+
+
+@contextlib.contextmanager
+def running_redis(prefix: str = "sdnscent-redis-") -> Iterator[RedisServer]:
+    """A started redis-server in a temporary directory, stopped (by pid) on exit."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as workdir:
+        server = RedisServer(free_port(), Path(workdir))
+        server.start()
+        try:
+            yield server
+        finally:
+            server.stop()
 
 
 class RedisClusterNodes:
