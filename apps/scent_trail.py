@@ -51,7 +51,7 @@ from sdnscent.metrics import ControllerCollector, Metrics, TimedStore
 from sdnscent.policy import Policy
 from sdnscent.policyfile import PolicyError, load_policy
 from sdnscent.ratelimit import RateLimiter
-from sdnscent.rest import ApiError, create_app, policy_conflict
+from sdnscent.rest import ApiError, create_app
 from sdnscent.store import MemoryStore, StoreError, TrailStore, open_store, redact
 from sdnscent.telemetry import NodeLoadReader, PortCounters
 from sdnscent.topology import Port, TopologyError, dpid_str
@@ -241,13 +241,13 @@ class ScentTrailApp(app_manager.OSKenApp):
         def job() -> None:
             try:
                 with self.ctrl.lock:
-                    conflict = policy_conflict(self.ctrl, policy)
-                    if conflict is not None:  # refused whole, before anything changes
+                    try:
+                        change, result = self.ctrl.set_policy(policy)
+                    except (TopologyError, ValueError) as exc:  # refused whole: nothing changed
                         self.ctrl.record("policy-rejected", f"{policy.source} not applied; "
-                                         f"the running policy stays: {conflict}")
-                        summary["rejected"] = conflict
+                                         f"the running policy stays: {exc}")
+                        summary["rejected"] = str(exc)
                         return
-                    change, result = self.ctrl.set_policy(policy)
                 self._execute(change)
                 summary.update(result)
             finally:

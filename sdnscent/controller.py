@@ -872,6 +872,14 @@ class ScentController:
         return change
 
     # policy -------------------------------------------------------------
+    def check_policy(self, policy: Policy) -> set[tuple[int, int]]:
+        """Raise TopologyError or ValueError if `policy` does not fit the network as it is
+        (an NF on an inter-switch port, say); else return the ports that face NFs."""
+        view = PolicyView(policy, self.topo)
+        nf_ports = view.nf_ports()
+        check_network_functions(self.topo, view.network_functions())
+        return nf_ports
+
     def set_policy(self, policy: Policy) -> tuple[Change, dict[str, int]]:
         """Swap the policy atomically and re-plan every trail under it.
 
@@ -881,8 +889,7 @@ class ScentController:
         removed and their traffic blocked.
         """
         view = PolicyView(policy, self.topo)
-        nf_ports = view.nf_ports()  # these may raise: nothing is swapped yet
-        check_network_functions(self.topo, view.network_functions())
+        nf_ports = self.check_policy(policy)  # may raise: nothing is swapped yet
         trusted_before = self.tagger_ports()
         self.policy = policy
         self._chain_cache.clear()

@@ -22,7 +22,6 @@ from flask import Flask, Response, jsonify, request, send_from_directory
 from werkzeug.exceptions import HTTPException
 
 from . import dag
-from .constraints import check_network_functions, network_functions
 from .controller import ScentController
 from .openapi import DEFAULT_LIMIT, MAX_LIMIT, MAX_TRAIL_ID, PREFIX, TRAIL_STATES, document
 from .policy import DEFAULT_APP, Policy, to_jsonable
@@ -210,7 +209,7 @@ def policy_conflict(ctrl: ScentController, policy: Policy) -> str | None:
     Caller holds ctrl.lock.
     """
     try:
-        check_network_functions(ctrl.topo, network_functions(policy, ctrl.topo))
+        ctrl.check_policy(policy)
     except (TopologyError, ValueError) as exc:
         return str(exc)
     return None
