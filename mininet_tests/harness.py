@@ -342,6 +342,24 @@ def port_name(net: ScentNet, dpid: str, port: int) -> str:
     raise AssertionError(f"switch {dpid} not in /topology")
 
 
+class PingStream:
+    """`ping -i interval` from `src` to `dst_ip` for `seconds`, in the background."""
+
+    def __init__(self, src: Any, dst_ip: str, seconds: float, interval: float = 0.05) -> None:
+        self.count, self.interval = int(seconds / interval), interval
+        self.proc = src.popen(["ping", "-n", "-i", str(interval), "-W", "1", "-c",
+                               str(self.count), dst_ip],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        self.output = ""
+
+    def result(self) -> tuple[int, int]:
+        """(transmitted, received) once the stream ended; the output is kept in `output`."""
+        self.output = self.proc.communicate(timeout=self.count * self.interval + 30)[0].decode()
+        found = re.search(r"(\d+) packets transmitted, (\d+) received", self.output)
+        assert found, self.output
+        return int(found[1]), int(found[2])
+
+
 class Capture:
     """tcpdump into a pcap file, started and stopped around some traffic."""
 

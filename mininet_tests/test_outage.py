@@ -4,14 +4,12 @@ Redis returns (empty: this redis-server keeps no data across a restart)."""
 
 from __future__ import annotations
 
-import re
-import subprocess
 import time
 from collections.abc import Iterator
 
 import pytest
 
-from mininet_tests.harness import ScentNet, ping, running_net, trail_between, wait_for
+from mininet_tests.harness import PingStream, ScentNet, ping, running_net, trail_between, wait_for
 from sdnscent.store import open_store
 from tests.redisproc import REDIS_SERVER, RedisServer, running_redis
 from topologies.leafspine import LeafSpineTopo
@@ -50,9 +48,7 @@ def test_redis_outage_keeps_forwarding_and_writes_back(onet: ScentNet,
     before = trail_between(onet, h1.IP(), h3.IP())
     assert (h1.IP(), h3.IP()) in stored_pairs(redis_server.url)
 
-    count = int(8.0 / INTERVAL)
-    stream = h1.popen(["ping", "-n", "-i", str(INTERVAL), "-W", "1", "-c", str(count), h3.IP()],
-                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    stream = PingStream(h1, h3.IP(), 8.0, INTERVAL)
     time.sleep(1.0)
     redis_server.stop()
     down = time.monotonic()
@@ -68,12 +64,10 @@ def test_redis_outage_keeps_forwarding_and_writes_back(onet: ScentNet,
     wait_for(lambda: onet.ctl.get("/controller")["store_status"]["healthy"], 15,
              "the controller to notice Redis is back")
     back = time.monotonic() - down
-    out = stream.communicate(timeout=count * INTERVAL + 30)[0].decode()
-    sent, received = map(int, re.search(r"(\d+) packets transmitted, (\d+) received",
-                                        out).groups())
+    sent, received = stream.result()
     print(f"redis outage of {back:.1f} s: {sent - received} of {sent} pings lost; "
           f"{onet.ctl.get('/controller')['store_status']['written_back']} records written back")
-    assert received == sent, out
+    assert received == sent, stream.output
     pairs = stored_pairs(redis_server.url)
     assert {(h1.IP(), h3.IP()), (h2.IP(), h4.IP())} <= pairs
     assert trail_between(onet, h1.IP(), h3.IP())["label"] == before["label"]

@@ -17,6 +17,7 @@ import pytest
 
 from mininet_tests.harness import (
     ControllerProcess,
+    PingStream,
     ScentNet,
     dump_flows,
     ping,
@@ -65,21 +66,9 @@ def tables() -> dict[str, list[str]]:
     return {sw: sorted(strip.sub("", line) for line in dump_flows(sw)) for sw in SWITCHES}
 
 
-class Stream:
-    """`ping -i INTERVAL -c count` from h1 to h2 in the background."""
-
-    def __init__(self, net: ScentNet, seconds: float) -> None:
-        self.count = int(seconds / INTERVAL)
-        self.proc = net.host("h1").popen(
-            ["ping", "-n", "-i", str(INTERVAL), "-W", "1", "-c", str(self.count),
-             net.host("h2").IP()], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-
-    def result(self) -> tuple[int, int]:
-        """(transmitted, received) once the stream ended."""
-        out = self.proc.communicate(timeout=self.count * INTERVAL + 30)[0].decode()
-        found = re.search(r"(\d+) packets transmitted, (\d+) received", out)
-        assert found, out
-        return int(found[1]), int(found[2])
+def h1_to_h2(net: ScentNet, seconds: float) -> PingStream:
+    """A ping every INTERVAL from h1 to h2 for `seconds`."""
+    return PingStream(net.host("h1"), net.host("h2").IP(), seconds, INTERVAL)
 
 
 def audited(ctl: ControllerProcess, count: int) -> list[dict[str, Any]]:
@@ -91,7 +80,7 @@ def audited(ctl: ControllerProcess, count: int) -> list[dict[str, Any]]:
 def test_ping_survives_a_controller_kill_and_restart(rnet: ScentNet, redis_url: str) -> None:
     before_trails, before_tables = trails(rnet), tables()
     assert len(before_trails) == 2
-    stream = Stream(rnet, 12.0)
+    stream = h1_to_h2(rnet, 12.0)
     time.sleep(2.0)
     old = rnet.ctl
     old.proc.kill()  # SIGKILL: no goodbye to the switches
@@ -125,7 +114,7 @@ def test_ping_survives_a_switch_reconnect(rnet: ScentNet) -> None:
     # controller configured, so Open vSwitch keeps its flows while it is away.
     before_trails, before_tables = trails(rnet), tables()
     audits, aways = len(audited(rnet.ctl, 0)), away_events(rnet.ctl)
-    stream = Stream(rnet, 8.0)
+    stream = h1_to_h2(rnet, 8.0)
     time.sleep(1.0)
     subprocess.run(["ovs-vsctl", "set-controller", "s3", f"tcp:127.0.0.1:{free_port()}"],
                    check=True)
@@ -147,7 +136,7 @@ def test_switch_that_lost_every_controller_is_refilled_by_the_audit(rnet: ScentN
     # the audit installs everything again, nothing twice.
     before_trails, before_tables = trails(rnet), tables()
     audits = len(audited(rnet.ctl, 0))
-    stream = Stream(rnet, 6.0)
+    stream = h1_to_h2(rnet, 6.0)
     time.sleep(1.0)
     subprocess.run(["ovs-vsctl", "del-controller", "s3"], check=True)
     away = time.monotonic()

@@ -7,7 +7,6 @@ no trail or ping is lost."""
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import tempfile
 import time
@@ -19,6 +18,7 @@ import pytest
 
 from mininet_tests.harness import (
     ControllerProcess,
+    PingStream,
     ScentNet,
     ping,
     running_net,
@@ -114,9 +114,7 @@ def test_standby_takes_over_when_the_master_dies(
     before = trails(c1)
     assert len(before) == 2
 
-    count = int(10.0 / INTERVAL)
-    stream = h1.popen(["ping", "-n", "-i", str(INTERVAL), "-W", "1", "-c", str(count), h3.IP()],
-                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    stream = PingStream(h1, h3.IP(), 10.0, INTERVAL)
     time.sleep(1.5)
     c1.proc.kill()
     c1.proc.wait(5)
@@ -128,12 +126,10 @@ def test_standby_takes_over_when_the_master_dies(
     wait_for(lambda: all(roles().get((sw, p2)) == "master" for sw in SWITCHES), 10,
              "c2 master on every switch", interval=0.1)
     switches_s = time.monotonic() - killed
-    out = stream.communicate(timeout=count * INTERVAL + 30)[0].decode()
-    sent, received = map(int, re.search(r"(\d+) packets transmitted, (\d+) received",
-                                        out).groups())
+    sent, received = stream.result()
     print(f"failover: c2 master {master_s:.1f} s after the kill, on every switch after "
           f"{switches_s:.1f} s; {sent - received} of {sent} pings lost")
-    assert received == sent, out
+    assert received == sent, stream.output
     assert trails(c2) == before
     # the new master serves: new pairs get trails, and the old trail still works
     assert wait_for(lambda: ping(h2, h4.IP()), 15, "h2 -> h4 under c2", interval=0.5)
