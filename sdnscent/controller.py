@@ -1421,6 +1421,8 @@ class ScentController:
         """JSON form of one trail, with switch names beside dpids."""
         data = trail.to_dict()
         data["pinned"] = is_pinned(trail)
+        usage = self.telemetry.trail_usage(trail.id, self.clock())
+        data["rate_bps"] = round(usage.bps) if usage is not None else 0  # smoothed, ingress
         for hop, raw in zip(data["hops"], trail.hops, strict=False):  # type: ignore[arg-type]
             hop["switch"] = self.topo.switch_name(raw.dpid)
         return data

@@ -74,7 +74,7 @@ SCHEMAS: dict[str, Any] = {
         "setup_latency_ms": _nullable(NUM), "packets": INT, "bytes": INT,
         "match": {"type": "array", "items": {"type": "object"}}, "rewrite": {"type": "object"},
         "priority": _nullable(INT), "grouped": BOOL, "lease": INT, "rate_cap": INT,
-        "pinned": BOOL},
+        "pinned": BOOL, "rate_bps": INT},
         ["id", "label", "src", "dst", "src_mac", "dst_mac", "hops", "app", "class", "state",
          "created", "expires", "packets", "bytes"]),
     "TrailPage": _obj({

@@ -3,6 +3,7 @@ trail moves make-before-break to a path without it, and the hold time keeps it t
 
 from __future__ import annotations
 
+import pytest
 from fabric import attachment, compile_network
 from test_compiler import packet_for
 
@@ -42,6 +43,8 @@ def test_the_trail_on_a_hot_link_moves_off_it_make_before_break(fat_tree, clock)
     run_done(install)
     hot = old.links()[1]  # aggregation -> core
     load(ctrl, clock, hot, 0.95, old.id)
+    rate = ctrl.trail_view(ctrl.store.get(old.id))["rate_bps"]  # the trail's usage, measured
+    assert rate == pytest.approx(0.95 * ctrl.topo.link_capacity(*hot), rel=0.01)
     change, _ = ctrl.rebalance()
     new = ctrl.store.get(old.id)
     assert new.label != old.label and hot not in new.links()
