@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import json
 import subprocess
-import tempfile
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,7 +23,7 @@ from mininet_tests.harness import (
     trail_between,
     wait_for,
 )
-from tests.redisproc import REDIS_CLI, REDIS_SERVER, RedisClusterNodes, start_cluster
+from tests.redisproc import REDIS_CLI, REDIS_SERVER, RedisClusterNodes, running_cluster
 from topologies.leafspine import LeafSpineTopo
 
 SWITCHES = ("s1", "s2", "s3", "s4")
@@ -36,13 +34,8 @@ INTERVAL = 0.05
 def cluster(testbed: None) -> Iterator[RedisClusterNodes]:
     if REDIS_SERVER is None or REDIS_CLI is None:
         pytest.skip("redis-server is not installed (scripts/setup.sh installs it)")
-    with tempfile.TemporaryDirectory(prefix="sdnscent-scaleout-") as workdir:
-        nodes = start_cluster(Path(workdir))
-        try:
-            yield nodes
-        finally:
-            for server in nodes.servers:
-                server.stop()
+    with running_cluster("sdnscent-scaleout-") as nodes:
+        yield nodes
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,10 @@ failed, when redis-server is not installed.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,7 +19,7 @@ from tests.redisproc import (
     RedisClusterNodes,
     RedisServer,
     free_port,
-    start_cluster,
+    running_cluster,
 )
 
 __all__ = ["RedisClusterNodes", "RedisServer", "redis_cluster", "redis_server"]
@@ -26,6 +28,16 @@ __all__ = ["RedisClusterNodes", "RedisServer", "redis_cluster", "redis_server"]
 def _need_redis() -> None:
     if REDIS_SERVER is None or REDIS_CLI is None:
         pytest.skip("redis-server is not installed (scripts/setup.sh installs it)")
+
+
+def until(check: Callable[[], Any], timeout: float = 5.0) -> Any:
+    """Poll `check` every 20 ms until it returns something true or `timeout` passes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(0.02)
 
 
 @pytest.fixture(scope="session")
@@ -45,10 +57,5 @@ def redis_server() -> Iterator[RedisServer]:
 def redis_cluster() -> Iterator[RedisClusterNodes]:
     """A 3-master Redis Cluster for the whole session."""
     _need_redis()
-    with tempfile.TemporaryDirectory(prefix="sdnscent-cluster-") as workdir:
-        nodes = start_cluster(Path(workdir))
-        try:
-            yield nodes
-        finally:
-            for server in nodes.servers:
-                server.stop()
+    with running_cluster() as nodes:
+        yield nodes

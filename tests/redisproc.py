@@ -124,6 +124,18 @@ def running_redis(prefix: str = "sdnscent-redis-") -> Iterator[RedisServer]:
             server.stop()
 
 
+@contextlib.contextmanager
+def running_cluster(prefix: str = "sdnscent-cluster-") -> Iterator[RedisClusterNodes]:
+    """A started 3-master Redis Cluster in a temporary directory, stopped on exit."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as workdir:
+        nodes = start_cluster(Path(workdir))
+        try:
+            yield nodes
+        finally:
+            for server in nodes.servers:
+                server.stop()
+
+
 class RedisClusterNodes:
     """Three cluster-enabled redis-servers joined into one cluster (no replicas)."""
 

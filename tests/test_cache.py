@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import redis_fixtures
@@ -22,15 +21,6 @@ def trail(trail_id: int, label: int, dpids: tuple[int, ...] = (1, 2, 3),
           version: int = 1) -> Trail:
     return Trail(trail_id, label, "00:00:00:00:00:01", "00:00:00:00:00:02", "10.0.0.1",
                  "10.0.0.2", tuple(Hop(d, 1, 2) for d in dpids), version=version)
-
-
-def until(check: Callable[[], Any], timeout: float = 5.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.02)
 
 
 @pytest.fixture
@@ -118,13 +108,13 @@ def test_changes_of_another_writer_reach_the_copy_and_its_listeners(
     cache.subscribe(seen.append)
     try:
         other.put(trail(7, 700))
-        assert until(lambda: cache.all() == [trail(7, 700)])
+        assert redis_fixtures.until(lambda: cache.all() == [trail(7, 700)])
         other.put(trail(7, 701, version=2))
-        assert until(lambda: cache.find_by_label(1, 701) == trail(7, 701, version=2))
+        assert redis_fixtures.until(lambda: cache.find_by_label(1, 701) == trail(7, 701, version=2))
         assert cache.find_by_label(1, 700) is None
         other.delete(7, "lease expired")
-        assert until(lambda: cache.all() == [])
-        assert until(lambda: len(seen) == 3)
+        assert redis_fixtures.until(lambda: cache.all() == [])
+        assert redis_fixtures.until(lambda: len(seen) == 3)
         assert [(n["op"], n["version"]) for n in seen] == [("put", 1), ("put", 2),
                                                           ("delete", 2)]
         assert seen[2]["reason"] == "lease expired"

@@ -489,15 +489,6 @@ def test_open_store_picks_the_backend(redis_server: RedisServer,
 
 # Leases, host load, notifications, leadership (every backend) ----------------------
 
-def _until(check: Callable[[], Any], timeout: float = 5.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.02)
-
-
 def test_a_trail_past_its_lease_and_grace_leaves_the_store_by_itself(
         backend: Backend, store: TrailStore) -> None:
     store.lease_grace = 0.2
@@ -526,7 +517,7 @@ def test_node_load_expires_with_its_ttl_and_rejects_bad_input(store: TrailStore)
     store.put_node_load("fw1", {"cpu": 0.9, "ts": 1.0, "ifaces": {"eth0": [1, 2]}}, ttl=30)
     assert store.node_loads() == {"fw1": {"cpu": 0.9, "ts": 1.0, "ifaces": {"eth0": [1, 2]}},
                                   "h1": {"cpu": 0.5, "ts": 1.0}}
-    assert _until(lambda: "h1" not in store.node_loads())
+    assert redis_fixtures.until(lambda: "h1" not in store.node_loads())
     for node, sample, ttl, problem in [("bad name", {}, 1, "node name"),
                                        ("{x}", {}, 1, "node name"),
                                        ("h2", [1], 1, "an object"),
@@ -547,7 +538,7 @@ def test_every_put_and_delete_is_announced_to_other_store_objects(
         store.put(trail)
         store.put(trail.evolve(label=101, version=2))
         store.delete(1, reason="lease expired")
-        assert _until(lambda: len(seen) >= 3)
+        assert redis_fixtures.until(lambda: len(seen) >= 3)
         assert [(n["op"], n["id"], n["version"], n["label"]) for n in seen] == [
             ("put", 1, 1, 100), ("put", 1, 2, 101), ("delete", 1, 2, 101)]
         assert seen[2]["reason"] == "lease expired"
@@ -565,7 +556,7 @@ def test_one_leader_at_a_time_and_the_lease_passes_on_when_it_runs_out(
     assert not store.claim_leader("ctl-b", ttl=0.4)
     assert store.claim_leader("ctl-a", ttl=0.4)  # renewal
     assert store.leader() == "ctl-a"
-    assert _until(lambda: store.claim_leader("ctl-b", ttl=5))  # a's lease ran out
+    assert redis_fixtures.until(lambda: store.claim_leader("ctl-b", ttl=5))  # a's lease ran out
     assert store.leader() == "ctl-b"
     store.release_leader("ctl-a")  # not a's to release
     assert store.leader() == "ctl-b"
