@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from .topology import dpid_str
 from .trails import Trail
@@ -316,34 +317,18 @@ class DraEngine:
                 on_node.setdefault(node, []).append(trail)
 
         # hysteresis of links and nodes on the measured values
-        for key in sorted(self._hot_links - links_by.keys()):
-            self._hot_links.discard(key)
-            self._stuck.discard(link_name(key))
-        for key in sorted(links_by):
-            util = links_by[key].utilisation
-            if key not in self._hot_links and util >= cfg.link_high:
-                self._hot_links.add(key)
-                events.append(DraEvent("dra-hot", f"link {link_name(key)} is hot: {_pct(util)} "
-                                       f">= high-water {_pct(cfg.link_high)}"))
-            elif key in self._hot_links and util <= cfg.link_low:
-                self._hot_links.discard(key)
-                self._stuck.discard(link_name(key))
-                events.append(DraEvent("dra-cool", f"link {link_name(key)} cooled: {_pct(util)} "
-                                       f"<= low-water {_pct(cfg.link_low)}"))
-        for node in sorted(self._hot_nodes - hosts_by.keys()):
-            self._hot_nodes.discard(node)
-            self._stuck.discard(node)
-        for node in sorted(hosts_by):
-            cpu = hosts_by[node].cpu
-            if node not in self._hot_nodes and cpu >= cfg.cpu_high:
-                self._hot_nodes.add(node)
-                events.append(DraEvent("dra-hot", f"node {node} is hot: CPU {_pct(cpu)} "
-                                       f">= threshold {_pct(cfg.cpu_high)}"))
-            elif node in self._hot_nodes and cpu <= cfg.cpu_low:
-                self._hot_nodes.discard(node)
-                self._stuck.discard(node)
-                events.append(DraEvent("dra-cool", f"node {node} cooled: CPU {_pct(cpu)} "
-                                       f"<= {_pct(cfg.cpu_low)}"))
+        self._hysteresis(self._hot_links, {k: lk.utilisation for k, lk in links_by.items()},
+                         cfg.link_high, cfg.link_low, link_name,
+                         lambda name, v: f"link {name} is hot: {_pct(v)} >= high-water "
+                                         f"{_pct(cfg.link_high)}",
+                         lambda name, v: f"link {name} cooled: {_pct(v)} <= low-water "
+                                         f"{_pct(cfg.link_low)}", events)
+        self._hysteresis(self._hot_nodes, {n: h.cpu for n, h in hosts_by.items()},
+                         cfg.cpu_high, cfg.cpu_low, str,
+                         lambda name, v: f"node {name} is hot: CPU {_pct(v)} >= threshold "
+                                         f"{_pct(cfg.cpu_high)}",
+                         lambda name, v: f"node {name} cooled: CPU {_pct(v)} <= "
+                                         f"{_pct(cfg.cpu_low)}", events)
 
         # what the links carry once recent moves have settled
         projected = {key: max(0.0, lk.bps - self._relief_of(self._link_relief, key))
@@ -487,6 +472,23 @@ class DraEngine:
             spare_nodes=tuple(sorted(n for n, h in hosts_by.items() if h.cpu <= cfg.cpu_low)))
 
     # internals ---------------------------------------------------------
+    def _hysteresis(self, hot: set[Any], values: Mapping[Any, float], high: float, low: float,
+                    name_of: Callable[[Any], str], hot_text: Callable[[str, float], str],
+                    cool_text: Callable[[str, float], str], events: list[DraEvent]) -> None:
+        """Mark items hot at `high` and cool again at `low`; items gone are forgotten."""
+        for key in sorted(hot - values.keys()):
+            hot.discard(key)
+            self._stuck.discard(name_of(key))
+        for key in sorted(values):
+            value = values[key]
+            if key not in hot and value >= high:
+                hot.add(key)
+                events.append(DraEvent("dra-hot", hot_text(name_of(key), value)))
+            elif key in hot and value <= low:
+                hot.discard(key)
+                self._stuck.discard(name_of(key))
+                events.append(DraEvent("dra-cool", cool_text(name_of(key), value)))
+
     def _expire(self, now: float) -> None:
         cfg = self.config
         while self._recent and now - self._recent[0] >= cfg.period:
