@@ -125,7 +125,7 @@ def _push(trail: Trail, dpid: int, match: dict[str, int | str]) -> FlowSpec:
                          goto=TABLE_FORWARD, cookie=trail_cookie(trail.id))
 
 
-def _leased(trail: Trail, flow: FlowSpec) -> FlowSpec:
+def leased(trail: Trail, flow: FlowSpec) -> FlowSpec:
     """An ingress classifier carries the trail's lease as its idle timeout and its meter."""
     if trail.lease:
         flow = replace(flow, idle_timeout=trail.lease, notify_removed=True)
@@ -173,11 +173,11 @@ def classifier_flows(trail: Trail) -> list[FlowSpec]:
     if trail.grouped:
         return []
     if len(trail.hops) == 1 and hop.via is None:
-        return [_leased(trail, FlowSpec.make(hop.dpid, TABLE_CLASSIFY, classifier_priority(trail),
+        return [leased(trail, FlowSpec.make(hop.dpid, TABLE_CLASSIFY, classifier_priority(trail),
                                              m, [*_rewrites(trail), Output(hop.out_port)],
                                              cookie=trail_cookie(trail.id)))
                 for m in classifier_matches(trail)]
-    return [_leased(trail, _push(trail, hop.dpid, m)) for m in classifier_matches(trail)]
+    return [leased(trail, _push(trail, hop.dpid, m)) for m in classifier_matches(trail)]
 
 
 def service_group(dpid: int, group_id: int,

@@ -13,10 +13,10 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from . import audit, compiler, dag, tagging
+from . import audit, bundles, compiler, dag, splits, tagging
 from .appplan import IP_PROTO, PolicyView, app_matches, plan_app_hops
 from .compiler import Step
 from .constraints import check_network_functions
@@ -33,7 +33,9 @@ from .flows import (
     FlowSpec,
     GroupDelete,
     GroupSpec,
+    MeterDelete,
     make_cookie,
+    trail_cookie,
 )
 from .labels import LabelAllocator
 from .patterns import PatternTracker
@@ -199,6 +201,8 @@ class ScentController:
         self.node_loads: dict[str, HostLoad] = {}
         self._measured: dict[str, HostLoad] = {}  # computing nodes the allocator measures
         self.moves = 0  # trails moved off hot links and nodes
+        self.reweights = 0  # multipath trails whose split changed with the load
+        self._legs: dict[int, list[int]] = {}  # multipath trail: head id -> leg ids, head first
 
     def recover(self) -> int:
         """Rebuild the indexes from the store after a restart; return the trail count.
@@ -209,6 +213,7 @@ class ScentController:
         bindings are not stored: the audit removes theirs from the switches.
         """
         self._by_pair.clear()
+        self._legs.clear()
         self.labels = LabelAllocator()
         # Counters were not read while no controller ran: give leased trails
         # one lease to show traffic before the sweep judges them.
@@ -223,8 +228,19 @@ class ScentController:
                 self.record("recover", f"trail {trail.id} skipped: {exc}", trail.id)
                 continue
             key = (trail.app, trail.src_mac, trail.dst_mac)
+            head = bundles.head_of(trail)
+            if head is not None:
+                self._legs.setdefault(head, []).append(trail.id)
+                if trail.id != head:
+                    continue
             older = self._by_pair.get(key)
             self._by_pair[key] = trail.id if older is None else max(older, trail.id)
+        for head, legs in list(self._legs.items()):
+            legs.sort()
+            if legs[0] != head:  # legs without their head: not installable, left to expire
+                del self._legs[head]
+                self.record("recover", f"legs {legs} of multipath trail {head} skipped: "
+                            "the head leg is gone")
         self.record("recover", f"{len(self._by_pair)} trails and their labels loaded from "
                     "the store")
         return len(self._by_pair)
@@ -259,11 +275,11 @@ class ScentController:
             return self._audit(dpid, link_ports, trails, installed)
         wipe = FlowDelete(dpid, PIPELINE_COOKIE & COOKIE_MASK_OURS, COOKIE_MASK_OURS)
         first: list[compiler.Op] = [wipe]
-        if self.policy.services or self._bindings:  # groups are ours only for services
+        if self.policy.services or self._bindings or self._legs:  # groups: services, multipath
             first.append(GroupDelete(dpid))
         bindings = [b for b in self._bindings.values() if b.dpid == dpid]
         groups: list[compiler.Op] = [b.group for b in bindings]
-        groups += self._ingress_meters(dpid, trails)
+        groups += self._ingress_meters(dpid, trails) + self._multipath_ingress(dpid)
         flows = list(compiler.switch_flows(dpid, link_ports, trails))
         flows += self._trusted_flows(dpid, trails)
         return Change([{dpid: first}, {dpid: groups + flows + [f for b in bindings
@@ -277,6 +293,8 @@ class ScentController:
         expected += [f for flows in self._blocks.values() for f in flows if f.dpid == dpid]
         expected += [f for b in bindings for f in b.flows]
         expected += self._trusted_flows(dpid, trails)
+        multipath = self._multipath_ingress(dpid)
+        expected += [op for op in multipath if isinstance(op, FlowSpec)]
         now = self.clock()
 
         def keep_for_now(flow: FlowSpec) -> bool:
@@ -308,10 +326,10 @@ class ScentController:
             steps[0] = {dpid: meters + steps[0].get(dpid, [])}
         elif meters:
             steps = [{dpid: meters}]
-        if self.policy.services or bindings:  # groups are not audited: set them again
+        if self.policy.services or bindings or multipath:  # groups are not audited: set again
             steps = [{dpid: [GroupDelete(dpid)]},
-                     {dpid: [b.group for b in bindings] + [f for b in bindings
-                                                           for f in b.flows]}] + steps
+                     {dpid: [b.group for b in bindings] + [f for b in bindings for f in b.flows]
+                      + multipath}] + steps
         return Change(steps)
 
     @staticmethod
@@ -445,7 +463,7 @@ class ScentController:
                 continue
             crosses = any(hop in broken for hop in trail.links())
             if crosses or (gone_switch is not None and gone_switch in trail.switches):
-                change.merge(self.replan(trail.id, "its path lost a link"))
+                change.merge(self.replan(trail.id, "its path lost a link", keep_intact=True))
         return change
 
     # hosts and ARP ----------------------------------------------------
@@ -487,7 +505,8 @@ class ScentController:
         change = Change()
         for (_app, src, dst), trail_id in list(self._by_pair.items()):
             trail = self.store.get(trail_id)
-            if trail is None or host.mac not in (src, dst) or trail.grouped:
+            if trail is None or host.mac not in (src, dst) \
+                    or (trail.grouped and trail.id not in self._legs):
                 continue
             at = [(trail.ingress.dpid, trail.ingress.in_port)] if src == host.mac else []
             if dst == host.mac:
@@ -604,6 +623,8 @@ class ScentController:
         if app != DEFAULT_APP and profile is None and service is None:
             raise TopologyError(f"application {app!r} is not in the policy")
         try:
+            if self._wants_multipath(profile, src, dst):
+                return self._ensure_multipath(view, profile, src, dst)  # type: ignore[arg-type]
             hops = self._plan_hops(view, profile, src, dst)
         except NoPathError as exc:
             if record_failure:
@@ -782,15 +803,21 @@ class ScentController:
             self.store.put(trail.evolve(setup_ms=round(ms, 3), version=trail.version + 1))
 
     def replan(self, trail_id: int, reason: str,
-               avoid: frozenset[tuple[int, int]] = frozenset()) -> Change:
+               avoid: frozenset[tuple[int, int]] = frozenset(), keep_intact: bool = False
+               ) -> Change:
         """Move a trail to its current best path under the policy, make-before-break.
 
         With `avoid` (links as (dpid, out port)) the new path must use none of
-        them: NoFreePath is raised, and nothing changes, if it cannot.
+        them: NoFreePath is raised, and nothing changes, if it cannot. A leg of
+        a multipath trail re-plans the whole trail; `keep_intact` keeps the
+        legs whose paths still work (after a failure).
         """
         old = self.store.get(trail_id)
         if old is None:
             return Change()
+        head = bundles.head_of(old)
+        if head is not None:
+            return self._replan_multipath(head, reason, keep_intact)
         view = PolicyView(self.policy, self.topo)
         profile = self.policy.app(old.app)
         service = self.policy.service(old.app)
@@ -801,6 +828,9 @@ class ScentController:
             return Change()
         try:
             src, dst = self._host(old.src_mac), self._host(old.dst_mac)
+            if self._wants_multipath(profile, src, dst):  # ensure_pair splits it afresh
+                return self.remove_trail(trail_id, f"{reason}; the application is split over "
+                                         "several paths now")
             hops = self._plan_hops(view, profile, src, dst, replacing=old)
         except (NoPathError, TopologyError) as exc:
             change = self.remove_trail(trail_id, f"{reason}; no new path: {exc}")
@@ -850,7 +880,12 @@ class ScentController:
         """Delete a trail's flows and free its label.
 
         `note` is the reason other controllers see in the store's notification.
+        A leg of a multipath trail takes the whole trail with it.
         """
+        current = self.store.get(trail_id)
+        head = bundles.head_of(current) if current is not None else None
+        if head is not None:
+            return self._remove_multipath(head, reason, note)
         trail = self.store.delete(trail_id, note)
         if trail is None:
             return Change()
@@ -908,6 +943,9 @@ class ScentController:
         before = {t.id: t.version for t in self.store.all()}
         for trail_id in before:
             trail = self.store.get(trail_id)
+            if trail is not None and (trail.src_mac not in self.topo.hosts
+                                      or trail.dst_mac not in self.topo.hosts):
+                continue  # kept from before a restart: its hosts have not spoken yet
             profile = policy.app(trail.app) if trail is not None else None
             if profile is not None and not self._covers(view, profile, trail):
                 change.merge(self.remove_trail(trail_id, f"application {trail.app} no longer "
@@ -999,7 +1037,8 @@ class ScentController:
         stats = []
         for trail_id, in_port, packets, nbytes in entries:
             trail = self.store.get(trail_id)
-            if trail is not None and not trail.grouped and trail.ingress.dpid == dpid \
+            if trail is not None and (not trail.grouped or trail.id in self._legs) \
+                    and trail.ingress.dpid == dpid \
                     and in_port in (None, trail.ingress.in_port):
                 stats.append((trail_id, packets, nbytes))
         self.update_counters(stats)
@@ -1146,7 +1185,7 @@ class ScentController:
             plan = self.dra.step(self.telemetry.link_loads(self.topo, now), trails,
                                  self.node_loads, now)
             allocations += plan.allocations
-        return change, allocations
+        return change.merge(self._reweigh_multipath(now)), allocations
 
     def _link_name_of(self, key: tuple[int, int]) -> str:
         link = self.topo.link_from(*key)
@@ -1191,7 +1230,7 @@ class ScentController:
             return self.remove_trail(trail_id, f"idle for {trail.lease} s on the switch",
                                      note="expired")
         want = {k: v.lower() if isinstance(v, str) else v for k, v in match.items()}
-        flows = [f for f in compiler.classifier_flows(trail) if dict(
+        flows = [f for f in self._classifiers_of(trail) if dict(
             (k, v.lower() if isinstance(v, str) else v) for k, v in f.match) == want]
         return Change([{trail.ingress.dpid: flows}]) if flows else Change()
 
@@ -1207,12 +1246,12 @@ class ScentController:
             if (src, dst) != (src_mac, dst_mac):
                 continue
             trail = self.store.get(trail_id)
-            if trail is None or trail.grouped:
+            if trail is None or (trail.grouped and trail.id not in self._legs):
                 continue
             if trail.lease:
                 trail = trail.evolve(expires=now + trail.lease, version=trail.version + 1)
                 self.store.put(trail)
-            flows = compiler.classifier_flows(trail)
+            flows = self._classifiers_of(trail)
             if flows:
                 change.merge(Change([{trail.ingress.dpid: flows}]))
         return change
@@ -1234,6 +1273,316 @@ class ScentController:
                            "score": round(stats.score(), 3), "rate": round(stats.rate, 3),
                            "requests": round(stats.requests, 3), "packets": stats.packets})
         return ranked
+
+    # multipath trails ----------------------------------------------------
+    def _wants_multipath(self, profile: Application | None, src: Host, dst: Host) -> bool:
+        """`profile` splits its trails (requirements.paths > 1) and the hosts are on
+        different switches (two hosts on one switch have one path)."""
+        return profile is not None and profile.requirements.paths > 1 and src.dpid != dst.dpid
+
+    def _leg_trails(self, head: int) -> list[Trail]:
+        """The stored legs of multipath trail `head`, head first."""
+        legs = [self.store.get(i) for i in self._legs.get(head, [])]
+        return [leg for leg in legs if leg is not None]
+
+    def _plan_legs(self, view: PolicyView, profile: Application, src: Host, dst: Host,
+                   keep: list[tuple[Hop, ...]]) -> list[tuple[Hop, ...]]:
+        """`keep` and then more link-disjoint paths under the policy, up to its `paths`.
+
+        Each new leg is the planner's best path that uses none of the links of
+        the legs before it (so a failed link breaks one leg only, and the split
+        is exact: sdnscent.splits). Raises NoPathError if there is none at all.
+        """
+        links, switches = self._isolation_exclusions(profile, None)
+        legs = list(keep)
+        while len(legs) < profile.requirements.paths:
+            used = {key for hops in legs for key in bundles.leg_links(hops)}
+            try:
+                hops = plan_app_hops(view, profile, src, dst, self.planner,
+                                     (links | used, switches),
+                                     self._chain_cache if not used else None)
+            except NoPathError:
+                if not legs:
+                    raise
+                break
+            if hops in legs:
+                break
+            legs.append(hops)
+        return legs
+
+    def _leg_weights(self, profile: Application, legs: list[tuple[Hop, ...]], rate: float,
+                     own: Mapping[tuple[int, int], float]) -> tuple[float, ...]:
+        """The split minimising the legs' highest link utilisation (sdnscent.splits).
+
+        Demand: the trail's measured `rate` (at least the policy's
+        min_bandwidth); link load: measured, less `own` (what this trail put
+        there). Unknown demand splits by spare capacity.
+        """
+        now = self.clock()
+        keys = [bundles.leg_links(hops) for hops in legs]
+        capacity = {k: float(self.topo.link_capacity(*k)) for ks in keys for k in ks}
+        measured = {load.key: load.bps for load in self.telemetry.link_loads(self.topo, now)}
+        background = {k: max(0.0, measured.get(k, 0.0) - own.get(k, 0.0)) for k in capacity}
+        demand = max(rate, profile.requirements.min_bandwidth or 0.0)
+        return splits.minmax_weights(keys, capacity, background, demand)
+
+    def _ensure_multipath(self, view: PolicyView, profile: Application, src: Host,
+                          dst: Host) -> tuple[Trail, Change]:
+        """A new multipath trail: legs stored, label paths, then group and classifier."""
+        hops = self._plan_legs(view, profile, src, dst, [])
+        weights = self._leg_weights(profile, hops, 0.0, {})
+        fields = self._app_fields(view, profile)
+        now = self.clock()
+        lease = int(self.trail_lease)
+        head = self.store.next_id()
+        legs = []
+        for i, (path, weight) in enumerate(zip(hops, weights, strict=True)):
+            first = i == 0
+            legs.append(Trail(
+                head if first else self.store.next_id(), self.labels.allocate(), src.mac,
+                dst.mac, src.ip, dst.ip, path, app=profile.name, created=now,
+                lease=lease if first else 0, expires=now + lease if lease and first else None,
+                grouped=True, extra=bundles.leg_extra({}, head, weight),
+                **{**fields, "rate_cap": fields.get("rate_cap", 0) if first else 0}))
+        for leg in legs:
+            self.store.put(leg)
+        self._legs[head] = [leg.id for leg in legs]
+        self._by_pair[(profile.name, src.mac, dst.mac)] = head
+        self.record("trail", f"{profile.name} trail {head} {src.ip} -> {dst.ip} split over "
+                    f"{len(legs)} paths: " + "; ".join(
+                        f"label {leg.label} weight {w:.2f} via {self._path_text(leg)}"
+                        for leg, w in zip(legs, weights, strict=True)), head)
+        built = bundles.specs(legs)
+        steps = [compiler.group_ops([*bundles.meter_ops(legs[0]),
+                                     *(f for leg in legs for f in compiler.path_flows(leg))]),
+                 compiler.group_ops([built.group, *built.classifiers])]
+        ids = [leg.id for leg in legs]
+
+        def active() -> None:
+            for trail_id in ids:
+                self._activate(trail_id)
+
+        return legs[0], Change(steps, [active], ids)
+
+    def _replan_multipath(self, head: int, reason: str, keep_intact: bool) -> Change:
+        """Re-plan a multipath trail's legs and split, make-before-break.
+
+        New and moved legs get their label paths first, then the group is
+        modified to the new buckets, then (after a drain) the old paths go.
+        Legs whose path is unchanged keep their label. With `keep_intact` the
+        legs whose path still works stay as they are (a failure elsewhere).
+        """
+        legs = self._leg_trails(head)
+        if not legs or legs[0].id != head:
+            return Change()
+        first = legs[0]
+        view = PolicyView(self.policy, self.topo)
+        profile = self.policy.app(first.app)
+        if (first.src_mac not in self.topo.hosts or first.dst_mac not in self.topo.hosts) \
+                and all(self._path_intact(leg) for leg in legs):
+            return Change()  # from before a restart: hosts not seen yet
+        try:
+            src, dst = self._host(first.src_mac), self._host(first.dst_mac)
+            if profile is None or not self._wants_multipath(profile, src, dst):
+                return self._remove_multipath(head, f"{reason}; the application is not split "
+                                              "any more", "removed")
+            keep = [leg.hops for leg in legs if keep_intact and self._path_intact(leg)]
+            paths = self._plan_legs(view, profile, src, dst, keep)
+        except (NoPathError, TopologyError) as exc:
+            change = self._remove_multipath(head, f"{reason}; no new path: {exc}", "removed")
+            if profile is not None and first.src_mac in self.topo.hosts \
+                    and first.dst_mac in self.topo.hosts:
+                change.merge(self._block(profile, self._host(first.src_mac),
+                                         self._host(first.dst_mac)))
+            return change
+        # Legs keep their record (and label) where the path is unchanged; the head
+        # (lease, counters, classifier cookie) always stays.
+        slots: list[Trail | None] = [None] * len(paths)
+        spare = list(legs)
+        for i, path in enumerate(paths):
+            same = next((leg for leg in spare if leg.hops == path), None)
+            if same is not None:
+                slots[i] = same
+                spare.remove(same)
+        if first in spare:
+            free = next((i for i, leg in enumerate(slots) if leg is None), len(slots) - 1)
+            if slots[free] is not None:
+                spare.append(slots[free])  # type: ignore[arg-type]
+            slots[free] = first
+            spare.remove(first)
+        for i in range(len(slots)):
+            if slots[i] is None and spare:
+                slots[i] = spare.pop(0)
+        usage = self.telemetry.trail_usage(head, self.clock())
+        rate = max(usage.bps, usage.last_bps) if usage is not None else 0.0
+        own = {k: rate * bundles.weight_of(leg) for leg in legs
+               for k in bundles.leg_links(leg.hops)}
+        weights = self._leg_weights(profile, paths, rate, own)
+        fields = self._app_fields(view, profile)
+        now = self.clock()
+        new_legs: list[Trail] = []
+        moved: list[tuple[Trail, Trail]] = []
+        for path, leg, weight in zip(paths, slots, weights, strict=True):
+            extra = bundles.leg_extra(leg.extra if leg else {}, head, weight)
+            cap = fields.get("rate_cap", 0) if leg is first else 0
+            if leg is None:
+                new = Trail(self.store.next_id(), self.labels.allocate(), src.mac, dst.mac,
+                            src.ip, dst.ip, path, app=profile.name, created=now, grouped=True,
+                            extra=extra, **{**fields, "rate_cap": 0})
+            elif leg.hops != path:
+                new = leg.evolve(label=self.labels.allocate(), hops=path,
+                                 state=TrailState.REROUTING, version=leg.version + 1,
+                                 extra=extra, **{**fields, "rate_cap": cap})
+                moved.append((leg, new))
+            else:
+                new = leg.evolve(version=leg.version + 1, extra=extra,
+                                 **{**fields, "rate_cap": cap})
+            new_legs.append(new)
+        old_weights = [bundles.weight_of(leg) for leg in legs]
+        if not moved and not spare and len(new_legs) == len(legs) \
+                and all(getattr(first, k) == v for k, v in fields.items() if k != "rate_cap") \
+                and first.rate_cap == new_legs[0].rate_cap \
+                and not splits.changed(old_weights, weights, bundles.REWEIGHT_MIN):
+            return Change()
+        for leg in spare:
+            self.store.delete(leg.id, "removed")
+        for leg in new_legs:
+            self.store.put(leg)
+        self._legs[head] = [leg.id for leg in new_legs]
+        self.record("reroute", f"multipath trail {head} {first.src_ip} -> {first.dst_ip} "
+                    f"re-planned ({reason}): " + "; ".join(
+                        f"label {leg.label} weight {bundles.weight_of(leg):.2f} via "
+                        f"{self._path_text(leg)}" for leg in new_legs), head)
+        return self._multipath_steps(legs, new_legs, moved, spare)
+
+    def _multipath_steps(self, legs: list[Trail], new_legs: list[Trail],
+                         moved: list[tuple[Trail, Trail]], dropped: list[Trail]) -> Change:
+        """Install a re-planned multipath trail (see _replan_multipath)."""
+        added = [leg for leg in new_legs if leg.id not in {old.id for old in legs}]
+        paths = [f for _, new in moved for f in compiler.path_flows(new)]
+        paths += [f for leg in added for f in compiler.path_flows(leg)]
+        first, head = legs[0], new_legs[0]
+        built = bundles.specs(new_legs)
+        old_classifiers = bundles.specs(legs).classifiers
+        meters = bundles.meter_ops(head, modify=bool(first.rate_cap)) \
+            if head.rate_cap != first.rate_cap else []
+        ingress = [replace(built.group, modify=True),
+                   *(f for f in built.classifiers if f not in old_classifiers)]
+        stale: list[compiler.Op] = [compiler.delete_exact(f) for f in old_classifiers
+                                    if f.key not in {c.key for c in built.classifiers}]
+        for old, new in moved:
+            kept = {f.key for f in compiler.trail_flows(new)}
+            stale += [compiler.delete_exact(f) for f in compiler.trail_flows(old)
+                      if f.key not in kept]
+        for leg in dropped:
+            stale += compiler.remove_ops(leg)
+        if first.rate_cap and not head.rate_cap:
+            stale.append(MeterDelete(first.ingress.dpid, compiler.meter_id(first)))
+        steps = [compiler.group_ops([*meters, *paths]), compiler.group_ops(ingress)]
+        stale_steps = [compiler.group_ops(stale)]
+        for step in steps + stale_steps:  # the old paths' switches may be gone
+            for dpid in [d for d in step if d not in self.topo.switches]:
+                del step[dpid]
+        steps = [step for step in steps if step]
+        drain = {len(steps): DRAIN} if stale_steps[0] and steps else {}
+        steps += [step for step in stale_steps if step]
+        labels = [old.label for old, _ in moved] + [leg.label for leg in dropped]
+        ids = [leg.id for leg in new_legs]
+
+        def finish() -> None:
+            for trail_id in ids:
+                self._activate(trail_id)
+            for label in labels:
+                self.labels.release(label)
+
+        return Change(steps, [finish], pause_before=drain)
+
+    def _remove_multipath(self, head: int, reason: str, note: str) -> Change:
+        """Delete a multipath trail: classifier and group, then every leg's flows."""
+        legs = self._leg_trails(head)
+        self._legs.pop(head, None)
+        if not legs:
+            return Change()
+        first = legs[0]
+        for leg in legs:
+            self.store.delete(leg.id, note)
+            self.labels.release(leg.label)
+        key = (first.app, first.src_mac, first.dst_mac)
+        if self._by_pair.get(key) == head:
+            del self._by_pair[key]
+        self.record("trail-removed", f"{first.app} multipath trail {head} {first.src_ip} -> "
+                    f"{first.dst_ip} ({len(legs)} paths) removed: {reason}", head)
+        dpid = first.ingress.dpid
+        ingress: list[compiler.Op] = [
+            FlowDelete(dpid, trail_cookie(head), COOKIE_MASK_ALL, TABLE_CLASSIFY),
+            GroupDelete(dpid, bundles.group_id(head))]
+        if first.rate_cap:
+            ingress.append(MeterDelete(dpid, compiler.meter_id(first)))
+        steps = [compiler.group_ops(ingress),
+                 compiler.group_ops(op for leg in legs for op in compiler.remove_ops(leg))]
+        for step in steps:
+            for gone in [d for d in step if d not in self.topo.switches]:
+                del step[gone]
+        return Change([step for step in steps if step])
+
+    def _multipath_ingress(self, dpid: int) -> list[compiler.Op]:
+        """Meters, groups and classifiers of the multipath trails entering at `dpid`."""
+        ops: list[compiler.Op] = []
+        for head in sorted(self._legs):
+            legs = self._leg_trails(head)
+            if legs and legs[0].id == head and legs[0].ingress.dpid == dpid \
+                    and legs[0].state not in (TrailState.REMOVED, TrailState.FAILED):
+                ops += bundles.ingress_ops(legs)
+        return ops
+
+    def _classifiers_of(self, trail: Trail) -> list[FlowSpec]:
+        """A trail's ingress classifiers (a multipath trail's head: into its group)."""
+        if trail.id in self._legs:
+            legs = self._leg_trails(trail.id)
+            return list(bundles.specs(legs).classifiers) if legs else []
+        return compiler.classifier_flows(trail)
+
+    def _reweigh_multipath(self, now: float) -> Change:
+        """Move each multipath trail's split to its measured load (a group modify).
+
+        Only trails that carry traffic, are not pinned and would see a weight
+        move by bundles.REWEIGHT_MIN or more change: a modify re-hashes flows.
+        """
+        change = Change()
+        for head in sorted(self._legs):
+            legs = self._leg_trails(head)
+            if not legs or any(is_pinned(leg) for leg in legs) \
+                    or any(leg.state is not TrailState.ACTIVE for leg in legs):
+                continue
+            profile = self.policy.app(legs[0].app)
+            usage = self.telemetry.trail_usage(head, now)
+            if profile is None or usage is None:
+                continue
+            rate = max(usage.bps, usage.last_bps)
+            if rate <= 0:
+                continue
+            old = [bundles.weight_of(leg) for leg in legs]
+            own = {k: rate * w for leg, w in zip(legs, old, strict=True)
+                   for k in bundles.leg_links(leg.hops)}
+            weights = self._leg_weights(profile, [leg.hops for leg in legs], rate, own)
+            if not splits.changed(old, weights, bundles.REWEIGHT_MIN):
+                continue
+            new_legs = [leg.evolve(version=leg.version + 1,
+                                   extra=bundles.leg_extra(leg.extra, head, w))
+                        for leg, w in zip(legs, weights, strict=True)]
+            try:
+                for leg in new_legs:
+                    self.store.put(leg)
+            except StaleWrite:
+                continue  # changed meanwhile; the next period looks again
+            self.reweights += 1
+            self.record("reweight", f"multipath trail {head} split "
+                        + " / ".join(f"{w:.2f}" for w in weights) + " (was "
+                        + " / ".join(f"{w:.2f}" for w in old) + f") for {rate / 1e6:.1f} Mbit/s",
+                        head)
+            if legs[0].ingress.dpid in self.topo.switches:
+                change.merge(Change([{legs[0].ingress.dpid: [bundles.group_modify(new_legs)]}]))
+        return change
 
     # services -----------------------------------------------------------
     def service_by_vip(self, ip: str) -> Service | None:
@@ -1425,4 +1774,9 @@ class ScentController:
         data["rate_bps"] = round(usage.bps) if usage is not None else 0  # smoothed, ingress
         for hop, raw in zip(data["hops"], trail.hops, strict=False):  # type: ignore[arg-type]
             hop["switch"] = self.topo.switch_name(raw.dpid)
+        head = bundles.head_of(trail)
+        legs = self._legs.get(head, []) if head is not None else []
+        if head is not None and trail.id in legs:
+            data["multipath"] = {"trail": head, "leg": legs.index(trail.id), "legs": len(legs),
+                                 "weight": round(bundles.weight_of(trail), 6)}
         return data

@@ -19,6 +19,7 @@ from .compiler import (
     group_ops,
     hop_flows,
     ingress_actions,
+    leased,
 )
 from .flows import (
     TABLE_CLASSIFY,
@@ -86,13 +87,6 @@ def bucket_weights(weights: Sequence[float], total: int = BUCKET_TOTAL) -> tuple
     return tuple(floors)
 
 
-def _leased(trail: Trail, flow: FlowSpec) -> FlowSpec:
-    """The trail's lease as the classifier's idle timeout (compiler._leased, which is private)."""
-    if not trail.lease:
-        return flow
-    return replace(flow, idle_timeout=trail.lease, notify_removed=True)
-
-
 def _check(trail: Trail, paths: Sequence[WeightedPath], group_id: int, total: int,
            topo: Topology | None) -> None:
     """Raise ValueError naming the first problem of the input."""
@@ -111,8 +105,8 @@ def _check(trail: Trail, paths: Sequence[WeightedPath], group_id: int, total: in
     for n, path in enumerate(paths):
         at = f"{where}: path {n}"
         if isinstance(path.weight, bool) or not isinstance(path.weight, (int, float)) \
-                or not math.isfinite(path.weight) or path.weight <= 0:
-            raise ValueError(f"{at}: weight {path.weight!r} must be a number > 0")
+                or not math.isfinite(path.weight) or path.weight < 0:
+            raise ValueError(f"{at}: weight {path.weight!r} must be a number >= 0")
         if isinstance(path.label, bool) or not isinstance(path.label, int) \
                 or not MIN_LABEL <= path.label <= MAX_LABEL:
             raise ValueError(f"{at}: label {path.label!r} outside {MIN_LABEL}..{MAX_LABEL}")
@@ -176,7 +170,7 @@ def compile_multipath(trail: Trail, paths: Sequence[WeightedPath], group_id: int
         path_flows.extend(hop_flows(leg)[:-1])
     group = GroupSpec(ingress.dpid, group_id, "select", tuple(buckets))
     classifiers = tuple(
-        _leased(trail, FlowSpec.make(ingress.dpid, TABLE_CLASSIFY, classifier_priority(trail),
+        leased(trail, FlowSpec.make(ingress.dpid, TABLE_CLASSIFY, classifier_priority(trail),
                                      match, [Group(group_id)], cookie=cookie))
         for match in classifier_matches(trail))
     return MultipathSpecs(group, classifiers, tuple(path_flows))

@@ -87,6 +87,9 @@ class Requirements:
     avoid_nodes: frozenset[str] = frozenset()
     avoid_zones: frozenset[str] = frozenset()
     isolation: Isolation = "none"
+    # Legs of each trail: > 1 splits it over that many link-disjoint paths with
+    # weights (a select group at the ingress; docs/multipath.rst).
+    paths: int = 1
 
 
 @dataclass(frozen=True)

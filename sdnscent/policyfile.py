@@ -89,7 +89,8 @@ _APP_KEYS = ("name", "endpoints", "data_class", "access_pattern", "classificatio
              "requirements")
 _ENDPOINT_KEYS = ("hosts", "prefixes", "ports", "dscp")
 _PORT_KEYS = ("proto", "port")
-_REQUIREMENT_KEYS = ("max_latency", "min_bandwidth", "chain", "avoid", "isolation")
+_REQUIREMENT_KEYS = ("max_latency", "min_bandwidth", "chain", "avoid", "isolation", "paths")
+MAX_PATHS = 8  # legs of a multipath trail (buckets of its select group)
 _AVOID_KEYS = ("nodes", "zones")
 _LIMIT_KEYS = ("max_utilization",)
 _SERVICE_KEYS = ("vip", "mac", "port", "pool", "weights")
@@ -314,6 +315,9 @@ class _Reader:
         self.roles: dict[str, list[str]] = {}  # role -> the NFs providing it
         self.classification_names: set[str] = set(BUILTIN_CLASSIFICATIONS)
         self.chains_given: set[str] = set()  # classifications whose file entry has a chain
+        # requirements.paths of each application (checked once classifications are known)
+        self.multipath: dict[str, tuple[Node, str]] = {}
+        self._paths_node: tuple[Node, str] | None = None
         self.ports_used: dict[tuple[str, int], str] = {}  # (switch, port) -> NF
         self.host_ip_given: set[str] = set()  # hosts with an ip key (valid or not)
         self.addresses: dict[tuple[str, str], str] = {}  # ("ip"/"mac", value) -> host
@@ -593,9 +597,21 @@ class _Reader:
         applications = self.applications(top["applications"]) if "applications" in top else ()
         services = self.services(top["services"], applications) if "services" in top else ()
         limits = self.limits(top["limits"]) if "limits" in top else Limits()
-        return Policy(zones=zones, nodes=nodes, classifications=classifications,
-                      data_classes=data_classes, applications=applications, limits=limits,
-                      services=services, source=self.source)
+        policy = Policy(zones=zones, nodes=nodes, classifications=classifications,
+                        data_classes=data_classes, applications=applications, limits=limits,
+                        services=services, source=self.source)
+        self.check_multipath(policy)
+        return policy
+
+    def check_multipath(self, policy: Policy) -> None:
+        """A multipath application may not cross network functions (its legs are plain paths)."""
+        for app in policy.applications:
+            chain = policy.chain_of(app)
+            if app.requirements.paths > 1 and chain and app.name in self.multipath:
+                node, path = self.multipath[app.name]
+                self.error(node, path, f"a trail split over {app.requirements.paths} paths "
+                           f"cannot cross network functions, but {app.name!r} needs the chain "
+                           f"{', '.join(chain)}: give requirements.chain: [] or paths: 1")
 
     def zones(self, node: Node) -> dict[str, Zone]:
         entries = self.section(node, "zones", "a mapping of zone names to levels")
@@ -870,9 +886,12 @@ class _Reader:
             bad |= classification is None
         requirements: Requirements | None = Requirements()
         if "requirements" in fields:
+            self._paths_node = None
             requirements = self.requirements(fields["requirements"], f"{path}.requirements",
                                              endpoints)
             bad |= requirements is None
+            if self._paths_node is not None and name is not None:
+                self.multipath[name] = self._paths_node
         classification = given.get("classification")
         if (classification is not None and requirements is not None
                 and requirements.chain is None and classification not in self.chains_given):
@@ -996,6 +1015,9 @@ class _Reader:
             given["chain"] = self.chain(fields["chain"], f"{path}.chain")
         if "isolation" in fields:
             given["isolation"] = self.choice(fields["isolation"], f"{path}.isolation", ISOLATIONS)
+        if "paths" in fields:
+            given["paths"] = self.integer(fields["paths"], f"{path}.paths", 1, MAX_PATHS)
+            self._paths_node = (fields["paths"], f"{path}.paths")
         if "avoid" in fields:
             avoid = self.mapping(fields["avoid"], f"{path}.avoid", _AVOID_KEYS)
             if avoid is None:

@@ -157,7 +157,7 @@ def test_bucket_weights_largest_remainder():
 
 @pytest.mark.parametrize("change, words", [
     (lambda p: [replace(p[0], weight=0.6), p[1]], "path weights sum to 1.1, not 1"),
-    (lambda p: [replace(p[0], weight=-0.5), p[1]], "path 0: weight -0.5 must be a number > 0"),
+    (lambda p: [replace(p[0], weight=-0.5), p[1]], "path 0: weight -0.5 must be a number >= 0"),
     (lambda p: [p[0], replace(p[1], label=p[0].label)], "path 1: duplicate label 200"),
     (lambda p: [p[0], replace(p[1], label=7)], "path 1: label 7 outside 16..1048575"),
     (lambda p: [p[0], replace(p[1], hops=p[1].hops[1:])],
