@@ -74,7 +74,9 @@ SCHEMAS: dict[str, Any] = {
         "setup_latency_ms": _nullable(NUM), "packets": INT, "bytes": INT,
         "match": {"type": "array", "items": {"type": "object"}}, "rewrite": {"type": "object"},
         "priority": _nullable(INT), "grouped": BOOL, "lease": INT, "rate_cap": INT,
-        "pinned": BOOL, "rate_bps": INT},
+        "pinned": BOOL, "rate_bps": INT,
+        "multipath": _obj({"trail": INT, "leg": INT, "legs": INT, "weight": NUM},
+                          ["trail", "leg", "legs", "weight"])},
         ["id", "label", "src", "dst", "src_mac", "dst_mac", "hops", "app", "class", "state",
          "created", "expires", "packets", "bytes"]),
     "TrailPage": _obj({
