@@ -24,6 +24,7 @@ HEAD = "multipath"  # Trail.extra key: the head leg's id (str)
 WEIGHT = "weight"  # Trail.extra key: the leg's share of the traffic (str, 0..1)
 GROUP_BASE = 0x4000_0000  # select group ids of multipath trails: base + head id
 REWEIGHT_MIN = 0.05  # a new split is installed only if some weight moves this much
+REWEIGHT_HOLD = 3  # stats periods a new split stays before the next (the loads settle)
 
 LinkKey = tuple[int, int]
 

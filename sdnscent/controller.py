@@ -203,6 +203,7 @@ class ScentController:
         self.moves = 0  # trails moved off hot links and nodes
         self.reweights = 0  # multipath trails whose split changed with the load
         self._legs: dict[int, list[int]] = {}  # multipath trail: head id -> leg ids, head first
+        self._reweighed: dict[int, float] = {}  # multipath trail -> when its split last changed
 
     def recover(self) -> int:
         """Rebuild the indexes from the store after a restart; return the trail count.
@@ -408,6 +409,11 @@ class ScentController:
             change.merge(self._drop_host_trails(mac, "host was on an inter-switch port"))
         for binding in list(self._bindings.values()):  # a pool member may be reachable now
             change.merge(self._refresh_binding(binding))
+        for head in list(self._legs):  # a multipath trail short of legs may get them back
+            profile = self.policy.app(self._leg_trails(head)[0].app) \
+                if self._leg_trails(head) else None
+            if profile is not None and len(self._legs[head]) < profile.requirements.paths:
+                change.merge(self.replan(head, "a link appeared", keep_intact=True))
         return change
 
     def expire_links(self, timeout: float) -> Change:
@@ -1501,6 +1507,7 @@ class ScentController:
         """Delete a multipath trail: classifier and group, then every leg's flows."""
         legs = self._leg_trails(head)
         self._legs.pop(head, None)
+        self._reweighed.pop(head, None)
         if not legs:
             return Change()
         first = legs[0]
@@ -1547,18 +1554,22 @@ class ScentController:
 
         Only trails that carry traffic, are not pinned and would see a weight
         move by bundles.REWEIGHT_MIN or more change: a modify re-hashes flows.
+        After a change the split holds for bundles.REWEIGHT_HOLD periods, until
+        the smoothed link loads show where the flows went (else it oscillates).
         """
         change = Change()
+        hold = bundles.REWEIGHT_HOLD * self.telemetry.config.period
         for head in sorted(self._legs):
             legs = self._leg_trails(head)
             if not legs or any(is_pinned(leg) for leg in legs) \
-                    or any(leg.state is not TrailState.ACTIVE for leg in legs):
+                    or any(leg.state is not TrailState.ACTIVE for leg in legs) \
+                    or now - self._reweighed.get(head, -hold) < hold:
                 continue
             profile = self.policy.app(legs[0].app)
             usage = self.telemetry.trail_usage(head, now)
             if profile is None or usage is None:
                 continue
-            rate = max(usage.bps, usage.last_bps)
+            rate = usage.bps  # smoothed: the split follows the load, not its bursts
             if rate <= 0:
                 continue
             old = [bundles.weight_of(leg) for leg in legs]
@@ -1576,6 +1587,7 @@ class ScentController:
             except StaleWrite:
                 continue  # changed meanwhile; the next period looks again
             self.reweights += 1
+            self._reweighed[head] = now
             self.record("reweight", f"multipath trail {head} split "
                         + " / ".join(f"{w:.2f}" for w in weights) + " (was "
                         + " / ".join(f"{w:.2f}" for w in old) + f") for {rate / 1e6:.1f} Mbit/s",

@@ -371,3 +371,17 @@ def test_a_split_application_may_not_need_network_functions() -> None:
     with pytest.raises(PolicyError, match="cannot cross network functions.*firewall"):
         parse_policy(text)
     parse_policy(text.replace("{paths: 4}", "{paths: 4, chain: []}"))
+
+
+def test_a_new_split_holds_until_the_loads_settle(split) -> None:
+    tree, ctl, _, clock = split
+    head = ctl.trail_for_pair(tree.host(1).mac, tree.host(13).mac, "bulk")
+    busy = legs_of(ctl, head.id)[0].links()[1]
+    load_link(ctl, clock, busy, 0.2 + 0.4 * 0.5, head=head.id, head_share=0.4)
+    assert ctl.rebalance()[0] and ctl.reweights == 1
+    # leg 0's link empties at once: within the hold the split stays, after it follows
+    load_link(ctl, clock, busy, 0.4 * 0.25, head=head.id, head_share=0.4, seconds=1)
+    assert not ctl.rebalance()[0] and ctl.reweights == 1
+    load_link(ctl, clock, busy, 0.4 * 0.25, head=head.id, head_share=0.4, seconds=3)
+    assert ctl.rebalance()[0] and ctl.reweights == 2
+    assert bundles.weight_of(legs_of(ctl, head.id)[0]) == pytest.approx(0.5, abs=0.05)
