@@ -410,9 +410,9 @@ class ScentController:
         for binding in list(self._bindings.values()):  # a pool member may be reachable now
             change.merge(self._refresh_binding(binding))
         for head in list(self._legs):  # a multipath trail short of legs may get them back
-            profile = self.policy.app(self._leg_trails(head)[0].app) \
-                if self._leg_trails(head) else None
-            if profile is not None and len(self._legs[head]) < profile.requirements.paths:
+            legs = self._leg_trails(head)
+            profile = self.policy.app(legs[0].app) if legs else None
+            if profile is not None and len(legs) < profile.requirements.paths:
                 change.merge(self.replan(head, "a link appeared", keep_intact=True))
         return change
 

@@ -41,7 +41,7 @@ def no_label_path(trail: Trail) -> str | None:
     (sdnscent.vni.entries) and what its edge switch accepts.
     """
     if trail.grouped:
-        return "a service pool member (the switch's select group picks it)"
+        return "a service pool member or multipath leg (the switch's select group picks it)"
     if trail.rewrite:
         return "rewrites headers"
     if len(trail.hops) == 1 and trail.ingress.via is None:

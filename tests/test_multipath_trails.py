@@ -385,3 +385,19 @@ def test_a_new_split_holds_until_the_loads_settle(split) -> None:
     load_link(ctl, clock, busy, 0.4 * 0.25, head=head.id, head_share=0.4, seconds=3)
     assert ctl.rebalance()[0] and ctl.reweights == 2
     assert bundles.weight_of(legs_of(ctl, head.id)[0]) == pytest.approx(0.5, abs=0.05)
+
+
+def test_a_link_coming_back_restores_the_missing_leg(split) -> None:
+    tree, ctl, net, _ = split
+    head = ctl.trail_for_pair(tree.host(1).mac, tree.host(13).mac, "bulk")
+    legs = legs_of(ctl, head.id)
+    a, pa = legs[1].hops[0].dpid, legs[1].hops[0].out_port
+    peer = net.links[(a, pa)]
+    apply(net, fail(net, ctl, a, pa))
+    assert len(ctl._legs[head.id]) == 1
+    net.links[(a, pa)], net.links[peer] = peer, (a, pa)
+    ctl.port_status(a, Port(pa, up=True))
+    apply(net, ctl.link_seen(a, pa, *peer).merge(ctl.link_seen(*peer, a, pa)))
+    after = legs_of(ctl, head.id)
+    assert len(after) == 2 and after[0].label == legs[0].label
+    assert len(spread(tree, net)) == 2
