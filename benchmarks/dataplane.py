@@ -23,15 +23,22 @@ mininet_tests/harness.py for each network. In one run:
 4. convergence: a ping every 10 ms across a k=4 fat-tree; an aggregation-core
    link of its trail goes down (``ip link set ... down``); the gap in replies
    and the packets lost; repeated on ``--links`` links.
+5. multipath: 8 parallel TCP streams h1 -> h3 across a 2-spine leaf-spine
+   whose leaf uplinks are shaped to ``--shape`` Mbit/s (tc tbf), under the
+   policy of mininet_tests/policies/multipath.yaml with ``paths: 1`` (one
+   trail, the baseline) and ``paths: 2`` (split over both spines); median of
+   three runs each; ratio split / single, and each leg's share of packets.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import re
 import statistics
 import subprocess
+import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -55,8 +62,10 @@ from sdnscent.trails import Hop, Trail, TrailState
 from tests.conftest import build_fat_tree
 from tests.redisproc import running_redis
 from topologies.fattree import FatTreeTopo
+from topologies.leafspine import LeafSpineTopo
 from topologies.linear import LinearTopo
 
+MULTIPATH_POLICY = Path(__file__).parent.parent / "mininet_tests" / "policies" / "multipath.yaml"
 FIRST_LABEL = 100_000  # synthetic trails' labels, clear of the allocator's first ones
 RUNS = 3  # iperf3 runs per side of the throughput comparison (median)
 
@@ -224,13 +233,49 @@ def convergence(links: int) -> list[tuple[float, int]]:
     return results
 
 
+# 5. multipath -------------------------------------------------------------------
+
+def multipath(paths: int, shape: int, seconds: int, workdir: Path) -> dict[str, Any]:
+    """Gbit/s of 8 TCP streams h1 -> h3 (median of RUNS) and packets per spine label."""
+    policy = workdir / f"multipath-{paths}.yaml"
+    policy.write_text(MULTIPATH_POLICY.read_text().replace("paths: 2", f"paths: {paths}"))
+    with mininet_lock():
+        ctl = ControllerProcess(["--policy", str(policy), "--trail-lease", "0",
+                                 "--default-link-capacity", str(shape * 10**6)])
+        net = ScentNet(LeafSpineTopo(spines=2, leaves=2, hosts_per_leaf=2), ctl)
+        try:
+            net.start()
+            for port in (3, 4):  # leaf s3's uplinks to spines s1 and s2
+                subprocess.run(["tc", "qdisc", "replace", "dev", f"s3-eth{port}", "root", "tbf",
+                                "rate", f"{shape}mbit", "burst", "64kb", "latency", "50ms"],
+                               check=True)
+            h1, h3 = net.host("h1"), net.host("h3")
+            wait_for(lambda: ping(h1, h3.IP()), 20, "h1 -> h3")
+            runs = []
+            for _ in range(RUNS):
+                proc = h3.popen(["iperf3", "-s", "-1", "-B", h3.IP(), "-p", "5201"])
+                wait_for(lambda: ":5201" in h3.cmd("ss -ltn"), 5, "the iperf3 server")
+                out = h1.cmd(f"iperf3 -c {h3.IP()} -p 5201 -P 8 -t {seconds} -J")
+                proc.wait(10)
+                runs.append(json.loads(out)["end"]["sum_received"]["bits_per_second"] / 1e9)
+            legs = {}
+            for sw in ("s1", "s2"):
+                legs[sw] = sum(int(n) for line in dump_flows(sw) if "mpls_label=" in line
+                               for n in re.findall(r"n_packets=(\d+)", line))
+        finally:
+            net.stop()
+            ctl.stop()
+    return {"gbps": statistics.median(runs), "runs": runs, "spine_packets": legs}
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m benchmarks.dataplane", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--trails", default="1000,10000", help="trail counts to install")
     p.add_argument("--links", type=int, default=5, help="link failures to time")
     p.add_argument("--seconds", type=int, default=5, help="iperf3 duration")
-    p.add_argument("--parts", default="1,2,3,4", help="which parts to run (default all)")
+    p.add_argument("--parts", default="1,2,3,4,5", help="which parts to run (default all)")
+    p.add_argument("--shape", type=int, default=50, help="Mbit/s of the leaf uplinks (part 5)")
     args = p.parse_args(argv)
     parts = set(args.parts.split(","))
 
@@ -253,6 +298,19 @@ def main(argv: list[str] | None = None) -> None:
         gaps = [g for g, _ in runs]
         print(f"  gap median {statistics.median(gaps) * 1000:.0f} ms, max "
               f"{max(gaps) * 1000:.0f} ms; pings lost {[n for _, n in runs]}")
+    if "5" in parts:
+        say(f"5. multipath: 8 TCP streams over a 2-spine leaf-spine, uplinks {args.shape} Mbit/s")
+        with tempfile.TemporaryDirectory(prefix="sdnscent-bench-") as tmp:
+            single = multipath(1, args.shape, args.seconds, Path(tmp))
+            split = multipath(2, args.shape, args.seconds, Path(tmp))
+        for name, r in (("paths: 1", single), ("paths: 2", split)):
+            total = sum(r["spine_packets"].values()) or 1
+            shares = " / ".join(f"{sw} {n / total:.2f}" for sw, n in r["spine_packets"].items())
+            print(f"  {name}: {r['gbps'] * 1000:.1f} Mbit/s (runs "
+                  + ", ".join(f"{g * 1000:.1f}" for g in r["runs"]) + f"); labelled packets "
+                  f"per spine {shares}")
+        print(f"  ratio split / single {split['gbps'] / single['gbps']:.2f} "
+              f"(medians of {RUNS} runs)")
 
 
 def installs(counts: str) -> None:
