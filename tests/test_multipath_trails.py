@@ -51,13 +51,20 @@ def legs_of(ctl: ScentController, head: int) -> list[Trail]:
     return [ctl.store.get(i) for i in ctl._legs[head]]
 
 
+def fabric(text: str | None = None, **options: int) -> tuple[FatTree, ScentController,
+                                                             FakeClock]:
+    """A k=4 fat-tree under a controller with `text` (default: bulk split 4 ways)."""
+    tree = build_fat_tree(4)
+    clock = FakeClock()
+    ctl = tree.controller(clock, **options)
+    ctl.set_policy(parse_policy(text or policy_text()))
+    return tree, ctl, clock
+
+
 @pytest.fixture()
 def split() -> tuple[FatTree, ScentController, Network, FakeClock]:
     """h1 -> h13 (other pods) with a 'bulk' trail split over its legs, on the switches."""
-    tree = build_fat_tree(4)
-    clock = FakeClock()
-    ctl = tree.controller(clock)
-    ctl.set_policy(parse_policy(policy_text()))
+    tree, ctl, clock = fabric()
     net = compile_network(ctl, tree)
     h1, h13 = tree.host(1), tree.host(13)
     _, change = ctl.ensure_pair(h1.mac, h13.mac)
@@ -111,9 +118,7 @@ def test_other_traffic_of_the_pair_stays_on_the_default_trail(split) -> None:
 
 
 def test_the_group_comes_after_the_legs_and_the_classifier_points_at_it() -> None:
-    tree = build_fat_tree(4)
-    ctl = tree.controller(FakeClock())
-    ctl.set_policy(parse_policy(policy_text()))
+    tree, ctl, _ = fabric()
     h1, h13 = tree.host(1), tree.host(13)
     head, change = ctl.ensure_trail(h1.mac, h13.mac, "bulk")
     legs = legs_of(ctl, head.id)
@@ -134,10 +139,7 @@ def test_the_group_comes_after_the_legs_and_the_classifier_points_at_it() -> Non
 
 
 def test_hosts_on_one_switch_get_a_plain_trail() -> None:
-    tree = build_fat_tree(4)
-    ctl = tree.controller(FakeClock())
-    text = policy_text().replace("[h1, h13]", "[h1, h2]")
-    ctl.set_policy(parse_policy(text))
+    tree, ctl, _ = fabric(policy_text().replace("[h1, h13]", "[h1, h2]"))
     trail, _ = ctl.ensure_trail(tree.host(1).mac, tree.host(2).mac, "bulk")
     assert not trail.grouped and bundles.head_of(trail) is None
 
@@ -157,10 +159,7 @@ def load_link(ctl: ScentController, clock: FakeClock, link: tuple[int, int], sha
 
 
 def test_a_new_split_follows_spare_capacity() -> None:
-    tree = build_fat_tree(4)
-    clock = FakeClock()
-    ctl = tree.controller(clock)
-    ctl.set_policy(parse_policy(policy_text()))
+    tree, ctl, clock = fabric()
     h1, h13 = tree.host(1), tree.host(13)
     uplink = (h1.dpid, 3)  # edge -> first aggregation switch
     load_link(ctl, clock, uplink, 0.6)
@@ -270,15 +269,18 @@ def test_removing_a_leg_removes_the_whole_trail_and_its_group(split) -> None:
                        for sw in net.switches.values() for f in sw.flows)
 
 
-def test_the_lease_ends_every_leg() -> None:
-    tree = build_fat_tree(4)
-    clock = FakeClock()
-    ctl = tree.controller(clock, trail_lease=5)
-    ctl.set_policy(parse_policy(policy_text()))
-    h1, h13 = tree.host(1), tree.host(13)
-    head, change = ctl.ensure_trail(h1.mac, h13.mac, "bulk")
+def leased_split(lease: int = 5) -> tuple[FatTree, ScentController, FakeClock, Trail,
+                                           list[FlowSpec]]:
+    """A bulk trail h1 -> h13 under a `lease`: fabric, controller, clock, head, classifiers."""
+    tree, ctl, clock = fabric(trail_lease=lease)
+    head, change = ctl.ensure_trail(tree.host(1).mac, tree.host(13).mac, "bulk")
     classifiers = [op for op in ops_of(change) if isinstance(op, FlowSpec)
                    and op.table == TABLE_CLASSIFY]
+    return tree, ctl, clock, head, classifiers
+
+
+def test_the_lease_ends_every_leg() -> None:
+    tree, ctl, clock, head, classifiers = leased_split()
     assert classifiers and all(f.idle_timeout == 5 and f.notify_removed for f in classifiers)
     legs = legs_of(ctl, head.id)
     assert [leg.lease for leg in legs] == [5, 0]  # the head holds the lease
@@ -289,18 +291,11 @@ def test_the_lease_ends_every_leg() -> None:
     clock.advance(5)
     gone = ctl.expire_trails()
     assert all(ctl.store.get(leg.id) is None for leg in legs)
-    assert GroupDelete(h1.dpid, bundles.group_id(head.id)) in ops_of(gone)
+    assert GroupDelete(tree.host(1).dpid, bundles.group_id(head.id)) in ops_of(gone)
 
 
 def test_the_switch_timing_out_the_classifier_ends_the_trail() -> None:
-    tree = build_fat_tree(4)
-    clock = FakeClock()
-    ctl = tree.controller(clock, trail_lease=5)
-    ctl.set_policy(parse_policy(policy_text()))
-    h1, h13 = tree.host(1), tree.host(13)
-    head, change = ctl.ensure_trail(h1.mac, h13.mac, "bulk")
-    classifiers = [op for op in ops_of(change) if isinstance(op, FlowSpec)
-                   and op.table == TABLE_CLASSIFY]
+    _, ctl, clock, head, classifiers = leased_split()
     clock.advance(5)
     ctl.classifier_idle(head.id, classifiers[0].match_dict)
     assert head.id not in ctl._legs and ctl.store.get(head.id) is None
