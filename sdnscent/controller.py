@@ -238,10 +238,10 @@ class ScentController:
             self._by_pair[key] = trail.id if older is None else max(older, trail.id)
         for head, legs in list(self._legs.items()):
             legs.sort()
-            if legs[0] != head:  # legs without their head: not installable, left to expire
+            if legs[0] != head:  # legs without their head (a writer died half-way)
                 del self._legs[head]
-                self.record("recover", f"legs {legs} of multipath trail {head} skipped: "
-                            "the head leg is gone")
+                self.record("recover", f"legs {legs} of multipath trail {head} not installed: "
+                            "its head leg is gone (DELETE them)")
         self.record("recover", f"{len(self._by_pair)} trails and their labels loaded from "
                     "the store")
         return len(self._by_pair)
@@ -890,7 +890,7 @@ class ScentController:
         """
         current = self.store.get(trail_id)
         head = bundles.head_of(current) if current is not None else None
-        if head is not None:
+        if head is not None and head in self._legs:
             return self._remove_multipath(head, reason, note)
         trail = self.store.delete(trail_id, note)
         if trail is None:

@@ -396,3 +396,16 @@ def test_a_link_coming_back_restores_the_missing_leg(split) -> None:
     after = legs_of(ctl, head.id)
     assert len(after) == 2 and after[0].label == legs[0].label
     assert len(spread(tree, net)) == 2
+
+
+def test_legs_without_their_head_are_reported_and_can_be_deleted(split) -> None:
+    tree, ctl, _, _ = split
+    head = ctl.trail_for_pair(tree.host(1).mac, tree.host(13).mac, "bulk")
+    orphan = legs_of(ctl, head.id)[1]
+    ctl.store.delete(head.id, "a writer died")
+    fresh = ScentController(ctl.store, clock=ctl.clock)
+    fresh.recover()
+    assert head.id not in fresh._legs
+    assert any(e.kind == "recover" and "head leg is gone" in e.message for e in fresh.events)
+    fresh.remove_trail(orphan.id, "operator")
+    assert fresh.store.get(orphan.id) is None and orphan.label not in fresh.labels
