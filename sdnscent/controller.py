@@ -1419,8 +1419,10 @@ class ScentController:
         for i in range(len(slots)):
             if slots[i] is None and spare:
                 slots[i] = spare.pop(0)
-        usage = self.telemetry.trail_usage(head, self.clock())
-        rate = max(usage.bps, usage.last_bps) if usage is not None else 0.0
+        at = slots.index(first)  # the head leads the legs, whichever path it has
+        slots.insert(0, slots.pop(at))
+        paths.insert(0, paths.pop(at))
+        rate = self._multipath_rate(head, self.clock())
         own = {k: rate * bundles.weight_of(leg) for leg in legs
                for k in bundles.leg_links(leg.hops)}
         weights = self._leg_weights(profile, paths, rate, own)
@@ -1428,9 +1430,9 @@ class ScentController:
         now = self.clock()
         new_legs: list[Trail] = []
         moved: list[tuple[Trail, Trail]] = []
-        for path, leg, weight in zip(paths, slots, weights, strict=True):
+        for i, (path, leg, weight) in enumerate(zip(paths, slots, weights, strict=True)):
             extra = bundles.leg_extra(leg.extra if leg else {}, head, weight)
-            cap = fields.get("rate_cap", 0) if leg is first else 0
+            cap = fields.get("rate_cap", 0) if i == 0 else 0
             if leg is None:
                 new = Trail(self.store.next_id(), self.labels.allocate(), src.mac, dst.mac,
                             src.ip, dst.ip, path, app=profile.name, created=now, grouped=True,
@@ -1542,6 +1544,12 @@ class ScentController:
                 ops += bundles.ingress_ops(legs)
         return ops
 
+    def _multipath_rate(self, head: int, now: float) -> float:
+        """A multipath trail's smoothed bit/s (its head's classifiers count it all; 0 if
+        unmeasured). Smoothed: the split follows the load, not its bursts."""
+        usage = self.telemetry.trail_usage(head, now)
+        return usage.bps if usage is not None else 0.0
+
     def _classifiers_of(self, trail: Trail) -> list[FlowSpec]:
         """A trail's ingress classifiers (a multipath trail's head: into its group)."""
         if trail.id in self._legs:
@@ -1566,11 +1574,8 @@ class ScentController:
                     or now - self._reweighed.get(head, -hold) < hold:
                 continue
             profile = self.policy.app(legs[0].app)
-            usage = self.telemetry.trail_usage(head, now)
-            if profile is None or usage is None:
-                continue
-            rate = usage.bps  # smoothed: the split follows the load, not its bursts
-            if rate <= 0:
+            rate = self._multipath_rate(head, now)
+            if profile is None or rate <= 0:
                 continue
             old = [bundles.weight_of(leg) for leg in legs]
             own = {k: rate * w for leg, w in zip(legs, old, strict=True)

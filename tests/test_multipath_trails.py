@@ -409,3 +409,19 @@ def test_legs_without_their_head_are_reported_and_can_be_deleted(split) -> None:
     assert any(e.kind == "recover" and "head leg is gone" in e.message for e in fresh.events)
     fresh.remove_trail(orphan.id, "operator")
     assert fresh.store.get(orphan.id) is None and orphan.label not in fresh.labels
+
+
+def test_a_replan_that_prefers_another_leg_keeps_the_head_first(split) -> None:
+    tree, ctl, net, _ = split
+    head = ctl.trail_for_pair(tree.host(1).mac, tree.host(13).mac, "bulk")
+    legs = legs_of(ctl, head.id)
+    ctl.planner.utilisation = {legs[0].links()[0]: 0.9}  # leg 1's uplink is the better now
+    change = ctl.replan(legs[1].id, "operator")
+    after = legs_of(ctl, head.id)
+    assert ctl._legs[head.id][0] == head.id == after[0].id
+    # both paths planned again, in the other order: nothing moves
+    assert [(leg.id, leg.label, leg.hops) for leg in after] \
+        == [(leg.id, leg.label, leg.hops) for leg in legs]
+    assert not [op for op in ops_of(change) if isinstance(op, FlowSpec | FlowDelete)]
+    apply(net, change)
+    assert set(spread(tree, net)) == {leg.label for leg in after}
