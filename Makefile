@@ -38,7 +38,8 @@ lint: venv
 demo: setup
 	$(PYTHON) -m mininet_tests.demo $(ARGS)
 
-bench: setup
+bench: setup      ## every benchmark; installs the bench extra (matplotlib) first
+	$(VENV)/bin/pip install -q -e '.[test,bench]'
 	@if [ -e benchmarks/__main__.py ] || [ -e benchmarks.py ]; then \
 		$(PYTHON) -m benchmarks $(ARGS); \
 	else \

@@ -1,16 +1,22 @@
 """`python -m benchmarks`: run every benchmark.
 
 Options (``--k``, ``--seed``) reach both; the others belong to one benchmark:
-run it alone (``python -m benchmarks.store --trails 500``).
+run it alone (``python -m benchmarks.store --trails 500``). The quality benchmark
+redraws docs/benchmarks/quality.svg (matplotlib: ``make bench`` installs it).
 """
 
+import sys
+from pathlib import Path
+
 from benchmarks import planning, quality, speed, store
+
+PLOT = Path(__file__).parent.parent / "docs" / "benchmarks" / "quality.svg"
 
 if __name__ == "__main__":
     planning.main()
     print()
     store.main()
     print()
-    quality.main()
+    quality.main([*sys.argv[1:], "--plot", str(PLOT)])
     print()
     speed.main()

@@ -3,7 +3,7 @@ the LP optimum, shortest path, the controller's single path, ECMP and Hedera's
 Global First Fit.
 
     python -m benchmarks.quality [--k 4 8] [--wan abilene geant ...] [--seed 1]
-                                 [--ecmp-seed 0]
+                                 [--ecmp-seed 0] [--plot FILE.svg]
 
 Baselines: "shortest path" = fewest hops, lowest dpid among equals (one path
 per switch pair); "controller single" = the controller's least-cost path picked
@@ -19,12 +19,16 @@ gives it (its max-min fair share of the NICs). (b) SNDlib networks shipped by
 topohub with their demand matrices; no capacities there, so every link gets
 the same one and each matrix is scaled so that the LP optimum is 0.9 (a busy
 network: below that, first fit rarely has to move a flow). Ratios are
-multipath / baseline: below 1 is better. Prints tables and ASCII bars.
+multipath / baseline: below 1 is better. Prints tables and ASCII bars; --plot
+also draws the utilisations as grouped bars in an SVG (needs matplotlib: the
+`bench` extra, which `make bench` installs).
 """
 
 from __future__ import annotations
 
 import argparse
+import shlex
+import sys
 import time
 from collections.abc import Sequence
 
@@ -57,6 +61,14 @@ SP, SINGLE, FLUID = "shortest path", "controller single", "ECMP-fluid (ideal)"
 COLUMNS = ("LP", "multipath", SP, SINGLE, "ECMP", FLUID, "GFF")
 SHORT = {SP: "SP", SINGLE: "single", FLUID: "fluid"}  # column heads of the ratios and bars
 RATIOS = ("LP", "ECMP", "GFF", FLUID, SINGLE, SP)
+FAT_TITLE = "(a) fat-trees, Hedera patterns: max link utilisation"
+WAN_TITLE = f"(b) SNDlib WANs (topohub), demands scaled to LP = {WAN_TARGET}"
+# One colour per planner in the plot (matplotlib's tab10, fixed so that it never
+# depends on the style in force).
+COLOURS = {"LP": "#1f77b4", "multipath": "#2ca02c", SP: "#d62728", SINGLE: "#ff7f0e",
+           "ECMP": "#9467bd", FLUID: "#c5b0d5", "GFF": "#8c564b"}
+NO_MATPLOTLIB = ("--plot needs matplotlib, which is not installed: run `make bench` "
+                 "or `.venv/bin/pip install -e '.[bench]'`")
 
 
 def evaluate(net: Network, demands: Sequence[Demand], ecmp_seed: int = 0) -> dict[str, float]:
@@ -132,7 +144,7 @@ def table(title: str, rows: list[tuple[str, dict[str, float]]]) -> None:
 
 
 def bars(rows: list[tuple[str, dict[str, float]]], width: int = 40) -> None:
-    """ASCII bars of max utilisation per case and planner (matplotlib is not installed)."""
+    """ASCII bars of max utilisation per case and planner (--plot draws them as an SVG)."""
     top = max(r[c] for _, r in rows for c in COLUMNS)
     for label, r in rows:
         print(label)
@@ -140,6 +152,55 @@ def bars(rows: list[tuple[str, dict[str, float]]], width: int = 40) -> None:
             bar = "#" * max(1, round(width * r[c] / top))
             print(f"  {SHORT.get(c, c):<9} {bar:<{width}} {r[c]:.3f}")
     print()
+
+
+def plot(path: str, panels: Sequence[tuple[str, list[tuple[str, dict[str, float]]]]],
+         command: str) -> None:
+    """Grouped bars of max utilisation, one group per case and one bar per planner
+    (COLUMNS), one subplot per (title, rows) panel, stacked; written as SVG to path.
+
+    The rows are those that table() and bars() print. Text stays text in the SVG
+    (svg.fonttype none) and ids come from a fixed salt, so the file is small and the
+    same for the same rows. Raises ImportError without matplotlib.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    panels = [(title, rows) for title, rows in panels if rows]
+    if not panels:
+        raise ValueError("nothing to plot: no rows")
+    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "sdnscent",
+                                "font.size": 9}):
+        fig = Figure(figsize=(14, 4.2 * len(panels) + 1.2), layout="constrained")
+        axes = fig.subplots(len(panels), 1, squeeze=False)[:, 0]
+        width = 0.8 / len(COLUMNS)
+        for ax, (title, rows) in zip(axes, panels, strict=True):
+            for n, column in enumerate(COLUMNS):
+                ax.bar([i + (n - (len(COLUMNS) - 1) / 2) * width for i in range(len(rows))],
+                       [r[column] for _, r in rows], width, label=column,
+                       color=COLOURS[column])
+            # "abilene (12 nodes, ...)" -> two lines under the group.
+            ax.set_xticks(range(len(rows)),
+                          [label.replace(" (", "\n(", 1) for label, _ in rows])
+            if max(len(label) for label, _ in rows) > 12 and len(rows) > 8:
+                ax.tick_params(axis="x", labelrotation=30)
+                for tick in ax.get_xticklabels():
+                    tick.set_horizontalalignment("right")
+                    tick.set_rotation_mode("anchor")
+            ax.set_xlim(-0.5, len(rows) - 0.5)
+            ax.set_title(title)
+            ax.set_ylabel("max link utilisation\n(offered load / capacity)")
+            ax.yaxis.grid(True, linewidth=0.5, color="#cccccc")
+            ax.set_axisbelow(True)
+        axes[-1].set_xlabel("case (fat-tree pattern or SNDlib network); lower is better")
+        fig.suptitle("sdnscent benchmark 1 (quality): maximum link utilisation per case and "
+                     f"planner\n{command}")
+        handles, labels = axes[0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="outside lower center", ncol=len(COLUMNS),
+                   frameon=False)
+        fig.savefig(path, format="svg", metadata={"Date": None})
 
 
 def verdict(fat: list[tuple[str, dict[str, float]]], wan: list[tuple[str, dict[str, float]]]
@@ -165,14 +226,27 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=1, help="seed of the random patterns")
     parser.add_argument("--ecmp-seed", type=int, default=0, help="seed of the ECMP flow hash")
     parser.add_argument("--no-bars", dest="bars", action="store_false")
+    parser.add_argument("--plot", metavar="FILE",
+                        help="also draw the utilisations as grouped bars in this SVG file "
+                             "(needs matplotlib: make bench, or pip install -e .[bench])")
     args = parser.parse_args(argv)
+    if args.plot:
+        try:  # fail before the benchmark's seconds, not after
+            import matplotlib  # noqa: F401
+        except ImportError:
+            parser.exit(2, f"{parser.prog}: error: {NO_MATPLOTLIB}\n")
     fat = fat_tree_cases(args.k, args.seed, args.ecmp_seed)
     wan = wan_cases(args.wan, args.ecmp_seed)
-    table("(a) fat-trees, Hedera patterns: max link utilisation", fat)
-    table(f"(b) SNDlib WANs (topohub), demands scaled to LP = {WAN_TARGET}", wan)
+    table(FAT_TITLE, fat)
+    table(WAN_TITLE, wan)
     if args.bars:
         bars(fat + wan)
     verdict(fat, wan)
+    if args.plot:
+        words = sys.argv[1:] if argv is None else list(argv)
+        plot(args.plot, [(FAT_TITLE, fat), (WAN_TITLE, wan)],
+             shlex.join(["python", "-m", "benchmarks.quality", *words]))
+        print(f"plot: {args.plot}", file=sys.stderr)
 
 
 if __name__ == "__main__":
