@@ -18,6 +18,7 @@ from dataclasses import replace
 from . import compiler
 from .flows import GroupSpec, MeterSpec, meter_for
 from .mpcompile import MultipathSpecs, WeightedPath, compile_multipath
+from .splits import LinkKey, normalised
 from .trails import Hop, Trail
 
 HEAD = "multipath"  # Trail.extra key: the head leg's id (str)
@@ -25,8 +26,6 @@ WEIGHT = "weight"  # Trail.extra key: the leg's share of the traffic (str, 0..1)
 GROUP_BASE = 0x4000_0000  # select group ids of multipath trails: base + head id
 REWEIGHT_MIN = 0.05  # a new split is installed only if some weight moves this much
 REWEIGHT_HOLD = 3  # stats periods a new split stays before the next (the loads settle)
-
-LinkKey = tuple[int, int]
 
 
 def head_of(trail: Trail) -> int | None:
@@ -60,14 +59,6 @@ def group_id(head: int) -> int:
 def leg_links(hops: Sequence[Hop]) -> list[LinkKey]:
     """The inter-switch links (dpid, out port) a leg leaves by."""
     return [(h.dpid, h.out_port) for h in hops[:-1]]
-
-
-def normalised(weights: Sequence[float]) -> list[float]:
-    """Weights scaled to sum to 1 (equal if they are all 0)."""
-    total = sum(weights)
-    if total <= 0:
-        return [1.0 / len(weights)] * len(weights)
-    return [w / total for w in weights]
 
 
 def specs(legs: Sequence[Trail]) -> MultipathSpecs:

@@ -32,7 +32,8 @@ def _check(legs: Sequence[Sequence[LinkKey]], capacity: Mapping[LinkKey, float])
                 raise ValueError(f"leg {i}: link {key} has no positive capacity ({cap!r})")
 
 
-def _normalised(raw: Sequence[float]) -> tuple[float, ...]:
+def normalised(raw: Sequence[float]) -> tuple[float, ...]:
+    """Weights scaled to sum to 1 (equal if they are all 0)."""
     total = math.fsum(raw)
     if total <= 0:
         return tuple(1.0 / len(raw) for _ in raw)
@@ -53,7 +54,7 @@ def spare_weights(legs: Sequence[Sequence[LinkKey]], capacity: Mapping[LinkKey, 
     if any(not links for links in legs):
         return tuple(1.0 if not links else 0.0 for links in legs)
     spare = [max(0.0, min(capacity[k] - load.get(k, 0.0) for k in links)) for links in legs]
-    return _normalised(spare)
+    return normalised(spare)
 
 
 def max_utilisation(legs: Sequence[Sequence[LinkKey]], weights: Sequence[float],
@@ -111,7 +112,7 @@ def minmax_weights(legs: Sequence[Sequence[LinkKey]], capacity: Mapping[LinkKey,
     active = [k for k in bound if k is not None]
     level = (demand + math.fsum(load.get(k, 0.0) for k in active)) / math.fsum(
         capacity[k] for k in active)
-    return _normalised([max(0.0, (level * capacity[k] - load.get(k, 0.0)) / demand)
+    return normalised([max(0.0, (level * capacity[k] - load.get(k, 0.0)) / demand)
                         if k is not None else 0.0 for k in bound])
 
 
