@@ -870,12 +870,16 @@ class ScentController:
             binding = self._bindings.get((new.app, new.src_mac))
             group = self._binding_group(binding) if binding is not None else None
             steps.insert(1, {group.dpid: [group]} if group is not None else {})
-        for step in steps:  # the old path's switches may be gone
-            for dpid in [d for d in step if d not in self.topo.switches]:
-                del step[dpid]
+        self._drop_gone_switches(steps)  # the old path's switches may be gone
         if new.grouped and drain:
             drain = {len(steps) - 1: DRAIN}
         return Change(steps, [finish], pause_before=drain)
+
+    def _drop_gone_switches(self, steps: list[Step]) -> None:
+        """Leave out the operations of switches the topology no longer has."""
+        for step in steps:
+            for dpid in [d for d in step if d not in self.topo.switches]:
+                del step[dpid]
 
     def _path_intact(self, trail: Trail) -> bool:
         """Every switch of `trail` is known and every link it uses is up."""
@@ -1488,9 +1492,7 @@ class ScentController:
             stale.append(MeterDelete(first.ingress.dpid, compiler.meter_id(first)))
         steps = [compiler.group_ops([*meters, *paths]), compiler.group_ops(ingress)]
         stale_steps = [compiler.group_ops(stale)]
-        for step in steps + stale_steps:  # the old paths' switches may be gone
-            for dpid in [d for d in step if d not in self.topo.switches]:
-                del step[dpid]
+        self._drop_gone_switches(steps + stale_steps)  # the old paths' switches may be gone
         steps = [step for step in steps if step]
         drain = {len(steps): DRAIN} if stale_steps[0] and steps else {}
         steps += [step for step in stale_steps if step]
@@ -1529,19 +1531,17 @@ class ScentController:
             ingress.append(MeterDelete(dpid, compiler.meter_id(first)))
         steps = [compiler.group_ops(ingress),
                  compiler.group_ops(op for leg in legs for op in compiler.remove_ops(leg))]
-        for step in steps:
-            for gone in [d for d in step if d not in self.topo.switches]:
-                del step[gone]
+        self._drop_gone_switches(steps)
         return Change([step for step in steps if step])
 
     def _multipath_ingress(self, dpid: int) -> list[compiler.Op]:
         """Meters, groups and classifiers of the multipath trails entering at `dpid`."""
         ops: list[compiler.Op] = []
         for head in sorted(self._legs):
-            legs = self._leg_trails(head)
-            if legs and legs[0].id == head and legs[0].ingress.dpid == dpid \
-                    and legs[0].state not in (TrailState.REMOVED, TrailState.FAILED):
-                ops += bundles.ingress_ops(legs)
+            first = self.store.get(head)  # the head alone says where the trail enters
+            if first is not None and first.ingress.dpid == dpid \
+                    and first.state not in (TrailState.REMOVED, TrailState.FAILED):
+                ops += bundles.ingress_ops(self._leg_trails(head))
         return ops
 
     def _multipath_rate(self, head: int, now: float) -> float:
