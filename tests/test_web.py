@@ -7,19 +7,18 @@ from __future__ import annotations
 
 import os
 import shutil
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from werkzeug.serving import make_server
 
 from sdnscent.controller import ScentController
 from sdnscent.policyfile import parse_policy
 from sdnscent.rest import create_app
 from sdnscent.telemetry import PortCounters
 from tests.conftest import FakeClock, build_fat_tree
+from tests.loopback import serve
 
 CHROMIUM = "/usr/bin/chromium"
 ARTEFACTS = Path(os.environ.get("SDNSCENT_ARTEFACTS",
@@ -49,15 +48,8 @@ def ctrl() -> ScentController:
 
 @pytest.fixture(scope="module")
 def base_url(ctrl) -> Iterator[str]:
-    server = make_server("127.0.0.1", 0, create_app(ctrl), threaded=True)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(5)
-        server.server_close()
+    with serve(create_app(ctrl)) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
