@@ -320,6 +320,13 @@ def dump_flows(switch: str) -> list[str]:
     return [line.strip() for line in out.splitlines() if "cookie=" in line]
 
 
+def n_packets(line: str) -> int:
+    """The packet counter of one `dump_flows` line."""
+    found = re.search(r"n_packets=(\d+)", line)
+    assert found, f"no n_packets in {line!r}"
+    return int(found.group(1))
+
+
 def ping(src: Any, dst_ip: str, count: int = 1, wait: float = 1.0) -> bool:
     """True if `src` gets a reply from `dst_ip`."""
     out = src.cmd(f"ping -n -c {count} -W {wait} {dst_ip}")

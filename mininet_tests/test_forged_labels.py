@@ -25,6 +25,7 @@ from mininet_tests.harness import (
     Capture,
     ScentNet,
     dump_flows,
+    n_packets,
     ping,
     port_name,
     running_net,
@@ -68,7 +69,7 @@ def untrusted_drops(switch: str) -> int:
     for line in dump_flows(switch):
         if re.search(r"\bpriority=400,mpls\b", line) and "table=1" not in line:
             assert "actions=drop" in line, line
-            return int(re.search(r"n_packets=(\d+)", line).group(1))
+            return n_packets(line)
     raise AssertionError(f"no untrusted-label drop in table 0 of {switch}")
 
 

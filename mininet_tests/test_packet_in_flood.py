@@ -22,7 +22,14 @@ import pytest
 from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import Ether
 
-from mininet_tests.harness import REPO, ScentNet, dump_flows, running_net, trail_between
+from mininet_tests.harness import (
+    REPO,
+    ScentNet,
+    dump_flows,
+    n_packets,
+    running_net,
+    trail_between,
+)
 from topologies.linear import LinearTopo
 
 FLOOD_PPS = 10_000
@@ -55,8 +62,8 @@ def packet_in_counters(net: ScentNet) -> dict[str, float]:
 
 def to_controller(net: ScentNet) -> int:
     """Packets s1 sent to the controller for lack of a trail (table 0, priority 10)."""
-    line = next(ln for ln in dump_flows("s1") if re.search(r"\bpriority=10,ip\b", ln))
-    return int(re.search(r"n_packets=(\d+)", line).group(1))
+    return n_packets(next(ln for ln in dump_flows("s1")
+                          if re.search(r"\bpriority=10,ip\b", ln)))
 
 
 def rest_times(net: ScentNet, count: int = 10) -> list[float]:

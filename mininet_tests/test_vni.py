@@ -9,7 +9,6 @@ with ovs-ofctl (the same flows sdnscent.tagging computes: a no-op on the switch)
 from __future__ import annotations
 
 import json
-import re
 import signal
 import subprocess
 import sys
@@ -26,6 +25,7 @@ from mininet_tests.harness import (
     Capture,
     ScentNet,
     dump_flows,
+    n_packets,
     ping,
     running_net,
     trail_between,
@@ -177,6 +177,24 @@ def test_frames_leaving_h1_carry_the_trail_label_and_the_edge_adds_none(
     assert {tuple(mpls_labels(f)) for f in onward} == {(trail["label"],)}  # one label
 
 
+def packets_at(switch: str, priority: int) -> int:
+    """Packets counted by `switch`'s first flow at `priority`.
+
+    Open vSwitch's revalidators update rule counters lazily: poll, do not read once.
+    """
+    return n_packets(next(f for f in dump_flows(switch) if f"priority={priority}" in f))
+
+
+def send_labelled(src: Any, dst: Any, label: int, count: int = 10) -> None:
+    """`count` UDP/7777 frames from `src` to `dst` under MPLS `label`, sent with scapy."""
+    send = (f"{SCAPY} sendp(Ether(src='{src.MAC()}', dst='{dst.MAC()}')/"
+            f"MPLS(label={label}, s=1, ttl=64)/IP(src='{src.IP()}', dst='{dst.IP()}')/"
+            f"UDP(sport=7777, dport=7777)/b'x'*32, iface='{src.defaultIntf()}', count={count},"
+            " verbose=0)")
+    out = src.cmd(f"{sys.executable} -c \"{send}\"")
+    assert "Error" not in out, out
+
+
 @pytest.mark.parametrize("proto", ["icmp", "udp", "tcp"])
 def test_host_tagged_traffic_is_delivered(tnet: tuple[ScentNet, Any], proto: str) -> None:
     net, _ = tnet
@@ -203,7 +221,7 @@ def test_host_tagged_traffic_is_delivered(tnet: tuple[ScentNet, Any], proto: str
     assert show(h1)["counters"]["tagged"] > before
     accept = [f for f in dump_flows("s1") if f"mpls_label={trail['label']}" in f
               and "table=0" in f]
-    assert accept and int(re.search(r"n_packets=(\d+)", accept[0]).group(1)) > 0
+    assert accept and n_packets(accept[0]) > 0
 
 
 def test_a_host_without_a_tagger_cannot_send_labelled_frames(
@@ -213,20 +231,11 @@ def test_a_host_without_a_tagger_cannot_send_labelled_frames(
     assert ping(h2, h3.IP())
     own = active_trail(net, h2, h3)
 
-    def drops() -> int:
-        line = next(f for f in dump_flows("s2") if "priority=400" in f)
-        return int(re.search(r"n_packets=(\d+)", line).group(1))
-
-    before = drops()
+    before = packets_at("s2", 400)
     capture = Capture(str(h3.defaultIntf()), host=h3, bpf="udp port 7777")
-    send = (f"{SCAPY} sendp(Ether(src='{h2.MAC()}', dst='{h3.MAC()}')/"
-            f"MPLS(label={own['label']}, s=1, ttl=64)/IP(src='{h2.IP()}', dst='{h3.IP()}')/"
-            f"UDP(sport=7777, dport=7777)/b'x'*32, iface='{h2.defaultIntf()}', count=10,"
-            " verbose=0)")
-    out = h2.cmd(f"{sys.executable} -c \"{send}\"")
-    assert "Error" not in out, out
+    send_labelled(h2, h3, own["label"])
     assert capture.stop() == []
-    wait_for(lambda: drops() >= before + 10, 5, "10 drops counted")
+    wait_for(lambda: packets_at("s2", 400) >= before + 10, 5, "10 drops counted")
 
 
 def test_with_the_wired_controller_a_tagger_cannot_use_a_label_it_does_not_own(
@@ -241,20 +250,9 @@ def test_with_the_wired_controller_a_tagger_cannot_use_a_label_it_does_not_own(
     accept = [f for f in dump_flows("s1") if "priority=450" in f]
     assert any(f"mpls_label={mine['label']}" in f for f in accept), accept
     assert ping(h1, h3.IP(), count=3)
-    drop = next(f for f in dump_flows("s1") if "priority=410" in f)
-    before = int(re.search(r"n_packets=(\d+)", drop).group(1))
-    send = (f"{SCAPY} sendp(Ether(src='{h1.MAC()}', dst='{h3.MAC()}')/"
-            f"MPLS(label={theirs['label']}, s=1, ttl=64)/IP(src='{h1.IP()}', dst='{h3.IP()}')/"
-            f"UDP(sport=7777, dport=7777)/b'x'*32, iface='{h1.defaultIntf()}', count=10,"
-            " verbose=0)")
-    out = h1.cmd(f"{sys.executable} -c \"{send}\"")
-    assert "Error" not in out, out
-
-    def dropped() -> int:  # Open vSwitch's revalidators update rule counters lazily
-        line = next(f for f in dump_flows("s1") if "priority=410" in f)
-        return int(re.search(r"n_packets=(\d+)", line).group(1))
-
-    wait_for(lambda: dropped() >= before + 10, 5, "10 drops counted on h1's port")
+    before = packets_at("s1", 410)
+    send_labelled(h1, h3, theirs["label"])
+    wait_for(lambda: packets_at("s1", 410) >= before + 10, 5, "10 drops counted on h1's port")
 
 
 def test_a_moved_trail_changes_the_map_within_one_interval(tnet: tuple[ScentNet, Any]) -> None:
