@@ -1,4 +1,5 @@
-"""Shared fixtures: a k-ary fat-tree built in pure Python (no Mininet), a fake clock.
+"""Shared fixtures: a k-ary fat-tree built in pure Python (no Mininet), a fake clock,
+a poll for conditions that other threads make true.
 
 The numbering follows topologies/fattree.py: switch s<n> has dpid n, core switches
 first, then pod by pod the aggregation and the edge switches; host h<n> has MAC
@@ -9,6 +10,7 @@ switches on 1..k/2 and its core switches on k/2+1..k; core port p leads to pod p
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from itertools import pairwise
@@ -120,6 +122,18 @@ def hops_follow_links(topo: Topology, hops: tuple[Hop, ...], src: Host | HostSpe
         link = topo.link_from(here.dpid, here.out_port)
         assert link is not None, f"no link leaves {here.dpid}:{here.out_port}"
         assert (link.dst, link.dst_port) == (there.dpid, there.in_port), (here, there, link)
+
+
+def wait_for(check: Callable[[], Any], timeout: float = 5.0, step: float = 0.02) -> Any:
+    """Poll `check` until it returns something truthy; fail after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        time.sleep(step)
 
 
 class FakeClock:

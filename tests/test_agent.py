@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,22 +23,11 @@ from sdnscent.agent import Agent, CgroupProbe, Sampler, main
 from sdnscent.allocator import CgroupV1Allocator, Limits, v1_mounts
 from sdnscent.store import MemoryStore, StoreError, TrailStore, open_store
 from sdnscent.telemetry import NodeLoadReader, SampleError, validate_sample
+from tests.conftest import wait_for
 
 redis_server = redis_fixtures.redis_server  # the session server (tests that do not kill it)
 AGENT = Path(sys.executable).parent / "sdnscent-agent"
 INTERVAL = 0.1
-
-
-def wait_for(check: Callable[[], Any], timeout: float = 5.0, step: float = 0.02) -> Any:
-    """Poll `check` until it returns something truthy; fail after `timeout` s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
-        time.sleep(step)
 
 
 def loads(store: TrailStore) -> dict[str, dict[str, Any]]:

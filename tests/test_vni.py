@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 
 import pytest
@@ -19,6 +21,7 @@ from sdnscent.vni.cli import build_parser
 from sdnscent.vni.cli import main as vni_main
 from sdnscent.vni.entries import NO_LABEL, TagKey, TagValue, host_entries, key_for, lookup
 from sdnscent.vni.loader import VniAgent
+from tests.conftest import wait_for
 
 H1 = ("10.0.0.1", "00:00:00:00:00:01")
 PATH = (Hop(1, 1, 3), Hop(2, 2, 1))
@@ -120,13 +123,17 @@ class FakeTagger:
         return {k.daddr: v.label for k, v in self.map.items() if k.shape == ve.SHAPE_DST}
 
 
-def wait_until(check: object, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():  # type: ignore[operator]
-            return
-        time.sleep(0.01)
-    raise AssertionError("condition not met in time")
+@contextmanager
+def running(agent: VniAgent) -> Iterator[threading.Thread]:
+    """`agent.run` on a thread until the block ends; then stopped and joined."""
+    stop = threading.Event()
+    runner = threading.Thread(target=agent.run, args=(stop,))
+    runner.start()
+    try:
+        yield runner
+    finally:
+        stop.set()
+        runner.join(5)
 
 
 def test_the_agent_follows_puts_moves_and_deletes_and_unloads_on_stop() -> None:
@@ -135,24 +142,18 @@ def test_the_agent_follows_puts_moves_and_deletes_and_unloads_on_stop() -> None:
     store.put(trail(2, 30, dst="10.0.0.5", src_ip="10.0.0.2"))  # not ours
     tagger = FakeTagger()
     agent = VniAgent("memory://", tagger, *H1, interval=30.0, opener=lambda url: store)
-    stop = threading.Event()
-    runner = threading.Thread(target=agent.run, args=(stop,))
-    runner.start()
-    try:
-        wait_until(lambda: tagger.labels() == {"10.0.0.9": 16})
+    with running(agent) as runner:
+        wait_for(lambda: tagger.labels() == {"10.0.0.9": 16})
         # a move: REROUTING leaves the packets to the switch, ACTIVE takes the new label
         moved = trail(1, 20, version=2, state=TrailState.REROUTING)
         store.put(moved)
-        wait_until(lambda: tagger.labels() == {})
+        wait_for(lambda: tagger.labels() == {})
         store.put(replace(moved, version=3, state=TrailState.ACTIVE))
-        wait_until(lambda: tagger.labels() == {"10.0.0.9": 20})  # by notification, not resync
+        wait_for(lambda: tagger.labels() == {"10.0.0.9": 20})  # by notification, not resync
         store.put(trail(3, 40, dst="10.0.0.7"))
-        wait_until(lambda: tagger.labels() == {"10.0.0.9": 20, "10.0.0.7": 40})
+        wait_for(lambda: tagger.labels() == {"10.0.0.9": 20, "10.0.0.7": 40})
         store.delete(1)
-        wait_until(lambda: tagger.labels() == {"10.0.0.7": 40})
-    finally:
-        stop.set()
-        runner.join(5)
+        wait_for(lambda: tagger.labels() == {"10.0.0.7": 40})
     assert not runner.is_alive() and not tagger.attached
 
 
@@ -160,17 +161,11 @@ def test_the_periodic_resync_catches_what_notifications_missed() -> None:
     store = MemoryStore()
     tagger = FakeTagger()
     agent = VniAgent("memory://", tagger, *H1, interval=0.2, opener=lambda url: store)
-    stop = threading.Event()
-    runner = threading.Thread(target=agent.run, args=(stop,))
-    runner.start()
-    try:
-        wait_until(lambda: agent.syncs >= 1)
+    with running(agent):
+        wait_for(lambda: agent.syncs >= 1)
         agent._unsubscribe()  # notifications lost
         store.put(trail(1, 16))
-        wait_until(lambda: tagger.labels() == {"10.0.0.9": 16}, timeout=2.0)
-    finally:
-        stop.set()
-        runner.join(5)
+        wait_for(lambda: tagger.labels() == {"10.0.0.9": 16}, timeout=2.0)
 
 
 def test_a_store_outage_keeps_the_map_and_recovers() -> None:
@@ -188,20 +183,14 @@ def test_a_store_outage_keeps_the_map_and_recovers() -> None:
     real_all = store.all
     store.all = lambda: (_ for _ in ()).throw(ConnectionError("down")) \
         if broken.is_set() else real_all()  # type: ignore[method-assign]
-    stop = threading.Event()
-    runner = threading.Thread(target=agent.run, args=(stop,))
-    runner.start()
-    try:
-        wait_until(lambda: tagger.labels() == {"10.0.0.9": 16})
+    with running(agent) as runner:
+        wait_for(lambda: tagger.labels() == {"10.0.0.9": 16})
         broken.set()
         time.sleep(0.5)
         assert tagger.labels() == {"10.0.0.9": 16} and runner.is_alive()
         broken.clear()
         store.put(trail(1, 17, version=2))
-        wait_until(lambda: tagger.labels() == {"10.0.0.9": 17})
-    finally:
-        stop.set()
-        runner.join(5)
+        wait_for(lambda: tagger.labels() == {"10.0.0.9": 17})
 
 
 def test_the_command_line_refuses_bad_arguments(capsys: pytest.CaptureFixture[str]) -> None:
