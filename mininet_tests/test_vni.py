@@ -42,12 +42,17 @@ SCAPY = "from scapy.all import *; from scapy.contrib.mpls import MPLS;"
 INTERVAL = 0.5  # s between the tagger's full resyncs
 
 
-@pytest.fixture(scope="module")
-def redis_server(testbed: None) -> Iterator[RedisServer]:
+def need_tagger() -> None:
+    """Skip unless redis-server is installed and the tagger's BPF object is built."""
     if REDIS_SERVER is None:
         pytest.skip("redis-server is not installed (scripts/setup.sh installs it)")
     if not (REPO / "sdnscent/vni/tagger.o").exists():
         pytest.skip("sdnscent/vni/tagger.o is not built: run `make bpf`")
+
+
+@pytest.fixture(scope="module")
+def redis_server(testbed: None) -> Iterator[RedisServer]:
+    need_tagger()
     with running_redis("sdnscent-vni-redis-") as server:
         yield server
 

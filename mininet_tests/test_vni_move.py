@@ -15,7 +15,6 @@ from collections.abc import Iterator
 import pytest
 
 from mininet_tests.harness import (
-    REPO,
     Capture,
     ScentNet,
     ping,
@@ -24,8 +23,8 @@ from mininet_tests.harness import (
     wait_for,
 )
 from mininet_tests.test_moves import python, uplink
-from mininet_tests.test_vni import map_labels, mpls_labels, show, vni
-from tests.redisproc import REDIS_SERVER, running_redis
+from mininet_tests.test_vni import map_labels, mpls_labels, need_tagger, show, vni
+from tests.redisproc import running_redis
 from topologies.leafspine import LeafSpineTopo
 
 INTERVAL = 0.5
@@ -35,10 +34,7 @@ POLICY = ("version: 1\nnodes:\n  h1: {kind: host, ip: 10.0.0.1, tagger: true}\n"
 
 @pytest.fixture(scope="module")
 def tagged(testbed: None) -> Iterator[ScentNet]:
-    if REDIS_SERVER is None:
-        pytest.skip("redis-server is not installed (scripts/setup.sh installs it)")
-    if not (REPO / "sdnscent/vni/tagger.o").exists():
-        pytest.skip("sdnscent/vni/tagger.o is not built: run `make bpf`")
+    need_tagger()
     with running_redis("sdnscent-vnimove-") as server:
         policy = server.dir / "policy.yaml"
         policy.write_text(POLICY)
