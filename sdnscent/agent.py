@@ -26,7 +26,14 @@ from pyroute2 import IPRoute
 
 from .allocator import UNLIMITED_MEMORY, v1_mounts
 from .secretfile import SecretFileError, read_key_file
-from .store import StoreError, TrailStore, check_node_name, open_store, parse_url, redact
+from .store import (
+    StoreError,
+    TrailStore,
+    check_node_name,
+    check_shared_url,
+    open_store,
+    redact,
+)
 from .telemetry import SAMPLE_VERSION, SampleError, counter_delta, sign_sample, validate_sample
 
 LOG = logging.getLogger("sdnscent.agent")
@@ -274,11 +281,9 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
         check_node_name(args.node)
-        scheme, _ = parse_url(args.store)
+        check_shared_url(args.store)
     except StoreError as exc:
         parser.error(str(exc))
-    if scheme == "memory":
-        parser.error("--store memory:// lives in one process; use redis:// or redis+cluster://")
     if not (math.isfinite(args.interval) and 0 < args.interval <= 3600):
         parser.error(f"--interval {args.interval}: expected seconds in (0, 3600]")
     if args.ttl is not None and not (math.isfinite(args.ttl) and args.ttl >= args.interval):

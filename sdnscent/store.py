@@ -541,6 +541,14 @@ def redact(url: str) -> str:
     return parts._replace(netloc=f"{user}:***@{netloc[1]}").geturl()
 
 
+def check_shared_url(url: str) -> None:
+    """StoreError unless `url` is a valid store other processes can reach (not memory://)."""
+    scheme, _ = parse_url(url)
+    if scheme == "memory":
+        raise StoreError(f"store {url!r} lives in one process; use redis://, redis+unix:// "
+                         "or redis+cluster://")
+
+
 def parse_url(url: str) -> tuple[str, dict[str, Any]]:
     """(scheme, connection options) of a store URL; StoreError saying what is wrong."""
     shown = redact(url)

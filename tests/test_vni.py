@@ -197,6 +197,6 @@ def test_the_command_line_refuses_bad_arguments(capsys: pytest.CaptureFixture[st
     assert build_parser().parse_args(["show", "--iface", "eth0"]).command == "show"
     with pytest.raises(SystemExit) as exc:
         vni_main(["run", "--store", "memory://", "--iface", "eth0"])
-    assert exc.value.code == 2 and "memory://" in capsys.readouterr().err
+    assert exc.value.code == 2 and "memory://' lives in one process" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         vni_main(["run", "--store", "redis://h:1/0", "--iface", "eth0", "--interval", "0"])

@@ -19,7 +19,7 @@ import threading
 from pathlib import Path
 from types import FrameType
 
-from ..store import StoreError, parse_url
+from ..store import StoreError, check_shared_url
 from .bpf import BpfError
 from .loader import DEFAULT_INTERVAL, OBJECT, Tagger, VniAgent, VniError, interface_address
 from .loader import show as show_tagger
@@ -73,11 +73,9 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     logging.basicConfig(level=getattr(logging, args.log_level.upper()), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
-        scheme, _ = parse_url(args.store)
+        check_shared_url(args.store)
     except StoreError as exc:
         parser.error(str(exc))
-    if scheme == "memory":
-        parser.error("--store memory:// lives in one process; use redis:// or redis+unix://")
     if not (math.isfinite(args.interval) and 0 < args.interval <= 3600):
         parser.error(f"--interval {args.interval}: expected seconds in (0, 3600]")
     ip, mac = args.ip, args.mac
