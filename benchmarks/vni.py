@@ -36,7 +36,7 @@ from mininet_tests.test_vni import map_labels, mpls_labels, ofctl_flow
 from sdnscent import tagging
 from sdnscent.store import open_store
 from sdnscent.trails import TrailState
-from tests.redisproc import RedisServer, free_port
+from tests.redisproc import running_redis
 from topologies.linear import LinearTopo
 
 MSS_FRAME = 1448  # TCP payload per segment (MTU 1500, timestamps)
@@ -138,32 +138,27 @@ def main(argv: list[str] | None = None) -> None:
     subprocess.run(["clang", "-O2", "-g", "-target", "bpf", "-DVNI_PUSH_ADJUST_ROOM",
                     f"-I/usr/include/{subprocess.getoutput('uname -m')}-linux-gnu", "-c",
                     str(REPO / "sdnscent/vni/tagger.c"), "-o", str(spike)], check=True)
-    with tempfile.TemporaryDirectory(prefix="sdnscent-vni-redis-") as workdir:
-        redis = RedisServer(free_port(), Path(workdir))
-        redis.start()
-        try:
-            with running_net(LinearTopo(3), ["--store", redis.url]) as net:
-                h1, h3 = net.host("h1"), net.host("h3")
-                assert ping(h1, h3.IP()) and ping(h3, h1.IP())
-                results: dict[str, dict[str, float]] = {}
-                for udp in (False, True):
-                    results[f"switch {'udp' if udp else 'tcp'}"] = iperf(net, args.seconds, udp)
-                vni = start_vni(net, redis.unix_url)
-                trust(net, redis.url)
-                for udp in (False, True):
-                    results[f"host {'udp' if udp else 'tcp'}"] = iperf(net, args.seconds, udp)
-                latency = update_latency(net, redis.url, args.updates)
-                stop_vni(vni)
-                vni = start_vni(net, redis.unix_url, spike)
-                trust(net, redis.url)
-                results["spike tcp"] = iperf(net, min(3, args.seconds), False)
-                intf = str(h1.defaultIntf())
-                h1.cmd(f"ip link set dev {intf} gso_max_segs 1")
-                results["spike tcp, gso_max_segs 1"] = iperf(net, args.seconds, False)
-                h1.cmd(f"ip link set dev {intf} gso_max_segs 65535")
-                stop_vni(vni)
-        finally:
-            redis.stop()
+    with running_redis("sdnscent-vni-redis-") as redis:
+        with running_net(LinearTopo(3), ["--store", redis.url]) as net:
+            h1, h3 = net.host("h1"), net.host("h3")
+            assert ping(h1, h3.IP()) and ping(h3, h1.IP())
+            results: dict[str, dict[str, float]] = {}
+            for udp in (False, True):
+                results[f"switch {'udp' if udp else 'tcp'}"] = iperf(net, args.seconds, udp)
+            vni = start_vni(net, redis.unix_url)
+            trust(net, redis.url)
+            for udp in (False, True):
+                results[f"host {'udp' if udp else 'tcp'}"] = iperf(net, args.seconds, udp)
+            latency = update_latency(net, redis.url, args.updates)
+            stop_vni(vni)
+            vni = start_vni(net, redis.unix_url, spike)
+            trust(net, redis.url)
+            results["spike tcp"] = iperf(net, min(3, args.seconds), False)
+            intf = str(h1.defaultIntf())
+            h1.cmd(f"ip link set dev {intf} gso_max_segs 1")
+            results["spike tcp, gso_max_segs 1"] = iperf(net, args.seconds, False)
+            h1.cmd(f"ip link set dev {intf} gso_max_segs 65535")
+            stop_vni(vni)
     say("h1 -> h3 over s1 - s2 - s3 (OVS userspace datapath), "
         f"{args.seconds} s per iperf3 run")
     say(row("switch tagging, TCP", results["switch tcp"], None))

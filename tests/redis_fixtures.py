@@ -5,10 +5,8 @@ failed, when redis-server is not installed.
 
 from __future__ import annotations
 
-import tempfile
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,9 +18,10 @@ from tests.redisproc import (
     RedisServer,
     free_port,
     running_cluster,
+    running_redis,
 )
 
-__all__ = ["RedisClusterNodes", "RedisServer", "redis_cluster", "redis_server"]
+__all__ = ["RedisClusterNodes", "RedisServer", "free_port", "redis_cluster", "redis_server"]
 
 
 def _need_redis() -> None:
@@ -44,13 +43,8 @@ def until(check: Callable[[], Any], timeout: float = 5.0) -> Any:
 def redis_server() -> Iterator[RedisServer]:
     """A standalone redis-server for the whole session."""
     _need_redis()
-    with tempfile.TemporaryDirectory(prefix="sdnscent-redis-") as workdir:
-        server = RedisServer(free_port(), Path(workdir))
-        try:
-            server.start()
-            yield server
-        finally:
-            server.stop()
+    with running_redis() as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

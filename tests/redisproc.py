@@ -117,8 +117,8 @@ def running_redis(prefix: str = "sdnscent-redis-") -> Iterator[RedisServer]:
     """A started redis-server in a temporary directory, stopped (by pid) on exit."""
     with tempfile.TemporaryDirectory(prefix=prefix) as workdir:
         server = RedisServer(free_port(), Path(workdir))
-        server.start()
         try:
+            server.start()  # stopped even when it does not answer in time
             yield server
         finally:
             server.stop()

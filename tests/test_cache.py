@@ -3,10 +3,8 @@ writes through, an outage held in memory and written back, other writers' change
 
 from __future__ import annotations
 
-import tempfile
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import redis_fixtures
@@ -14,7 +12,7 @@ import redis_fixtures
 from sdnscent.cache import CachedStore
 from sdnscent.store import StaleWrite, StoreError, open_store
 from sdnscent.trails import Hop, Trail
-from tests.redisproc import RedisServer, free_port
+from tests.redisproc import RedisServer, running_redis
 
 
 def trail(trail_id: int, label: int, dpids: tuple[int, ...] = (1, 2, 3),
@@ -27,13 +25,8 @@ def trail(trail_id: int, label: int, dpids: tuple[int, ...] = (1, 2, 3),
 def server() -> Iterator[RedisServer]:
     """A redis-server of this test alone (the outage tests stop and start it)."""
     redis_fixtures._need_redis()
-    with tempfile.TemporaryDirectory(prefix="sdnscent-cache-") as workdir:
-        srv = RedisServer(free_port(), Path(workdir))
-        srv.start()
-        try:
-            yield srv
-        finally:
-            srv.stop()
+    with running_redis("sdnscent-cache-") as srv:
+        yield srv
 
 
 @pytest.fixture
