@@ -61,6 +61,11 @@ def leg_links(hops: Sequence[Hop]) -> list[LinkKey]:
     return [(h.dpid, h.out_port) for h in hops[:-1]]
 
 
+def own_load(legs: Sequence[Trail], rate: float) -> dict[LinkKey, float]:
+    """bit/s the trail puts on each of its legs' links: `rate` times the leg's stored weight."""
+    return {k: rate * weight_of(leg) for leg in legs for k in leg_links(leg.hops)}
+
+
 def specs(legs: Sequence[Trail]) -> MultipathSpecs:
     """Group and classifiers of a multipath trail from its legs (head first)."""
     head = legs[0]

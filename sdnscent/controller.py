@@ -1427,9 +1427,7 @@ class ScentController:
         slots.insert(0, slots.pop(at))
         paths.insert(0, paths.pop(at))
         rate = self._multipath_rate(head, self.clock())
-        own = {k: rate * bundles.weight_of(leg) for leg in legs
-               for k in bundles.leg_links(leg.hops)}
-        weights = self._leg_weights(profile, paths, rate, own)
+        weights = self._leg_weights(profile, paths, rate, bundles.own_load(legs, rate))
         fields = self._app_fields(view, profile)
         now = self.clock()
         new_legs: list[Trail] = []
@@ -1578,9 +1576,8 @@ class ScentController:
             if profile is None or rate <= 0:
                 continue
             old = [bundles.weight_of(leg) for leg in legs]
-            own = {k: rate * w for leg, w in zip(legs, old, strict=True)
-                   for k in bundles.leg_links(leg.hops)}
-            weights = self._leg_weights(profile, [leg.hops for leg in legs], rate, own)
+            weights = self._leg_weights(profile, [leg.hops for leg in legs], rate,
+                                        bundles.own_load(legs, rate))
             if not splits.changed(old, weights, bundles.REWEIGHT_MIN):
                 continue
             new_legs = [leg.evolve(version=leg.version + 1,
