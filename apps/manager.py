@@ -20,6 +20,7 @@ from typing import Any
 
 from sdnscent import __version__
 from sdnscent.allocator import AllocatorError, open_allocator
+from sdnscent.mtu import DEFAULT_LINK_MTU, check_link_mtu
 from sdnscent.policyfile import PolicyError, load_policy
 from sdnscent.secretfile import SecretFileError, read_keys_file, read_secret_file, read_token_file
 from sdnscent.store import StoreError, open_store
@@ -130,6 +131,29 @@ def _port(text: str) -> int:
     return int(text)
 
 
+def _ovsdb_target(text: str) -> str:
+    """An OVSDB remote the controller connects to: unix:PATH or tcp:HOST:PORT."""
+    kind, _, rest = text.partition(":")
+    host, sep, port = rest.rpartition(":")
+    if kind == "unix" and rest:
+        return text
+    if kind == "tcp" and sep and host.strip("[]") and port.isascii() and port.isdigit() \
+            and 0 < int(port) < 65536:
+        return text
+    raise argparse.ArgumentTypeError(f"{text!r} is not an OVSDB remote unix:PATH or "
+                                     "tcp:HOST:PORT")
+
+
+def _link_mtu(text: str) -> int:
+    """0 (leave link MTUs alone) or an MTU that fits a full-size host frame and its label."""
+    if not text.isascii() or not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of bytes")
+    try:
+        return check_link_mtu(int(text))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _app_module(name: str) -> str:
     """Map apps/<x>.py and apps.<x> to the installed sdnscent.apps.<x>.
 
@@ -190,6 +214,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--default-link-capacity", type=_positive_int, metavar="BPS",
                    help="capacity of links without configured capacity, in bit/s "
                         "(default: the port speed the switch reports)")
+    p.add_argument("--ovsdb", action="append", type=_ovsdb_target, metavar="TARGET",
+                   help="OVSDB remote of switches, unix:PATH or tcp:HOST:PORT (repeatable); "
+                        "the controller then sets mtu_request of inter-switch link ports "
+                        "itself (docs/southbound.rst)")
+    p.add_argument("--link-mtu", type=_link_mtu, default=DEFAULT_LINK_MTU, metavar="N",
+                   help=f"with --ovsdb: mtu_request of inter-switch link ports (default "
+                        f"{DEFAULT_LINK_MTU}, host MTU + label with room; 0: leave them)")
     p.add_argument("--lldp-interval", type=_positive_seconds, default=1.0, metavar="SECONDS",
                    help="seconds between LLDP rounds (default 1.0); links expire after 3.5x")
     p.add_argument("--switch-grace", type=_positive_seconds, default=10.0, metavar="SECONDS",
@@ -285,6 +316,8 @@ def main(argv: list[str] | None = None) -> int:
     SETTINGS.link_low = args.link_low
     SETTINGS.move_hold = args.move_hold
     SETTINGS.allocator = args.allocator
+    SETTINGS.ovsdb_targets = tuple(args.ovsdb or ())
+    SETTINGS.link_mtu = args.link_mtu
     if not args.link_low < args.link_high:
         print(f"sdnscent-manager: --link-low {args.link_low} must be below --link-high "
               f"{args.link_high}", file=sys.stderr)

@@ -96,7 +96,7 @@ class ScentTrailApp(app_manager.OSKenApp):
                                                   period=SETTINGS.stats_interval))
         self.metrics.registry.register(ControllerCollector(self.ctrl))
         # Agent samples must carry an HMAC under their node's key (docs/security.rst).
-        self.ctrl._node_reader = NodeLoadReader(SETTINGS.telemetry_keys)
+        self.ctrl.node_reader = NodeLoadReader(SETTINGS.telemetry_keys)
         self._packet_ins = RateLimiter(SETTINGS.packet_in_rate, SETTINGS.packet_in_burst) \
             if SETTINGS.packet_in_rate else None
         self.allocator = open_allocator(SETTINGS.allocator)

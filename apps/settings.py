@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sdnscent.mtu import DEFAULT_LINK_MTU
+
 
 @dataclass
 class Settings:
@@ -30,6 +32,9 @@ class Settings:
     packet_in_burst: float = 200.0
     # node -> HMAC key its sdnscent-agent signs samples with (None: unsigned samples pass)
     telemetry_keys: dict[str, bytes] | None = None
+    # OVSDB remotes of the switches (unix:PATH, tcp:HOST:PORT); empty: no OVSDB southbound
+    ovsdb_targets: tuple[str, ...] = ()
+    link_mtu: int = DEFAULT_LINK_MTU  # mtu_request of inter-switch link ports (0: leave them)
 
 
 SETTINGS = Settings()

@@ -48,7 +48,7 @@ def ops_of(change: Change) -> list:
 
 
 def legs_of(ctl: ScentController, head: int) -> list[Trail]:
-    return [ctl.store.get(i) for i in ctl._legs[head]]
+    return [ctl.store.get(i) for i in ctl.s.legs[head]]
 
 
 def fabric(text: str | None = None, **options: int) -> tuple[FatTree, ScentController,
@@ -256,7 +256,7 @@ def test_removing_a_leg_removes_the_whole_trail_and_its_group(split) -> None:
     head = ctl.trail_for_pair(tree.host(1).mac, tree.host(13).mac, "bulk")
     legs = legs_of(ctl, head.id)
     change = ctl.remove_trail(legs[1].id, "operator")
-    assert all(ctl.store.get(leg.id) is None for leg in legs) and head.id not in ctl._legs
+    assert all(ctl.store.get(leg.id) is None for leg in legs) and head.id not in ctl.s.legs
     assert ctl.trail_for_pair(tree.host(1).mac, tree.host(13).mac, "bulk") is None
     assert GroupDelete(tree.host(1).dpid, bundles.group_id(head.id)) in change.steps[0][
         tree.host(1).dpid]
@@ -298,7 +298,7 @@ def test_the_switch_timing_out_the_classifier_ends_the_trail() -> None:
     _, ctl, clock, head, classifiers = leased_split()
     clock.advance(5)
     ctl.classifier_idle(head.id, classifiers[0].match_dict)
-    assert head.id not in ctl._legs and ctl.store.get(head.id) is None
+    assert head.id not in ctl.s.legs and ctl.store.get(head.id) is None
 
 
 def test_a_restarted_controller_rebuilds_group_and_classifier_from_the_store(split) -> None:
@@ -308,7 +308,7 @@ def test_a_restarted_controller_rebuilds_group_and_classifier_from_the_store(spl
     fresh = ScentController(ctl.store, clock=ctl.clock)
     fresh.set_policy(ctl.policy)  # as the app starts: policy, then the store's trails
     fresh.recover()
-    assert fresh._legs == ctl._legs
+    assert fresh.s.legs == ctl.s.legs
     assert fresh.trail_for_pair(tree.host(1).mac, tree.host(13).mac, "bulk").id == head.id
     h1 = tree.host(1)
     edge = net.switches[h1.dpid]
@@ -328,12 +328,12 @@ def test_a_policy_back_to_one_path_replaces_the_split_trail(split) -> None:
     head = ctl.trail_for_pair(h1.mac, h13.mac, "bulk")
     change, summary = ctl.set_policy(parse_policy(policy_text(paths=1)))
     single = ctl.trail_for_pair(h1.mac, h13.mac, "bulk")
-    assert single.id != head.id and not single.grouped and not ctl._legs
+    assert single.id != head.id and not single.grouped and not ctl.s.legs
     apply(net, change)
     assert spread(tree, net) == Counter({single.label: FLOWS})
     change, _ = ctl.set_policy(parse_policy(policy_text(paths=2)))
     split_again = ctl.trail_for_pair(h1.mac, h13.mac, "bulk")
-    assert split_again.grouped and len(ctl._legs[split_again.id]) == 2
+    assert split_again.grouped and len(ctl.s.legs[split_again.id]) == 2
     apply(net, change)
     assert len(spread(tree, net)) == 2
 
@@ -389,7 +389,7 @@ def test_a_link_coming_back_restores_the_missing_leg(split) -> None:
     a, pa = legs[1].hops[0].dpid, legs[1].hops[0].out_port
     peer = net.links[(a, pa)]
     apply(net, fail(net, ctl, a, pa))
-    assert len(ctl._legs[head.id]) == 1
+    assert len(ctl.s.legs[head.id]) == 1
     net.links[(a, pa)], net.links[peer] = peer, (a, pa)
     ctl.port_status(a, Port(pa, up=True))
     apply(net, ctl.link_seen(a, pa, *peer).merge(ctl.link_seen(*peer, a, pa)))
@@ -405,7 +405,7 @@ def test_legs_without_their_head_are_reported_and_can_be_deleted(split) -> None:
     ctl.store.delete(head.id, "a writer died")
     fresh = ScentController(ctl.store, clock=ctl.clock)
     fresh.recover()
-    assert head.id not in fresh._legs
+    assert head.id not in fresh.s.legs
     assert any(e.kind == "recover" and "head leg is gone" in e.message for e in fresh.events)
     fresh.remove_trail(orphan.id, "operator")
     assert fresh.store.get(orphan.id) is None and orphan.label not in fresh.labels
@@ -418,7 +418,7 @@ def test_a_replan_that_prefers_another_leg_keeps_the_head_first(split) -> None:
     ctl.planner.utilisation = {legs[0].links()[0]: 0.9}  # leg 1's uplink is the better now
     change = ctl.replan(legs[1].id, "operator")
     after = legs_of(ctl, head.id)
-    assert ctl._legs[head.id][0] == head.id == after[0].id
+    assert ctl.s.legs[head.id][0] == head.id == after[0].id
     # both paths planned again, in the other order: nothing moves
     assert [(leg.id, leg.label, leg.hops) for leg in after] \
         == [(leg.id, leg.label, leg.hops) for leg in legs]

@@ -125,7 +125,7 @@ def test_a_fake_agent_claiming_full_load_moves_and_resizes_nothing(fat_tree) -> 
     def run(signed_by: bytes) -> tuple[dict[str, Any], list[str], int]:
         clock = FakeClock()
         ctrl = fat_tree.controller(clock)
-        ctrl._node_reader = NodeLoadReader({"fw1": KEY})  # as the app sets it up
+        ctrl.node_reader = NodeLoadReader({"fw1": KEY})  # as the app sets it up
         h1, h5 = fat_tree.host(1), fat_tree.host(5)
         for callback in ctrl.ensure_pair(h1.mac, h5.mac)[1].done:
             callback()

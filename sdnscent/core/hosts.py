@@ -1,0 +1,223 @@
+"""Hosts and ARP: learning where hosts are, proxy ARP, probes."""
+
+from __future__ import annotations
+
+import logging
+
+from .. import tagging
+from ..ratelimit import RateLimiter
+from ..topology import Host, TopologyError
+from .model import (
+    ARP_REPLY,
+    ARP_REQUEST,
+    CONTROLLER_MAC,
+    PROACTIVE_TOP,
+    PROBE_INTERVAL,
+    ArpPacket,
+    ArpResult,
+    Change,
+)
+from .state import CoreState
+
+LOG = logging.getLogger("sdnscent.controller")
+
+PENDING_TTL = 10.0  # s a requester waits for an unknown address to answer a probe
+PENDING_MAX = 4096  # unknown addresses waited for at once (more: the oldest go)
+PROBE_RATE, PROBE_BURST = 10.0, 20.0  # probe rounds per second for unknown addresses
+
+
+class HostManager:
+    """Hosts and ARP; shares the core's state.
+
+    ARP state is bounded: a requester waits PENDING_TTL for an unknown
+    address, at most PENDING_MAX addresses are waited for, an address is
+    probed at most once per PROBE_INTERVAL, and probe rounds (one ARP out of
+    every host port) are limited to PROBE_RATE per second overall.
+    """
+
+    def __init__(self, s: CoreState) -> None:
+        self.s = s
+        # unknown ip -> requester MAC -> (requester ip, dpid, port, since)
+        self.pending_arp: dict[str, dict[str, tuple[str, int, int, float]]] = {}
+        self.probed: dict[str, float] = {}  # ip -> when it was last probed
+        self.probes_limited = 0  # probe rounds refused by the rate limit
+        self._probe_rounds = RateLimiter(PROBE_RATE, PROBE_BURST, clock=s.clock)
+        self._swept = float("-inf")
+
+    def _expire_arp(self, now: float) -> None:
+        """Forget waiters older than PENDING_TTL and probes older than PROBE_INTERVAL."""
+        if now - self._swept < 1.0:
+            return
+        self._swept = now
+        for ip in list(self.pending_arp):
+            waiting = {m: w for m, w in self.pending_arp[ip].items() if now - w[3] < PENDING_TTL}
+            if waiting:
+                self.pending_arp[ip] = waiting
+            else:
+                del self.pending_arp[ip]
+        for ip in [ip for ip, at in self.probed.items() if now - at >= PROBE_INTERVAL]:
+            del self.probed[ip]
+
+    def _probe(self, ip: str, now: float, exclude: tuple[int, int]) -> list[ArpPacket]:
+        """Probes for `ip` unless it was probed lately or the probe budget is spent."""
+        if now - self.probed.get(ip, -PROBE_INTERVAL) < PROBE_INTERVAL:
+            return []
+        if not self._probe_rounds.allow("probe"):
+            self.probes_limited += 1
+            return []
+        self.probed[ip] = now
+        return self._arp_probes(ip, exclude)
+
+    def learn_host(self, dpid: int, port: int, mac: str, ip: str) -> Change:
+        """A host spoke from (dpid, port); learn it, moving its trails if it moved."""
+        if mac == CONTROLLER_MAC or ip == "0.0.0.0" or dpid not in self.s.topo.switches:
+            return Change()
+        if self.s.topo.is_link_port(dpid, port) or (dpid, port) in self.s.nf_ports():
+            return Change()
+        previous_owner = self.s.topo.host_by_ip(ip)
+        was_known = mac in self.s.topo.hosts
+        trusted_before = self.s.tagger_ports()
+        try:
+            host, old = self.s.topo.add_host(mac, ip, dpid, port)
+        except TopologyError as exc:
+            LOG.warning("host not learned: %s", exc)
+            return Change()
+        change = Change()
+        if previous_owner is not None and previous_owner.mac != host.mac:
+            self.s.record("host", f"{ip} moved from {previous_owner.mac} to {mac}")
+            change.merge(self.drop_host_trails(previous_owner.mac, f"{ip} changed owner"))
+            self.s.patterns.forget(previous_owner.mac)
+        if old is not None:
+            self.s.record("host", f"host {ip} ({mac}) moved to "
+                        f"{self.s.topo.switch_name(dpid)}:{port}")
+            change.merge(self.drop_host_trails(mac, "host moved"))
+        if old is not None or previous_owner is None or previous_owner.mac != host.mac:
+            for binding in list(self.s.bindings.values()):  # a pool member (re)appeared
+                if ip in self.s.services.member_ips(binding.service):
+                    change.merge(self.s.services.refresh_binding(binding))
+        if not was_known and old is None:
+            change.merge(self._drop_misplaced_trails(host))
+        if not was_known or old is not None:
+            change.merge(self._proactive_pairs(mac))
+        return change.merge(self.retrust(trusted_before))
+
+    def _drop_misplaced_trails(self, host: Host) -> Change:
+        """Trails kept from before a restart whose end is not where `host` was learned."""
+        change = Change()
+        for (_app, src, dst), trail_id in list(self.s.by_pair.items()):
+            trail = self.s.store.get(trail_id)
+            if trail is None or host.mac not in (src, dst) \
+                    or (trail.grouped and trail.id not in self.s.legs):
+                continue
+            at = [(trail.ingress.dpid, trail.ingress.in_port)] if src == host.mac else []
+            if dst == host.mac:
+                at.append((trail.egress.dpid, trail.egress.out_port))
+            if any(place != (host.dpid, host.port) for place in at):
+                change.merge(self.s.trails.remove_trail(trail_id, f"host {host.ip} was learned at "
+                                               f"{self.s.topo.switch_name(host.dpid)}:"
+                                               f"{host.port}, not where the trail ends"))
+        return change
+
+    def _proactive_pairs(self, mac: str) -> Change:
+        """Set up the best-ranked pairs of a host that (re)appeared, before it talks."""
+        change = Change()
+        done: set[tuple[str, str]] = set()
+        for app in {p[0] for p in self.s.patterns.pairs}:
+            for _, src, dst in self.s.patterns.top(app, PROACTIVE_TOP):
+                if mac in (src, dst) and (src, dst) not in done \
+                        and src in self.s.topo.hosts and dst in self.s.topo.hosts:
+                    done.add((src, dst))
+                    try:
+                        change.merge(self.s.trails.ensure_pair(src, dst)[1])
+                    except TopologyError:
+                        continue
+        if done:
+            self.s.record("proactive", f"{len(done)} frequent pairs of {mac} set up again")
+        return change
+
+    def handle_arp(self, dpid: int, port: int, opcode: int, src_mac: str, src_ip: str,
+                   dst_ip: str) -> tuple[ArpResult, Change]:
+        """Proxy ARP from the host table; probe edge ports for unknown addresses."""
+        result = ArpResult()
+        if src_mac == CONTROLLER_MAC or self.s.topo.is_link_port(dpid, port) \
+                or (dpid, port) in self.s.nf_ports():
+            return result, Change()
+        now = self.s.clock()
+        self._expire_arp(now)
+        change = self.learn_host(dpid, port, src_mac, src_ip)
+        requester = self.s.topo.hosts.get(src_mac)
+        # Whoever was waiting for src_ip gets the answer now.
+        waiters = self.pending_arp.pop(src_ip, {}).items()
+        for waiting_mac, (waiting_ip, wdpid, wport, _since) in waiters:
+            if requester and waiting_mac != src_mac:
+                result.packets.append(self._arp_reply(requester, waiting_mac, waiting_ip,
+                                                      wdpid, wport))
+                result.pairs.append((waiting_mac, src_mac))
+        if opcode != ARP_REQUEST or requester is None or dst_ip == src_ip:
+            return result, change
+        service = self.s.services.service_by_vip(dst_ip)
+        if service is not None:
+            if src_ip in self.s.services.member_ips(service):
+                self.s.record("service", f"{src_ip} asked for {service.name} ({dst_ip}), of "
+                            "which it is a pool member: not answered")
+                return result, change
+            result.packets.append(ArpPacket(dpid, port, ARP_REPLY, service.mac, src_mac,
+                                            service.mac, dst_ip, src_mac, src_ip))
+            result.services.append((src_mac, service.name))
+            for ip in self.s.services.member_ips(service):
+                if self.s.topo.host_by_ip(ip) is None:
+                    result.packets.extend(self._probe(ip, now, exclude=(dpid, port)))
+            return result, change
+        target = self.s.topo.host_by_ip(dst_ip)
+        if target is not None:
+            if target.mac != src_mac:
+                result.packets.append(self._arp_reply(target, src_mac, src_ip, dpid, port))
+                result.pairs.append((src_mac, target.mac))
+            return result, change
+        if dst_ip not in self.pending_arp and len(self.pending_arp) >= PENDING_MAX:
+            del self.pending_arp[next(iter(self.pending_arp))]  # the oldest address
+        self.pending_arp.setdefault(dst_ip, {})[src_mac] = (src_ip, dpid, port, now)
+        result.packets.extend(self._probe(dst_ip, now, exclude=(dpid, port)))
+        return result, change
+
+    def _arp_reply(self, owner: Host, to_mac: str, to_ip: str, dpid: int, port: int) -> ArpPacket:
+        return ArpPacket(dpid, port, ARP_REPLY, owner.mac, to_mac, owner.mac, owner.ip,
+                         to_mac, to_ip)
+
+    def _arp_probes(self, ip: str, exclude: tuple[int, int]) -> list[ArpPacket]:
+        """ARP probes (sender 0.0.0.0, RFC 5227) out of every host-facing port."""
+        probes = []
+        skip = self.s.nf_ports() | {exclude}
+        for dpid in sorted(self.s.topo.switches):
+            for port in self.s.topo.edge_ports(dpid):
+                if (dpid, port) not in skip:
+                    probes.append(ArpPacket(dpid, port, ARP_REQUEST, CONTROLLER_MAC,
+                                            "ff:ff:ff:ff:ff:ff", CONTROLLER_MAC, "0.0.0.0",
+                                            "00:00:00:00:00:00", ip))
+        return probes
+
+    def retrust(self, before: set[tuple[int, int]]) -> Change:
+        """Tagger ports that appeared get their flows; those that went lose them."""
+        now = self.s.tagger_ports()
+        change = Change()
+        trails = self.s.store.all()
+        for dpid, port in sorted(now - before):
+            if dpid in self.s.topo.switches:
+                change.merge(Change([{dpid: tagging.trusted_port_flows(dpid, port, trails)}]))
+        for dpid, port in sorted(before - now):
+            if dpid in self.s.topo.switches:
+                change.merge(Change([{dpid: list(tagging.untrust_ops(dpid, port))}]))
+        return change
+
+    def drop_host_trails(self, mac: str, reason: str) -> Change:
+        change = Change()
+        for binding in [b for b in self.s.bindings.values() if b.client == mac]:
+            change.merge(self.s.services.remove_binding(binding, reason))
+        for (_app, src, dst), trail_id in list(self.s.by_pair.items()):
+            if mac in (src, dst):
+                change.merge(self.s.trails.remove_trail(trail_id, reason))
+        for key in [k for k in self.s.blocks if mac in k[1:]]:
+            change.merge(self.s.trails.unblock(key))
+        for waiting in self.pending_arp.values():
+            waiting.pop(mac, None)
+        return change

@@ -1,0 +1,247 @@
+"""Switches, ports and links: what the network is, and each switch's audit."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from .. import audit, compiler
+from ..flows import (
+    COOKIE_MASK_OURS,
+    KIND_BLOCK,
+    PIPELINE_COOKIE,
+    FlowDelete,
+    FlowSpec,
+    GroupDelete,
+)
+from ..topology import Host, Link, Port, dpid_str
+from ..trails import Trail, TrailState
+from .model import (
+    Change,
+)
+from .state import CoreState
+
+LOG = logging.getLogger('sdnscent.controller')
+
+
+class LinkManager:
+    """Switches, ports and links; shares the core's state."""
+
+    def __init__(self, s: CoreState) -> None:
+        self.s = s
+
+    def switch_enter(self, dpid: int, ports: Iterable[Port], name: str = "",
+                     installed: list[FlowSpec] | None = None) -> Change:
+        """A switch (re)connected: make its table what it should hold.
+
+        With `installed` (our flows read back from the switch) the table is
+        audited: correct entries stay untouched, missing ones are installed,
+        unknown ones deleted (sdnscent.audit). Without it, our old flows are
+        wiped and everything is installed again. A switch that reconnects
+        without having left keeps its links, so it gets its link-port flows
+        and the entries of trails crossing it back.
+        """
+        known = dpid in self.s.topo.switches
+        self.s.away.pop(dpid, None)
+        self.s.topo.add_switch(dpid, {p.number: p for p in ports}, name)
+        self.s.record("switch", f"switch {name or dpid_str(dpid)} "
+                    + ("reconnected" if known else "connected"))
+        link_ports = [lk.dst_port for lk in self.s.topo.links() if lk.dst == dpid]
+        trails = [t for t in self.s.store.all() if dpid in t.switches
+                  and t.state not in (TrailState.REMOVED, TrailState.FAILED)]
+        if installed is not None:
+            return self._audit(dpid, link_ports, trails, installed)
+        wipe = FlowDelete(dpid, PIPELINE_COOKIE & COOKIE_MASK_OURS, COOKIE_MASK_OURS)
+        first: list[compiler.Op] = [wipe]
+        if self.s.policy.services or self.s.bindings or self.s.legs:  # groups: services, multipath
+            first.append(GroupDelete(dpid))
+        bindings = [b for b in self.s.bindings.values() if b.dpid == dpid]
+        groups: list[compiler.Op] = [b.group for b in bindings]
+        groups += self._ingress_meters(dpid, trails) + self.s.multipath.multipath_ingress(dpid)
+        flows = list(compiler.switch_flows(dpid, link_ports, trails))
+        flows += self.s.trusted_flows(dpid, trails)
+        return Change([{dpid: first}, {dpid: groups + flows + [f for b in bindings
+                                                              for f in b.flows]}])
+
+    def _audit(self, dpid: int, link_ports: list[int], trails: list[Trail],
+               installed: list[FlowSpec]) -> Change:
+        """The audit of a (re)connected switch as a Change (see switch_enter)."""
+        bindings = [b for b in self.s.bindings.values() if b.dpid == dpid]
+        expected = compiler.switch_flows(dpid, link_ports, trails)
+        expected += [f for flows in self.s.blocks.values() for f in flows if f.dpid == dpid]
+        expected += [f for b in bindings for f in b.flows]
+        expected += self.s.trusted_flows(dpid, trails)
+        multipath = self.s.multipath.multipath_ingress(dpid)
+        expected += [op for op in multipath if isinstance(op, FlowSpec)]
+        now = self.s.clock()
+
+        def keep_for_now(flow: FlowSpec) -> bool:
+            """A link-port flow LLDP has not confirmed yet: keep it for a while.
+
+            A drop rule of a blocked application is kept too (fail closed): it
+            is not persisted, and without it the application's packets would
+            ride the default trail until the pair is evaluated again; a trail
+            installed later under the same match replaces it in place.
+            """
+            if (flow.cookie >> 32) & 0xFFFF == KIND_BLOCK:
+                return True
+            port = flow.match_dict.get("in_port")
+            if not isinstance(port, int) or flow != compiler.link_port_flow(dpid, port):
+                return False
+            sw_port = self.s.topo.switches[dpid].ports.get(port)
+            if sw_port is None or not sw_port.up:
+                return False
+            if any(h.dpid == dpid and h.port == port for h in self.s.topo.hosts.values()):
+                return False
+            self.s.pending_link_ports.setdefault((dpid, port), now)
+            return True
+
+        result = audit.diff_flows(expected, installed, defer=keep_for_now)
+        self.s.record("audit", f"switch {self.s.topo.switch_name(dpid)}: {result.summary()}")
+        steps = audit.audit_steps(dpid, result)
+        meters = self._ingress_meters(dpid, trails)
+        if meters and steps:
+            steps[0] = {dpid: meters + steps[0].get(dpid, [])}
+        elif meters:
+            steps = [{dpid: meters}]
+        if self.s.policy.services or bindings or multipath:  # groups are not audited: set again
+            steps = [{dpid: [GroupDelete(dpid)]},
+                     {dpid: [b.group for b in bindings] + [f for b in bindings for f in b.flows]
+                      + multipath}] + steps
+        return Change(steps)
+
+    @staticmethod
+    def _ingress_meters(dpid: int, trails: list[Trail]) -> list[compiler.Op]:
+        """The meters of capped trails starting at `dpid`, made right whether they exist.
+
+        Meters are not read back: each is sent as an add and as a modify; the
+        switch refuses one of the two (harmlessly) and the rate ends up right.
+        """
+        ops: list[compiler.Op] = []
+        for trail in trails:
+            if trail.ingress.dpid == dpid:
+                ops += compiler.meter_ops(trail) + compiler.meter_ops(trail, modify=True)
+        return ops
+
+    def switch_leave(self, dpid: int) -> Change:
+        """A switch disconnected: forget it and move trails off it.
+
+        With a switch grace period the switch is only marked away (it keeps
+        forwarding on its flows); expire_links forgets it if it stays away.
+        """
+        if dpid not in self.s.topo.switches:
+            return Change()
+        if self.s.switch_grace > 0:
+            self.s.away.setdefault(dpid, self.s.clock())
+            self.s.record("switch", f"switch {self.s.topo.switch_name(dpid)} disconnected; "
+                        f"its flows stay, forgotten after {self.s.switch_grace:.0f} s away")
+            return Change()
+        return self._forget_switch(dpid)
+
+    def _forget_switch(self, dpid: int) -> Change:
+        self.s.away.pop(dpid, None)
+        for key in [k for k in self.s.pending_link_ports if k[0] == dpid]:
+            del self.s.pending_link_ports[key]
+        name = self.s.topo.switch_name(dpid)
+        links, hosts = self.s.topo.remove_switch(dpid)
+        self.s.record("switch", f"switch {name} disconnected; {len(links)} link directions lost")
+        return self._after_loss(links, hosts, gone_switch=dpid)
+
+    def port_status(self, dpid: int, port: Port) -> Change:
+        """A port changed; a port that is down loses its links and hosts."""
+        if dpid not in self.s.topo.switches:
+            return Change()
+        self.s.topo.set_port(dpid, port)
+        if port.up:
+            return Change()
+        links, hosts = self.s.topo.remove_port(dpid, port.number)
+        if links:
+            self.s.record("link", f"port {port.number} of {self.s.topo.switch_name(dpid)} down: "
+                        + ", ".join(self.s.link_name(lk) for lk in links) + " removed")
+        return self._after_loss(links, hosts)
+
+    def link_seen(self, src: int, src_port: int, dst: int, dst_port: int) -> Change:
+        """LLDP from (src, src_port) arrived at (dst, dst_port)."""
+        if src not in self.s.topo.switches or dst not in self.s.topo.switches:
+            return Change()
+        self.s.link_seen_at[(src, src_port)] = self.s.clock()
+        confirmed = self.s.pending_link_ports.pop((dst, dst_port), None) is not None
+        port = self.s.topo.switches[dst].ports.get(dst_port)
+        if port is not None and not port.up:
+            return Change()
+        hosts_before = set(self.s.topo.hosts)
+        replaced = self.s.topo.link_from(src, src_port)
+        link = self.s.topo.add_link(src, src_port, dst, dst_port)
+        change = Change()
+        if link is None:
+            return change
+        self.s.record("link", f"link {self.s.link_name(link)} discovered")
+        if not confirmed:  # an audited flow for this port is installed already
+            change.merge(Change([{dst: [compiler.link_port_flow(dst, dst_port)]}]))
+        if replaced is not None:  # the port was recabled: trails on the old link move
+            self.s.record("link", f"link {self.s.link_name(replaced)} replaced")
+            change.merge(self._after_loss([replaced], []))
+        change.merge(self.s.trails.retry_blocked())
+        for mac in hosts_before - set(self.s.topo.hosts):
+            change.merge(self.s.hosts.drop_host_trails(mac, "host was on an inter-switch port"))
+        for binding in list(self.s.bindings.values()):  # a pool member may be reachable now
+            change.merge(self.s.services.refresh_binding(binding))
+        for head in list(self.s.legs):  # a multipath trail short of legs may get them back
+            legs = self.s.multipath.leg_trails(head)
+            profile = self.s.policy.app(legs[0].app) if legs else None
+            if profile is not None and len(legs) < profile.requirements.paths:
+                change.merge(self.s.trails.replan(head, "a link appeared", keep_intact=True))
+        return change
+
+    def expire_links(self, timeout: float) -> Change:
+        """Remove links whose LLDP has not been seen for `timeout` seconds.
+
+        Also forgets switches away longer than the switch grace period and
+        deletes audited link-port flows that LLDP did not confirm in time.
+        Links of a switch that is away do not expire while it may come back.
+        """
+        now = self.s.clock()
+        change = Change()
+        for dpid, since in list(self.s.away.items()):
+            if now - since > self.s.switch_grace:
+                change.merge(self._forget_switch(dpid))
+        for (dpid, port), since in list(self.s.pending_link_ports.items()):
+            if now - since > self.s.link_port_grace:
+                del self.s.pending_link_ports[(dpid, port)]
+                if dpid in self.s.topo.switches and not self.s.topo.is_link_port(dpid, port):
+                    self.s.record("audit", f"no link found on {self.s.topo.switch_name(dpid)}:"
+                                f"{port} within {self.s.link_port_grace:.0f} s: its link-port "
+                                "flow is deleted")
+                    change.merge(Change([{dpid: [compiler.link_port_delete(dpid, port)]}]))
+        lost = []
+        for link in self.s.topo.links():
+            if link.src in self.s.away or link.dst in self.s.away:
+                self.s.link_seen_at[(link.src, link.src_port)] = now
+                continue
+            seen = self.s.link_seen_at.get((link.src, link.src_port), now)
+            if now - seen > timeout:
+                lost.append(self.s.topo.remove_link(link.src, link.src_port))
+        lost = [lk for lk in lost if lk]
+        for link in lost:
+            self.s.link_seen_at.pop((link.src, link.src_port), None)
+            self.s.record("link", f"link {self.s.link_name(link)} timed out")
+        return change.merge(self._after_loss(lost, []))
+
+    def _after_loss(self, links: list[Link], hosts: list[Host],
+                    gone_switch: int | None = None) -> Change:
+        change = Change()
+        for link in links:
+            if link.dst in self.s.topo.switches:
+                change.merge(Change([{link.dst: [compiler.link_port_delete(link.dst,
+                                                                           link.dst_port)]}]))
+        for host in hosts:
+            change.merge(self.s.hosts.drop_host_trails(host.mac, f"host {host.ip} went away"))
+        broken = {(lk.src, lk.src_port) for lk in links}
+        for trail in self.s.store.all():
+            if trail.state in (TrailState.REMOVED, TrailState.FAILED):
+                continue
+            crosses = any(hop in broken for hop in trail.links())
+            if crosses or (gone_switch is not None and gone_switch in trail.switches):
+                change.merge(self.s.trails.replan(trail.id, "its path lost a link",
+                                                  keep_intact=True))
+        return change

@@ -1,0 +1,507 @@
+"""The trail lifecycle: plan, install, activate, re-plan, remove, leases."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from .. import bundles, compiler, tagging
+from ..appplan import PolicyView, app_matches, plan_app_hops
+from ..flows import (
+    ETH_TYPE_IPV4,
+    KIND_BLOCK,
+    TABLE_CLASSIFY,
+    FlowSpec,
+    make_cookie,
+)
+from ..labels import LabelAllocator
+from ..planner import NoPathError
+from ..policy import DEFAULT_APP, Application
+from ..store import StaleWrite
+from ..telemetry import FlowCounters
+from ..topology import Host, TopologyError
+from ..trails import Hop, Trail, TrailState
+from .model import (
+    DRAIN,
+    PINNED,
+    Change,
+    NoFreePath,
+    is_pinned,
+)
+from .state import CoreState
+
+LOG = logging.getLogger('sdnscent.controller')
+
+
+class TrailManager:
+    """The trail lifecycle; shares the core's state."""
+
+    def __init__(self, s: CoreState) -> None:
+        self.s = s
+
+    def recover(self) -> int:
+        """Rebuild the indexes from the store after a restart; return the trail count.
+
+        The (app, src, dst) index and the label allocations come back; hosts
+        are learned again from traffic, and a trail whose hosts are not known
+        yet is kept (see replan and learn_host). Block rules and service
+        bindings are not stored: the audit removes theirs from the switches.
+        """
+        self.s.by_pair.clear()
+        self.s.legs.clear()
+        self.s.labels = LabelAllocator()
+        # Counters were not read while no controller ran: give leased trails
+        # one lease to show traffic before the sweep judges them.
+        self.s.sweep_after = self.s.clock() + self.s.trail_lease
+        trails = self.s.store.all()
+        for trail in trails:
+            if trail.state in (TrailState.REMOVED, TrailState.FAILED):
+                continue
+            try:
+                self.s.labels.reserve(trail.label)
+            except ValueError as exc:  # LabelError: a duplicate or out-of-range label
+                self.s.record("recover", f"trail {trail.id} skipped: {exc}", trail.id)
+                continue
+            key = (trail.app, trail.src_mac, trail.dst_mac)
+            head = bundles.head_of(trail)
+            if head is not None:
+                self.s.legs.setdefault(head, []).append(trail.id)
+                if trail.id != head:
+                    continue
+            older = self.s.by_pair.get(key)
+            self.s.by_pair[key] = trail.id if older is None else max(older, trail.id)
+        for head, legs in list(self.s.legs.items()):
+            legs.sort()
+            if legs[0] != head:  # legs without their head (a writer died half-way)
+                del self.s.legs[head]
+                self.s.record("recover", f"legs {legs} of multipath trail {head} not installed: "
+                            "its head leg is gone (DELETE them)")
+        self.s.record("recover", f"{len(self.s.by_pair)} trails and their labels loaded from "
+                    "the store")
+        return len(self.s.by_pair)
+
+    def trail_for_pair(self, src_mac: str, dst_mac: str,
+                       app: str = DEFAULT_APP) -> Trail | None:
+        """The live trail of `app` from src_mac to dst_mac, if any."""
+        trail_id = self.s.by_pair.get((app, src_mac, dst_mac))
+        return self.s.store.get(trail_id) if trail_id is not None else None
+
+    def ensure_trail(self, src_mac: str, dst_mac: str, app: str = DEFAULT_APP,
+                     record_failure: bool = True) -> tuple[Trail, Change]:
+        """The trail of `app` for a host pair, planned and compiled if missing.
+
+        Raises NoPathError (recorded as an event, with the policy's reason)
+        when no path satisfies the policy, TopologyError for an unknown host.
+        """
+        existing = self.trail_for_pair(src_mac, dst_mac, app)
+        if existing is not None:
+            return existing, Change()
+        src, dst = self.s.host(src_mac), self.s.host(dst_mac)
+        view = PolicyView(self.s.policy, self.s.topo)
+        profile = self.s.policy.app(app)
+        service = self.s.policy.service(app)
+        if app != DEFAULT_APP and profile is None and service is None:
+            raise TopologyError(f"application {app!r} is not in the policy")
+        try:
+            if self.s.multipath.wants_multipath(profile, src, dst):
+                return self.s.multipath.ensure_multipath(view, profile, src, dst)  # type: ignore[arg-type]
+            hops = self._plan_hops(view, profile, src, dst)
+        except NoPathError as exc:
+            if record_failure:
+                self.s.record("no-path", f"{app} trail {src.ip} -> {dst.ip} not installed: {exc}")
+            raise
+        fields = self.s.services.service_fields(service, dst) if service is not None \
+            else self.app_fields(view, profile)
+        lease = 0 if fields.get("grouped") else int(self.s.trail_lease)
+        now = self.s.clock()
+        trail = Trail(self.s.store.next_id(), self.s.labels.allocate(), src.mac, dst.mac, src.ip,
+                      dst.ip, hops, app=app, created=now, lease=lease,
+                      expires=now + lease if lease else None, **fields)
+        self.s.put(trail)
+        self.s.by_pair[(app, src.mac, dst.mac)] = trail.id
+        self.s.record("trail", f"{app} trail {trail.id} {src.ip} -> {dst.ip} label {trail.label} "
+                    f"via {self.s.path_text(trail)}", trail.id)
+        steps = tagging.install_steps(trail) if self.s.tagged(trail) \
+            else compiler.install_steps(trail)
+        return trail, Change(steps, [lambda: self.s.activate(trail.id)], [trail.id])
+
+    def ensure_pair(self, src_mac: str, dst_mac: str) -> tuple[Trail | None, Change]:
+        """The default trail of a pair plus the trails of every application on it.
+
+        An application whose policy cannot be met gets a drop rule at the
+        ingress instead, so its packets never ride the default trail.
+        """
+        change = Change()
+        try:
+            default, change = self.ensure_trail(src_mac, dst_mac)
+        except NoPathError:
+            default = None
+        src, dst = self.s.host(src_mac), self.s.host(dst_mac)
+        now = self.s.clock()
+        self.s.patterns.request((DEFAULT_APP, src.mac, dst.mac), now)
+        for profile in PolicyView(self.s.policy, self.s.topo).apps_for(src, dst):
+            self.s.patterns.request((profile.name, src.mac, dst.mac), now,
+                                  *self.s.criticality(profile.name))
+            key = (profile.name, src.mac, dst.mac)
+            if key in self.s.by_pair:
+                continue
+            try:
+                _, extra = self.ensure_trail(src.mac, dst.mac, profile.name,
+                                             record_failure=False)
+            except NoPathError as exc:
+                blocked = self.block(profile, src, dst)
+                if blocked:  # a new drop rule, not one kept from before: say why
+                    self.s.record("no-path", f"{profile.name} trail {src.ip} -> {dst.ip} not "
+                                f"installed: {exc}")
+                change.merge(blocked)
+                continue
+            change.merge(self.unblock(key)).merge(extra)
+        return default, change
+
+    def app_fields(self, view: PolicyView, profile: Application | None) -> dict[str, Any]:
+        if profile is None:
+            return {}
+        cap = self.s.policy.weights_of(profile).max_rate
+        return {"cls": profile.data_class, "match": app_matches(profile),
+                "priority": view.priority(profile), "rate_cap": round(cap) if cap else 0}
+
+    def _plan_hops(self, view: PolicyView, profile: Application | None, src: Host,
+                   dst: Host, replacing: Trail | None = None) -> tuple[Hop, ...]:
+        """Hops for a trail of `profile` (None: the default per-pair trail)."""
+        if profile is None:
+            return self.s.planner.host_hops(src, dst)
+        return plan_app_hops(view, profile, src, dst, self.s.planner,
+                             self.isolation_exclusions(profile, replacing), self.s.chain_cache)
+
+    def isolation_exclusions(self, profile: Application,
+                              replacing: Trail | None) -> tuple[set[tuple[int, int]], set[int]]:
+        """Links (dpid, out_port) and switches the trail must not share."""
+        links: set[tuple[int, int]] = set()
+        switches: set[int] = set()
+        mine = profile.requirements.isolation
+        for trail in self.s.store.all():
+            if trail.app in (profile.name, DEFAULT_APP) or trail is replacing:
+                continue
+            other = self.s.policy.app(trail.app)
+            theirs = other.requirements.isolation if other else "none"
+            strictest = "switch" if "switch" in (mine, theirs) else (
+                "link" if "link" in (mine, theirs) else "none")
+            if strictest == "link":
+                links.update(trail.links())
+            elif strictest == "switch":
+                switches.update(trail.switches)
+        for dpid, port in list(links):  # a link is the cable: both directions
+            link = self.s.topo.link_from(dpid, port)
+            if link is not None:
+                links.add((link.dst, link.dst_port))
+        return links, switches
+
+    def block(self, profile: Application, src: Host, dst: Host) -> Change:
+        """Drop `profile`'s packets from src to dst at the ingress (no fallback)."""
+        key = (profile.name, src.mac, dst.mac)
+        if key in self.s.blocks:
+            return Change()
+        view = PolicyView(self.s.policy, self.s.topo)
+        base = {"in_port": src.port, "eth_type": ETH_TYPE_IPV4, "eth_src": src.mac,
+                "eth_dst": dst.mac}
+        matches = [(src.dpid, view.priority(profile), {**base, **dict(alt)})
+                   for alt in (app_matches(profile) or ((),))]
+        retired = self.s.retired_blocks.pop(key, None)
+        if retired is not None and [(f.dpid, f.priority, f.match_dict) for f in retired] \
+                == matches:
+            self.s.blocks[key] = retired  # the same rule is still installed: keep it
+            return Change()
+        if retired is not None:
+            self.s.retired_blocks[key] = retired  # deleted by _retire_blocks
+        self.s.block_ids += 1
+        cookie = make_cookie(KIND_BLOCK, self.s.block_ids)
+        flows = [FlowSpec.make(dpid, TABLE_CLASSIFY, prio, match, cookie=cookie)
+                 for dpid, prio, match in matches]
+        self.s.blocks[key] = flows
+        return Change([{src.dpid: list(flows)}])
+
+    def unblock(self, key: tuple[str, str, str]) -> Change:
+        return self._delete_after_paths(self.s.blocks.pop(key, []))
+
+    def _delete_after_paths(self, flows: Iterable[FlowSpec]) -> Change:
+        """Delete drop rules in step 3, after any new trail's path and classifier."""
+        ops = [compiler.delete_exact(f) for f in flows if f.dpid in self.s.topo.switches]
+        return Change([{}, {}, compiler.group_ops(ops)]) if ops else Change()
+
+    def covers(self, view: PolicyView, profile: Application, trail: Trail) -> bool:
+        src, dst = self.s.topo.hosts.get(trail.src_mac), self.s.topo.hosts.get(trail.dst_mac)
+        if src is None or dst is None:  # kept from before a restart until its hosts speak
+            return True
+        return profile in view.apps_for(src, dst)
+
+    def retire_blocks(self) -> Change:
+        """Delete drop rules that a re-evaluation did not want back."""
+        retired = [f for flows in self.s.retired_blocks.values() for f in flows]
+        self.s.retired_blocks.clear()
+        return self._delete_after_paths(retired)
+
+    def retry_blocked(self) -> Change:
+        """A new link may make a blocked application placeable."""
+        change = Change()
+        for app, src, dst in list(self.s.blocks):
+            if src not in self.s.topo.hosts or dst not in self.s.topo.hosts:
+                continue
+            try:
+                _, extra = self.ensure_trail(src, dst, app, record_failure=False)
+            except (NoPathError, TopologyError):
+                continue
+            change.merge(self.unblock((app, src, dst))).merge(extra)
+        return change
+
+    def blocked(self) -> list[tuple[str, str, str]]:
+        """(application, src MAC, dst MAC) whose packets are dropped by policy."""
+        return sorted(self.s.blocks)
+
+    def set_setup_latency(self, trail_id: int, ms: float) -> None:
+        """Record how long the first install of a trail took."""
+        trail = self.s.store.get(trail_id)
+        if trail and trail.setup_ms is None:
+            self.s.put(trail.evolve(setup_ms=round(ms, 3), version=trail.version + 1))
+
+    def replan(self, trail_id: int, reason: str,
+               avoid: frozenset[tuple[int, int]] = frozenset(), keep_intact: bool = False
+               ) -> Change:
+        """Move a trail to its current best path under the policy, make-before-break.
+
+        With `avoid` (links as (dpid, out port)) the new path must use none of
+        them: NoFreePath is raised, and nothing changes, if it cannot. A leg of
+        a multipath trail re-plans the whole trail; `keep_intact` keeps the
+        legs whose paths still work (after a failure).
+        """
+        old = self.s.store.get(trail_id)
+        if old is None:
+            return Change()
+        head = bundles.head_of(old)
+        if head is not None:
+            return self.s.multipath.replan_multipath(head, reason, keep_intact)
+        view = PolicyView(self.s.policy, self.s.topo)
+        profile = self.s.policy.app(old.app)
+        service = self.s.policy.service(old.app)
+        if old.app != DEFAULT_APP and profile is None and service is None:
+            return self.remove_trail(trail_id, f"{reason}; application {old.app!r} is gone")
+        if (old.src_mac not in self.s.topo.hosts or old.dst_mac not in self.s.topo.hosts) \
+                and self.s.path_intact(old):  # from before a restart: hosts not seen yet
+            return Change()
+        try:
+            src, dst = self.s.host(old.src_mac), self.s.host(old.dst_mac)
+            if self.s.multipath.wants_multipath(profile, src, dst):  # ensure_pair splits it afresh
+                return self.remove_trail(trail_id, f"{reason}; the application is split over "
+                                         "several paths now")
+            hops = self._plan_hops(view, profile, src, dst, replacing=old)
+        except (NoPathError, TopologyError) as exc:
+            change = self.remove_trail(trail_id, f"{reason}; no new path: {exc}")
+            if profile is not None and old.src_mac in self.s.topo.hosts \
+                    and old.dst_mac in self.s.topo.hosts:
+                change.merge(self.block(profile, src, dst))
+            return change
+        fields = self.app_fields(view, profile) if service is None \
+            else self.s.services.service_fields(service, dst)
+        if avoid and avoid & {(h.dpid, h.out_port) for h in hops[:-1]}:
+            raise NoFreePath(f"trail {trail_id}: every path crosses "
+                             f"{', '.join(sorted(self.s.link_name_of(k) for k in avoid))}")
+        if hops == old.hops and all(getattr(old, k) == v for k, v in fields.items()):
+            return Change()
+        label = self.s.labels.allocate()
+        new = old.evolve(label=label, hops=hops, state=TrailState.REROUTING,
+                         version=old.version + 1, **fields)
+        self.s.put(new)
+        self.s.record("reroute", f"trail {old.id} {old.src_ip} -> {old.dst_ip} moved ({reason}): "
+                    f"label {old.label} -> {label}, via {self.s.path_text(new)}", old.id)
+        old_label = old.label
+
+        def finish() -> None:
+            self.s.activate(old.id)
+            self.s.labels.release(old_label)
+
+        steps = tagging.reroute_steps(old, new) if self.s.tagged(new) \
+            else compiler.reroute_steps(old, new)
+        drain = {len(steps) - 1: DRAIN} if len(steps) > 2 else {}  # the old path's deletes
+        if new.grouped:  # the bucket moves to the new label once its path is there
+            binding = self.s.bindings.get((new.app, new.src_mac))
+            group = self.s.services.binding_group(binding) if binding is not None else None
+            steps.insert(1, {group.dpid: [group]} if group is not None else {})
+        self.s.drop_gone_switches(steps)  # the old path's switches may be gone
+        if new.grouped and drain:
+            drain = {len(steps) - 1: DRAIN}
+        return Change(steps, [finish], pause_before=drain)
+
+    def remove_trail(self, trail_id: int, reason: str, note: str = "removed") -> Change:
+        """Delete a trail's flows and free its label.
+
+        `note` is the reason other controllers see in the store's notification.
+        A leg of a multipath trail takes the whole trail with it.
+        """
+        current = self.s.store.get(trail_id)
+        head = bundles.head_of(current) if current is not None else None
+        if head is not None and head in self.s.legs:
+            return self.s.multipath.remove_multipath(head, reason, note)
+        trail = self.s.delete(trail_id, note)
+        if trail is None:
+            return Change()
+        key = (trail.app, trail.src_mac, trail.dst_mac)
+        if self.s.by_pair.get(key) == trail_id:
+            del self.s.by_pair[key]
+        self.s.labels.release(trail.label)
+        self.s.record("trail-removed", f"{trail.app} trail {trail.id} {trail.src_ip} -> "
+                    f"{trail.dst_ip} removed: {reason}", trail.id)
+        ops = [op for op in compiler.remove_ops(trail) if op.dpid in self.s.topo.switches]
+        change = Change([{op.dpid: [op] for op in ops}] if ops else [])
+        if self.s.policy.service(trail.app) is not None or self.s.bindings:
+            client = trail.src_mac if trail.grouped else trail.dst_mac
+            binding = self.s.bindings.get((trail.app, client))
+            group = self.s.services.binding_group(binding) if binding is not None else None
+            if group is not None:  # the bucket goes before the path it leads to
+                change = Change([{group.dpid: [group]}]).merge(
+                    Change([{}, *change.steps], change.done))
+        return change
+
+    def restore_hop(self, dpid: int, label: int) -> Change:
+        """The miss path: re-install the table-1 entry of `label` at `dpid`.
+
+        An empty Change means the label is unknown there: drop the packet.
+        """
+        trail = self.s.store.find_by_label(dpid, label)
+        if trail is None or trail.label != label or dpid not in trail.switches:
+            self.s.misses_unknown += 1
+            return Change()
+        flows = [f for f in compiler.hop_flows(trail) if f.dpid == dpid]
+        self.s.record("label-miss", f"label {label} missing at {self.s.topo.switch_name(dpid)}: "
+                    "restored from the store", trail.id)
+        return Change([{dpid: flows}])
+
+    def classifier_counters(self, dpid: int,
+                            entries: Iterable[tuple[int, int | None, int, int]]) -> None:
+        """Apply table-0 flow stats of switch `dpid`: (trail id, in_port, packets, bytes).
+
+        Only a trail's ingress classifiers count (not where it re-enters after
+        a network function, which would count its packets twice).
+        """
+        stats = []
+        for trail_id, in_port, packets, nbytes in entries:
+            trail = self.s.store.get(trail_id)
+            if trail is not None and (not trail.grouped or trail.id in self.s.legs) \
+                    and trail.ingress.dpid == dpid \
+                    and in_port in (None, trail.ingress.in_port):
+                stats.append((trail_id, packets, nbytes))
+        self.update_counters(stats)
+
+    def update_counters(self, stats: Iterable[tuple[int, int, int]]) -> None:
+        """Apply (trail id, packets, bytes) read from ingress classifier flows.
+
+        A trail with several classifier alternatives may appear several times:
+        its counters are the sums. Traffic since the last poll renews its lease.
+        """
+        now = self.s.clock()
+        totals: dict[int, list[int]] = {}
+        for trail_id, packets, nbytes in stats:
+            total = totals.setdefault(trail_id, [0, 0])
+            total[0] += packets
+            total[1] += nbytes
+        self.s.telemetry.flow_stats([FlowCounters(i, p, b) for i, (p, b) in totals.items()], now)
+        for trail_id, (packets, nbytes) in totals.items():
+            trail = self.s.store.get(trail_id)
+            if trail is None:
+                continue
+            self.s.patterns.counters((trail.app, trail.src_mac, trail.dst_mac), packets, now,
+                                   *self.s.criticality(trail.app))
+            if (trail.packets, trail.bytes) == (packets, nbytes):
+                continue
+            changes: dict[str, Any] = {"packets": packets, "bytes": nbytes}
+            if trail.lease and packets > trail.packets:
+                changes["expires"] = now + trail.lease
+            try:
+                self.s.put(trail.evolve(version=trail.version + 1, **changes))
+            except StaleWrite:
+                continue  # moved meanwhile; the next poll counts again
+
+    def pin_trail(self, trail_id: int, pinned: bool) -> Trail | None:
+        """Pin a trail to its path (or unpin it); None if there is no such trail.
+
+        A pinned trail is never moved to relieve load (the allocation engine
+        does not see it as a candidate). It still moves when its path breaks
+        or the policy no longer allows it: a pin is about optimisation, not
+        about correctness or security.
+        """
+        trail = self.s.store.get(trail_id)
+        if trail is None:
+            return None
+        if is_pinned(trail) == pinned:
+            return trail
+        extra = {k: v for k, v in trail.extra.items() if k != PINNED}
+        if pinned:
+            extra[PINNED] = "true"
+        trail = trail.evolve(extra=extra, version=trail.version + 1)
+        self.s.put(trail)
+        self.s.record("pin", f"trail {trail_id} {'pinned to' if pinned else 'unpinned from'} "
+                    f"{self.s.path_text(trail)}", trail_id)
+        return trail
+
+    def expire_trails(self) -> Change:
+        """Remove trails whose lease ran out (no traffic for their lease), freeing labels.
+
+        The switch removes an idle classifier by itself (classifier_idle is
+        told); this sweep catches the rest: a lost notification, a trail whose
+        classifier never saw a packet, a restart.
+        """
+        now = self.s.clock()
+        if now < self.s.sweep_after:
+            return Change()
+        change = Change()
+        for trail in self.s.store.all():
+            if trail.lease and trail.expires is not None and trail.expires <= now:
+                change.merge(self.remove_trail(trail.id, f"lease expired (idle {trail.lease} s)",
+                                               note="expired"))
+        return change
+
+    def classifier_idle(self, trail_id: int, match: dict[str, int | str]) -> Change:
+        """The switch timed out an idle ingress classifier of `trail_id`.
+
+        If the whole trail was idle for its lease it ends here. If another
+        classifier alternative of it carried traffic (the store's lease is
+        still running), the idle alternative is put back.
+        """
+        trail = self.s.store.get(trail_id)
+        if trail is None or not trail.lease:
+            return Change()
+        if trail.expires is None or trail.expires <= self.s.clock() + self.s.lease_slack:
+            return self.remove_trail(trail_id, f"idle for {trail.lease} s on the switch",
+                                     note="expired")
+        want = {k: v.lower() if isinstance(v, str) else v for k, v in match.items()}
+        flows = [f for f in self._classifiers_of(trail) if dict(
+            (k, v.lower() if isinstance(v, str) else v) for k, v in f.match) == want]
+        return Change([{trail.ingress.dpid: flows}]) if flows else Change()
+
+    def refresh_classifiers(self, src_mac: str, dst_mac: str) -> Change:
+        """A host's packet reached the controller although its pair has trails.
+
+        Their classifiers are gone from the switch (timed out just now, or
+        removed by hand): install them again and renew the leases.
+        """
+        change = Change()
+        now = self.s.clock()
+        for (_app, src, dst), trail_id in list(self.s.by_pair.items()):
+            if (src, dst) != (src_mac, dst_mac):
+                continue
+            trail = self.s.store.get(trail_id)
+            if trail is None or (trail.grouped and trail.id not in self.s.legs):
+                continue
+            if trail.lease:
+                trail = trail.evolve(expires=now + trail.lease, version=trail.version + 1)
+                self.s.put(trail)
+            flows = self._classifiers_of(trail)
+            if flows:
+                change.merge(Change([{trail.ingress.dpid: flows}]))
+        return change
+
+    def _classifiers_of(self, trail: Trail) -> list[FlowSpec]:
+        """A trail's ingress classifiers (a multipath trail's head: into its group)."""
+        if trail.id in self.s.legs:
+            legs = self.s.multipath.leg_trails(trail.id)
+            return list(bundles.specs(legs).classifiers) if legs else []
+        return compiler.classifier_flows(trail)
