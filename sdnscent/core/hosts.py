@@ -200,9 +200,9 @@ class HostManager:
         """Tagger ports that appeared get their flows; those that went lose them."""
         now = self.s.tagger_ports()
         change = Change()
-        trails = self.s.store.all()
         for dpid, port in sorted(now - before):
             if dpid in self.s.topo.switches:
+                trails = self.s.live(self.s.index.on_switch(dpid))
                 change.merge(Change([{dpid: tagging.trusted_port_flows(dpid, port, trails)}]))
         for dpid, port in sorted(before - now):
             if dpid in self.s.topo.switches:

@@ -15,7 +15,7 @@ from ..flows import (
     GroupDelete,
 )
 from ..topology import Host, Link, Port, dpid_str
-from ..trails import Trail, TrailState
+from ..trails import Trail
 from .model import (
     Change,
 )
@@ -47,8 +47,7 @@ class LinkManager:
         self.s.record("switch", f"switch {name or dpid_str(dpid)} "
                     + ("reconnected" if known else "connected"))
         link_ports = [lk.dst_port for lk in self.s.topo.links() if lk.dst == dpid]
-        trails = [t for t in self.s.store.all() if dpid in t.switches
-                  and t.state not in (TrailState.REMOVED, TrailState.FAILED)]
+        trails = self.s.live(self.s.index.on_switch(dpid))
         if installed is not None:
             return self._audit(dpid, link_ports, trails, installed)
         wipe = FlowDelete(dpid, PIPELINE_COOKIE & COOKIE_MASK_OURS, COOKIE_MASK_OURS)
@@ -236,12 +235,11 @@ class LinkManager:
                                                                            link.dst_port)]}]))
         for host in hosts:
             change.merge(self.s.hosts.drop_host_trails(host.mac, f"host {host.ip} went away"))
-        broken = {(lk.src, lk.src_port) for lk in links}
-        for trail in self.s.store.all():
-            if trail.state in (TrailState.REMOVED, TrailState.FAILED):
-                continue
-            crosses = any(hop in broken for hop in trail.links())
-            if crosses or (gone_switch is not None and gone_switch in trail.switches):
+        affected = self.s.index.on_links((lk.src, lk.src_port) for lk in links)
+        if gone_switch is not None:
+            affected |= self.s.index.on_switch(gone_switch)
+        for trail in self.s.live(affected):
+            if trail.id in self.s.index:  # not removed by an earlier re-plan of this loss
                 change.merge(self.s.trails.replan(trail.id, "its path lost a link",
                                                   keep_intact=True))
         return change

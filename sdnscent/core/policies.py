@@ -99,6 +99,6 @@ class PolicyManager:
         """
         view = PolicyView(self.s.policy, self.s.topo)
         profile = self.s.policy.app(app)
-        trails = [t for t in self.s.store.all() if t.app == app
-                  and view.is_forward(profile, t.src_ip, t.dst_ip) != reverse]
+        trails = [t for t in self.s.live(self.s.index.of_app(app))
+                  if view.is_forward(profile, t.src_ip, t.dst_ip) != reverse]
         return dag.app_dag(trails, self.s.topo, view.network_functions(), self.s.policy)

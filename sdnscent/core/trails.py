@@ -55,6 +55,7 @@ class TrailManager:
         # one lease to show traffic before the sweep judges them.
         self.s.sweep_after = self.s.clock() + self.s.trail_lease
         trails = self.s.store.all()
+        self.s.index.rebuild(trails)
         for trail in trails:
             if trail.state in (TrailState.REMOVED, TrailState.FAILED):
                 continue
@@ -180,17 +181,22 @@ class TrailManager:
         links: set[tuple[int, int]] = set()
         switches: set[int] = set()
         mine = profile.requirements.isolation
-        for trail in self.s.store.all():
-            if trail.app in (profile.name, DEFAULT_APP) or trail is replacing:
+        for app in self.s.index.apps():
+            if app in (profile.name, DEFAULT_APP):
                 continue
-            other = self.s.policy.app(trail.app)
+            other = self.s.policy.app(app)
             theirs = other.requirements.isolation if other else "none"
             strictest = "switch" if "switch" in (mine, theirs) else (
                 "link" if "link" in (mine, theirs) else "none")
-            if strictest == "link":
-                links.update(trail.links())
-            elif strictest == "switch":
-                switches.update(trail.switches)
+            if strictest == "none":
+                continue
+            for trail in self.s.live(self.s.index.of_app(app)):
+                if replacing is not None and trail.id == replacing.id:
+                    continue
+                if strictest == "link":
+                    links.update(trail.links())
+                else:
+                    switches.update(trail.switches)
         for dpid, port in list(links):  # a link is the cable: both directions
             link = self.s.topo.link_from(dpid, port)
             if link is not None:
