@@ -16,14 +16,13 @@ from .constraints import (
     node_attrs,
     resolve_switch,
 )
+from .pipeline import MAX_APPS_PRIORITY, PRIO_APP_BASE
 from .planner import Planner, pair_key
 from .policy import Application, Policy
 from .topology import Host, Topology
 from .trails import Hop
 
 IP_PROTO = {"tcp": 6, "udp": 17}
-PRIO_APP_BASE = 200  # application classifiers; earlier applications win overlaps
-MAX_APPS_PRIORITY = 99
 
 Match = tuple[tuple[str, int], ...]
 

@@ -10,14 +10,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from .flows import COOKIE_MAGIC, COOKIE_MASK_ALL, TABLE_CLASSIFY, FlowDelete, FlowSpec
+from .flows import FlowDelete, FlowSpec
+from .pipeline import COOKIE_MASK_ALL, TABLE_CLASSIFY, cookie_kind
 
 Key = tuple[int, int, tuple[tuple[str, int | str], ...]]  # (table, priority, match)
 
 
 def is_ours(cookie: int) -> bool:
     """True for a cookie this controller writes (top 16 bits 0x5ce7)."""
-    return cookie >> 48 == COOKIE_MAGIC
+    return cookie_kind(cookie) is not None
 
 
 def entry_key(flow: FlowSpec) -> Key:

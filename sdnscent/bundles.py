@@ -18,12 +18,13 @@ from dataclasses import replace
 from . import compiler
 from .flows import GroupSpec, MeterSpec, meter_for
 from .mpcompile import MultipathSpecs, WeightedPath, compile_multipath
+from .pipeline import MULTIPATH_GROUP_BASE, multipath_group_id
 from .splits import LinkKey, normalised
 from .trails import Hop, Trail
 
 HEAD = "multipath"  # Trail.extra key: the head leg's id (str)
 WEIGHT = "weight"  # Trail.extra key: the leg's share of the traffic (str, 0..1)
-GROUP_BASE = 0x4000_0000  # select group ids of multipath trails: base + head id
+GROUP_BASE = MULTIPATH_GROUP_BASE  # old name (select group ids: base + head id)
 REWEIGHT_MIN = 0.05  # a new split is installed only if some weight moves this much
 REWEIGHT_HOLD = 3  # stats periods a new split stays before the next (the loads settle)
 
@@ -50,10 +51,7 @@ def leg_extra(trail_extra: dict[str, str], head: int, weight: float) -> dict[str
 def group_id(head: int) -> int:
     """The select group of the multipath trail whose head is `head` (fixed by the id, so
     every controller of a shared store names it alike)."""
-    gid = GROUP_BASE + head
-    if not (0 < head and gid < 0xFFFF_FF00):
-        raise ValueError(f"trail {head}: no select group id for it")
-    return gid
+    return multipath_group_id(head)
 
 
 def leg_links(hops: Sequence[Hop]) -> list[LinkKey]:

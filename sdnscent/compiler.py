@@ -13,14 +13,10 @@ from collections.abc import Iterable
 from dataclasses import replace
 
 from .flows import (
-    COOKIE_MASK_ALL,
     ETH_TYPE_ARP,
     ETH_TYPE_IPV4,
     ETH_TYPE_LLDP,
     ETH_TYPE_MPLS,
-    PIPELINE_COOKIE,
-    TABLE_CLASSIFY,
-    TABLE_FORWARD,
     Action,
     Bucket,
     FlowDelete,
@@ -36,20 +32,26 @@ from .flows import (
     SetField,
     ToController,
     meter_for,
+)
+from .pipeline import (
+    COOKIE_MASK_ALL,
+    PIPELINE_COOKIE,
+    PRIO_APP,
+    PRIO_ARP,
+    PRIO_LINK_PORT,
+    PRIO_LLDP,
+    PRIO_MISS,
+    PRIO_PUNT,
+    PRIO_SERVICE,
+    PRIO_TRAIL,
+    PRIO_UNTRUSTED_LABEL,
+    TABLE_CLASSIFY,
+    TABLE_FORWARD,
     trail_cookie,
 )
+from .pipeline import meter_id as trail_meter_id
 from .policy import DEFAULT_APP
 from .trails import Trail
-
-PRIO_LLDP = 1000
-PRIO_ARP = 900
-PRIO_LINK_PORT = 500
-PRIO_UNTRUSTED_LABEL = 400
-PRIO_SERVICE = 300  # service classifiers and service replies (above applications)
-PRIO_APP = 200  # application classifiers (more specific than a pair)
-PRIO_TRAIL = 100
-PRIO_PUNT = 10
-PRIO_MISS = 0
 
 Op = FlowSpec | FlowDelete | GroupSpec | GroupDelete | MeterSpec | MeterDelete
 Step = dict[int, list[Op]]  # dpid -> ops, sent together, then one barrier
@@ -135,10 +137,8 @@ def leased(trail: Trail, flow: FlowSpec) -> FlowSpec:
 
 
 def meter_id(trail: Trail) -> int:
-    """The meter of a capped trail at its ingress: the trail id (OpenFlow allows < 2^32 - 65536)."""
-    if not 0 < trail.id < 0xFFFF0000:
-        raise ValueError(f"trail {trail.id}: no meter id for it")
-    return trail.id
+    """The meter of a capped trail at its ingress: the trail id (pipeline.meter_id)."""
+    return trail_meter_id(trail.id)
 
 
 def meter_ops(trail: Trail, modify: bool = False) -> list[MeterSpec]:

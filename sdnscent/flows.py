@@ -9,47 +9,26 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-# Pipeline layout (docs/pipeline.rst).
-TABLE_CLASSIFY = 0
-TABLE_FORWARD = 1
-TABLES = (TABLE_CLASSIFY, TABLE_FORWARD)
+# Tables, cookies and their helpers live in sdnscent.pipeline; re-exported here.
+from .pipeline import COOKIE_MAGIC as COOKIE_MAGIC
+from .pipeline import COOKIE_MASK_ALL as COOKIE_MASK_ALL
+from .pipeline import COOKIE_MASK_OURS as COOKIE_MASK_OURS
+from .pipeline import KIND_BLOCK as KIND_BLOCK
+from .pipeline import KIND_PIPELINE as KIND_PIPELINE
+from .pipeline import KIND_SERVICE as KIND_SERVICE
+from .pipeline import KIND_TRAIL as KIND_TRAIL
+from .pipeline import PIPELINE_COOKIE
+from .pipeline import TABLE_CLASSIFY as TABLE_CLASSIFY
+from .pipeline import TABLE_FORWARD as TABLE_FORWARD
+from .pipeline import TABLES as TABLES
+from .pipeline import cookie_trail_id as cookie_trail_id
+from .pipeline import make_cookie as make_cookie
+from .pipeline import trail_cookie as trail_cookie
 
 ETH_TYPE_IPV4 = 0x0800
 ETH_TYPE_ARP = 0x0806
 ETH_TYPE_MPLS = 0x8847
 ETH_TYPE_LLDP = 0x88CC
-
-# Cookies: the top 16 bits mark flows as ours, the next 16 the kind, the low
-# 32 bits the trail id, so `ovs-ofctl dump-flows` explains itself.
-COOKIE_MAGIC = 0x5CE7
-KIND_PIPELINE = 0
-KIND_TRAIL = 1
-KIND_BLOCK = 2  # drop rules of applications whose policy cannot be met
-KIND_SERVICE = 3  # a service's classifier into its select group (docs/policy.rst)
-COOKIE_MASK_ALL = 0xFFFF_FFFF_FFFF_FFFF
-COOKIE_MASK_OURS = 0xFFFF_0000_0000_0000
-
-
-def make_cookie(kind: int, ident: int = 0) -> int:
-    """Return the 64-bit cookie for a flow of `kind` (pipeline/trail) and id."""
-    if not 0 <= ident < 2**32:
-        raise ValueError(f"cookie id {ident} outside 0..2**32-1")
-    return (COOKIE_MAGIC << 48) | (kind << 32) | ident
-
-
-def trail_cookie(trail_id: int) -> int:
-    """Cookie carried by every flow of trail `trail_id`."""
-    return make_cookie(KIND_TRAIL, trail_id)
-
-
-PIPELINE_COOKIE = make_cookie(KIND_PIPELINE)
-
-
-def cookie_trail_id(cookie: int) -> int | None:
-    """The trail id encoded in `cookie`, or None for a non-trail cookie."""
-    if cookie >> 48 != COOKIE_MAGIC or (cookie >> 32) & 0xFFFF != KIND_TRAIL:
-        return None
-    return cookie & 0xFFFF_FFFF
 
 
 # Actions -----------------------------------------------------------------

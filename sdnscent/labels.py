@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from collections import deque
 
-MIN_LABEL = 16  # 0-15 are reserved by RFC 3032
-MAX_LABEL = 2**20 - 1
+from .pipeline import MAX_LABEL, MIN_LABEL
 
 
 class LabelError(ValueError):

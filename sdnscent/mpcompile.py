@@ -21,15 +21,8 @@ from .compiler import (
     ingress_actions,
     leased,
 )
-from .flows import (
-    TABLE_CLASSIFY,
-    Bucket,
-    FlowSpec,
-    Group,
-    GroupSpec,
-    trail_cookie,
-)
-from .labels import MAX_LABEL, MIN_LABEL
+from .flows import Bucket, FlowSpec, Group, GroupSpec
+from .pipeline import MAX_LABEL, MIN_LABEL, MULTIPATH_GROUP_MAX, TABLE_CLASSIFY, trail_cookie
 from .topology import Topology, dpid_str
 from .trails import Hop, Trail
 
@@ -95,8 +88,8 @@ def _check(trail: Trail, paths: Sequence[WeightedPath], group_id: int, total: in
         raise ValueError(f"{where}: no hops: the trail's ingress and egress name the endpoints")
     if not paths:
         raise ValueError(f"{where}: no paths")
-    if not 0 <= group_id < 0xFFFFFF00:
-        raise ValueError(f"{where}: group_id {group_id} outside 0..0xfffffeff")
+    if not 0 <= group_id <= MULTIPATH_GROUP_MAX:
+        raise ValueError(f"{where}: group_id {group_id} outside 0..{MULTIPATH_GROUP_MAX:#x}")
     if not len(paths) <= total <= 0xFFFF:
         raise ValueError(f"{where}: bucket total {total} must lie in {len(paths)}..65535")
     src = (trail.ingress.dpid, trail.ingress.in_port)

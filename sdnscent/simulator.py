@@ -15,7 +15,6 @@ from dataclasses import dataclass, field, replace
 from .flows import (
     ETH_TYPE_IPV4,
     ETH_TYPE_MPLS,
-    TABLE_CLASSIFY,
     Action,
     Bucket,
     FlowDelete,
@@ -31,6 +30,7 @@ from .flows import (
     SetField,
     ToController,
 )
+from .pipeline import TABLE_CLASSIFY
 
 # OpenFlow 1.3 reserved ports that the simulator models; the others (FLOOD,
 # ALL, NORMAL, LOCAL, TABLE, ANY) are refused at load: the design never floods.

@@ -13,24 +13,22 @@ from collections.abc import Iterable
 from dataclasses import replace
 
 from . import compiler
-from .flows import (
+from .flows import ETH_TYPE_MPLS, FlowDelete, FlowSpec, MeterDelete
+from .pipeline import (
     COOKIE_MASK_ALL,
-    ETH_TYPE_MPLS,
+    KIND_TAGGER,
+    PRIO_TAGGED,
+    PRIO_TAGGER_DROP,
     TABLE_CLASSIFY,
     TABLE_FORWARD,
-    FlowDelete,
-    FlowSpec,
-    MeterDelete,
     make_cookie,
     trail_cookie,
 )
 from .trails import Trail, TrailState
 
-# Above the untrusted-label drop (400), below inter-switch ports (500): a host
-# port is never an inter-switch port, so the two never meet on one in_port.
-PRIO_TAGGED = compiler.PRIO_UNTRUSTED_LABEL + 50  # a label of this port's own trails
-PRIO_TAGGER_DROP = compiler.PRIO_UNTRUSTED_LABEL + 10  # any other label on a tagger port
-KIND_TAGGER = 4  # cookie kind of the per-port drop; its id is the port number
+# PRIO_TAGGED and PRIO_TAGGER_DROP sit above the untrusted-label drop, below
+# inter-switch ports: a host port is never an inter-switch port, so the two
+# never meet on one in_port.
 DEAD_STATES = frozenset({TrailState.REMOVED, TrailState.FAILED})
 
 

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 from ..compiler import classifier_priority
-from ..labels import MAX_LABEL, MIN_LABEL
+from ..pipeline import MAX_LABEL, MIN_LABEL, NO_LABEL
 from ..tagging import no_label_path
 from ..trails import Trail, TrailState
 
@@ -30,7 +30,6 @@ SHAPE_PROTO_DSCP = 7
 IP_PROTO = {"tcp": 6, "udp": 17, "sctp": 132}
 KEY = struct.Struct("!4sHBBB3x")  # daddr, port (network order), proto, dscp, shape
 VALUE = struct.Struct("<IHBB")  # label, priority, tc, shapes (host order: x86/arm64)
-NO_LABEL = 0  # an entry that keeps matching traffic untagged (the switch classifies it)
 
 
 class Unrepresentable(ValueError):
