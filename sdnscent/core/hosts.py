@@ -6,6 +6,7 @@ import logging
 
 from .. import tagging
 from ..ratelimit import RateLimiter
+from ..store import HostRecord, StoreError
 from ..topology import Host, TopologyError
 from .model import (
     ARP_REPLY,
@@ -24,6 +25,7 @@ LOG = logging.getLogger("sdnscent.controller")
 PENDING_TTL = 10.0  # s a requester waits for an unknown address to answer a probe
 PENDING_MAX = 4096  # unknown addresses waited for at once (more: the oldest go)
 PROBE_RATE, PROBE_BURST = 10.0, 20.0  # probe rounds per second for unknown addresses
+HOST_REFRESH = 60.0  # s between writes of a known host's last-seen time to the store
 
 
 class HostManager:
@@ -43,6 +45,63 @@ class HostManager:
         self.probes_limited = 0  # probe rounds refused by the rate limit
         self._probe_rounds = RateLimiter(PROBE_RATE, PROBE_BURST, clock=s.clock)
         self._swept = float("-inf")
+        # Hosts from the store after a restart, placed when their switch connects.
+        self.recovered: dict[str, HostRecord] = {}
+        self._saved: dict[str, float] = {}  # mac -> when its record was last written
+
+    # hosts in the store ----------------------------------------------------------
+    def load_stored(self) -> int:
+        """Read the stored hosts (after a restart or a take-over); return how many."""
+        try:
+            records = self.s.store.hosts()
+        except StoreError as exc:
+            LOG.warning("stored hosts not read: %s", exc)
+            records = []
+        self.recovered = {r.mac: r for r in records if r.mac not in self.s.topo.hosts}
+        return len(records)
+
+    def restore_at(self, dpid: int) -> int:
+        """Place the stored hosts of switch `dpid`, which just connected; return how many.
+
+        A host whose port is gone, down, or faces a link or a network function
+        stays unplaced; it is learned again when it speaks.
+        """
+        placed = 0
+        sw = self.s.topo.switches.get(dpid)
+        nf_ports = self.s.nf_ports()
+        for record in [r for r in self.recovered.values() if r.dpid == dpid]:
+            del self.recovered[record.mac]
+            port = sw.ports.get(record.port) if sw is not None else None
+            if port is None or not port.up or (dpid, record.port) in nf_ports \
+                    or record.mac in self.s.topo.hosts \
+                    or self.s.topo.host_by_ip(record.ip) is not None:
+                continue
+            try:
+                self.s.topo.add_host(record.mac, record.ip, dpid, record.port)
+            except TopologyError as exc:
+                LOG.info("stored host %s not placed: %s", record.mac, exc)
+                continue
+            self._saved[record.mac] = record.seen
+            placed += 1
+        if placed:
+            self.s.record("host", f"{placed} hosts of {self.s.topo.switch_name(dpid)} "
+                          "restored from the store")
+        return placed
+
+    def _save(self, host: Host, now: float) -> None:
+        self._saved[host.mac] = now
+        try:
+            self.s.store.put_host(HostRecord(host.mac, host.ip, host.dpid, host.port, now))
+        except StoreError as exc:
+            LOG.warning("host %s not stored: %s", host.mac, exc)
+
+    def _forget(self, mac: str) -> None:
+        self._saved.pop(mac, None)
+        self.recovered.pop(mac, None)
+        try:
+            self.s.store.delete_host(mac)
+        except StoreError as exc:
+            LOG.warning("host %s not deleted from the store: %s", mac, exc)
 
     def _expire_arp(self, now: float) -> None:
         """Forget waiters older than PENDING_TTL and probes older than PROBE_INTERVAL."""
@@ -83,6 +142,11 @@ class HostManager:
             LOG.warning("host not learned: %s", exc)
             return Change()
         change = Change()
+        now = self.s.clock()
+        self.recovered.pop(host.mac, None)
+        if old is not None or not was_known \
+                or now - self._saved.get(host.mac, float("-inf")) >= HOST_REFRESH:
+            self._save(host, now)
         if previous_owner is not None and previous_owner.mac != host.mac:
             self.s.record("host", f"{ip} moved from {previous_owner.mac} to {mac}")
             change.merge(self.drop_host_trails(previous_owner.mac, f"{ip} changed owner"))
@@ -210,6 +274,12 @@ class HostManager:
         return change
 
     def drop_host_trails(self, mac: str, reason: str) -> Change:
+        """Remove the trails, service bindings and drop rules of host `mac`.
+
+        A host the topology no longer has is forgotten by the store too.
+        """
+        if mac not in self.s.topo.hosts:
+            self._forget(mac)
         change = Change()
         for binding in [b for b in self.s.bindings.values() if b.client == mac]:
             change.merge(self.s.services.remove_binding(binding, reason))

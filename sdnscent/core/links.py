@@ -45,7 +45,8 @@ class LinkManager:
         self.s.away.pop(dpid, None)
         self.s.topo.add_switch(dpid, {p.number: p for p in ports}, name)
         self.s.record("switch", f"switch {name or dpid_str(dpid)} "
-                    + ("reconnected" if known else "connected"))
+                      + ("reconnected" if known else "connected"))
+        self.s.hosts.restore_at(dpid)  # after a restart: hosts known before it
         link_ports = [lk.dst_port for lk in self.s.topo.links() if lk.dst == dpid]
         trails = self.s.live(self.s.index.on_switch(dpid))
         if installed is not None:

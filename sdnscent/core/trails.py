@@ -43,10 +43,11 @@ class TrailManager:
     def recover(self) -> int:
         """Rebuild the indexes from the store after a restart; return the trail count.
 
-        The (app, src, dst) index and the label allocations come back; hosts
-        are learned again from traffic, and a trail whose hosts are not known
-        yet is kept (see replan and learn_host). Block rules and service
-        bindings are not stored: the audit removes theirs from the switches.
+        The (app, src, dst) index, the trail index and the label allocations
+        come back; stored hosts are placed when their switch connects (a host
+        not stored is learned again from traffic, and a trail whose hosts are
+        not known yet is kept: see replan and learn_host). Block rules and
+        service bindings are not stored: the audit removes theirs.
         """
         self.s.by_pair.clear()
         self.s.legs.clear()
@@ -56,6 +57,7 @@ class TrailManager:
         self.s.sweep_after = self.s.clock() + self.s.trail_lease
         trails = self.s.store.all()
         self.s.index.rebuild(trails)
+        hosts = self.s.hosts.load_stored()
         for trail in trails:
             if trail.state in (TrailState.REMOVED, TrailState.FAILED):
                 continue
@@ -78,8 +80,8 @@ class TrailManager:
                 del self.s.legs[head]
                 self.s.record("recover", f"legs {legs} of multipath trail {head} not installed: "
                             "its head leg is gone (DELETE them)")
-        self.s.record("recover", f"{len(self.s.by_pair)} trails and their labels loaded from "
-                    "the store")
+        self.s.record("recover", f"{len(self.s.by_pair)} trails and their labels, and "
+                      f"{hosts} hosts, loaded from the store")
         return len(self.s.by_pair)
 
     def trail_for_pair(self, src_mac: str, dst_mac: str,
