@@ -17,6 +17,7 @@ from .flows import (
     ETH_TYPE_IPV4,
     ETH_TYPE_LLDP,
     ETH_TYPE_MPLS,
+    OFPP_IN_PORT,
     Action,
     Bucket,
     FlowDelete,
@@ -117,6 +118,12 @@ def classifier_priority(trail: Trail) -> int:
     return PRIO_TRAIL if trail.app == DEFAULT_APP else PRIO_APP
 
 
+def output(out_port: int, in_port: int) -> Output:
+    """Output to `out_port` of a packet that came in on `in_port`: OFPP_IN_PORT when
+    they are the same port (hosts behind one port; OpenFlow drops a plain output)."""
+    return Output(OFPP_IN_PORT if out_port == in_port else out_port)
+
+
 def _rewrites(trail: Trail) -> list[Action]:
     return [SetField(name, value) for name, value in trail.rewrite]
 
@@ -159,8 +166,8 @@ def ingress_actions(trail: Trail) -> list[Action]:
     """
     hop = trail.ingress
     if len(trail.hops) == 1 and hop.via is None:
-        return [*_rewrites(trail), Output(hop.out_port)]
-    return [PushMpls(), SetField("mpls_label", trail.label), Output(hop.out_port)]
+        return [*_rewrites(trail), output(hop.out_port, hop.in_port)]
+    return [PushMpls(), SetField("mpls_label", trail.label), output(hop.out_port, hop.in_port)]
 
 
 def classifier_flows(trail: Trail) -> list[FlowSpec]:
@@ -174,7 +181,7 @@ def classifier_flows(trail: Trail) -> list[FlowSpec]:
         return []
     if len(trail.hops) == 1 and hop.via is None:
         return [leased(trail, FlowSpec.make(hop.dpid, TABLE_CLASSIFY, classifier_priority(trail),
-                                             m, [*_rewrites(trail), Output(hop.out_port)],
+                                             m, ingress_actions(trail),
                                              cookie=trail_cookie(trail.id)))
                 for m in classifier_matches(trail)]
     return [leased(trail, _push(trail, hop.dpid, m)) for m in classifier_matches(trail)]
@@ -223,7 +230,8 @@ def hop_flows(trail: Trail) -> list[FlowSpec]:
 
     The exit pops the label and delivers; a hop that hands the packet to a
     network function pops it too (the NF sees plain IPv4). A switch the trail
-    visits twice (before and after an NF) matches the arrival port as well.
+    visits twice (before and after an NF), or a hop that leaves by the port it
+    came in on (output:IN_PORT), matches the arrival port as well.
     """
     if len(trail.hops) == 1 and trail.ingress.via is None:
         return []
@@ -233,9 +241,11 @@ def hop_flows(trail: Trail) -> list[FlowSpec]:
     for i, hop in enumerate(trail.hops):
         last = i == len(trail.hops) - 1
         pops = last or hop.via is not None
-        actions = [PopMpls(ETH_TYPE_IPV4), *(_rewrites(trail) if last else []),
-                   Output(hop.out_port)] if pops else [Output(hop.out_port)]
-        in_port = hop.in_port if visits[hop.dpid] > 1 else None
+        out = output(hop.out_port, hop.in_port)
+        actions = [PopMpls(ETH_TYPE_IPV4), *(_rewrites(trail) if last else []), out] \
+            if pops else [out]
+        exact = visits[hop.dpid] > 1 or out.port == OFPP_IN_PORT
+        in_port = hop.in_port if exact else None
         flows.append(FlowSpec.make(hop.dpid, TABLE_FORWARD, PRIO_TRAIL,
                                    label_match(trail.label, in_port), actions, cookie=cookie))
     flows.reverse()

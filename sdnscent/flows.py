@@ -30,6 +30,10 @@ ETH_TYPE_ARP = 0x0806
 ETH_TYPE_MPLS = 0x8847
 ETH_TYPE_LLDP = 0x88CC
 
+# OpenFlow 1.3 reserved port "the port the packet came in on": a switch drops an
+# output to the in_port given by its number (hosts behind one port need this).
+OFPP_IN_PORT = 0xFFFF_FFF8
+
 
 # Actions -----------------------------------------------------------------
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from .flows import (
     ETH_TYPE_IPV4,
     ETH_TYPE_MPLS,
+    OFPP_IN_PORT,
     Action,
     Bucket,
     FlowDelete,
@@ -34,8 +35,9 @@ from .pipeline import TABLE_CLASSIFY
 
 # OpenFlow 1.3 reserved ports that the simulator models; the others (FLOOD,
 # ALL, NORMAL, LOCAL, TABLE, ANY) are refused at load: the design never floods.
+# OFPP_IN_PORT (from flows) sends a packet back out of the port it came in on; an
+# output to that port by its number is dropped (DROP_IN_PORT), as a switch does.
 OFPP_MAX = 0xFFFFFF00
-OFPP_IN_PORT = 0xFFFFFFF8
 OFPP_CONTROLLER = 0xFFFFFFFD
 MAX_TABLE = 254
 ETH_TYPE_MPLS_MCAST = 0x8848

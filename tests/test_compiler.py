@@ -8,6 +8,7 @@ then proves where packets go. Nothing here writes a path by hand.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 
 import networkx as nx
 import pytest
@@ -21,12 +22,14 @@ from sdnscent.flows import (
     ETH_TYPE_LLDP,
     ETH_TYPE_MPLS,
     KIND_PIPELINE,
+    OFPP_IN_PORT,
     PIPELINE_COOKIE,
     TABLE_CLASSIFY,
     TABLE_FORWARD,
     FlowDelete,
     FlowSpec,
     GroupSpec,
+    Output,
     PopMpls,
     PushMpls,
     SetField,
@@ -36,6 +39,7 @@ from sdnscent.flows import (
 )
 from sdnscent.simulator import (
     DROP_BY_FLOW,
+    DROP_IN_PORT,
     DROP_UNCONNECTED,
     Network,
     Packet,
@@ -46,7 +50,7 @@ from sdnscent.simulator import (
 )
 from sdnscent.store import MemoryStore
 from sdnscent.topology import Port
-from sdnscent.trails import Trail, TrailState
+from sdnscent.trails import Hop, Trail, TrailState
 from tests.conftest import FakeClock, FatTree, HostSpec, build_fat_tree
 from tests.fabric import (
     SimPort,
@@ -459,6 +463,57 @@ def test_link_port_delete_stops_accepting_labels_on_that_port_only() -> None:
     assert [(d.reason, d.table) for d in switch.process(ports[0], labelled).drops] == [
         (DROP_BY_FLOW, TABLE_CLASSIFY)]
     assert [p.table for p in switch.process(ports[1], labelled).packet_ins] == [TABLE_FORWARD]
+
+
+def test_hosts_behind_one_port_get_a_trail_back_out_of_it_and_a_labelled_one_elsewhere(
+        ) -> None:
+    """Two hosts behind one edge port (an access switch, a hypervisor): their trail
+    outputs to OFPP_IN_PORT, which the simulator delivers back out of the port (a
+    plain output to the arrival port is dropped, as on a switch)."""
+    tree = build_fat_tree(4)
+    ctl = tree.controller(FakeClock())
+    h1, far = tree.host(1), tree.host(16)
+    guest = HostSpec(99, "00:00:00:00:00:99", "10.0.9.9", h1.dpid, h1.port)
+    ctl.learn_host(guest.dpid, guest.port, guest.mac, guest.ip)
+    assert [(h.dpid, h.port) for h in (ctl.topo.hosts[h1.mac], ctl.topo.hosts[guest.mac])] \
+        == [attachment(h1)] * 2
+    pairs = [(h1, guest), (guest, h1), (guest, far), (far, guest)]
+    trails = [ctl.ensure_trail(a.mac, b.mac)[0] for a, b in pairs]
+    for trail in trails[:2]:
+        [classifier] = compiler.trail_flows(trail)
+        assert classifier.match_dict["in_port"] == h1.port
+        assert classifier.actions == (Output(OFPP_IN_PORT),)
+    shared = "bridge"  # the simulator names a port, not the hosts behind it
+    net = compile_network(ctl, tree)
+    net.hosts[attachment(h1)] = shared
+    for (src, dst), trail in zip(pairs, trails, strict=True):
+        sent = packet_for(src, dst)
+        trace = net.send(attachment(src), sent)
+        assert [(d.host, d.dpid, d.port, d.packet) for d in trace.deliveries] == [
+            (shared if dst.port == h1.port and dst.dpid == h1.dpid else host_name(dst),
+             dst.dpid, dst.port, sent)], trace.format()
+        assert not (trace.drops or trace.packet_ins or trace.loop), trace.format()
+        assert hop_tuples(trace.hops) == hop_tuples(trail.hops)
+        assert len(trace.transits) == len(trail.hops) - 1
+    # What the switch would have done with output:<in_port>: drop it.
+    [classifier] = compiler.trail_flows(trails[0])
+    net.apply([replace(classifier, actions=(Output(h1.port),))])
+    trace = net.send(attachment(h1), packet_for(h1, guest))
+    assert not trace.deliveries and [d.reason for d in trace.drops] == [DROP_IN_PORT]
+
+
+def test_a_hop_that_leaves_by_its_arrival_port_outputs_in_port_and_matches_it() -> None:
+    trail = Trail(7, 20, "00:00:00:00:00:01", "00:00:00:00:00:02", "10.0.0.1", "10.0.0.2",
+                  (Hop(1, 1, 2), Hop(2, 3, 3)))
+    exit_flow, _ = compiler.hop_flows(trail)
+    assert exit_flow.dpid == 2 and exit_flow.match_dict["in_port"] == 3
+    assert exit_flow.actions == (PopMpls(ETH_TYPE_IPV4), Output(OFPP_IN_PORT))
+    assert compiler.output(2, 1) == Output(2) and compiler.output(3, 3) == Output(OFPP_IN_PORT)
+    local = replace(trail, hops=(Hop(1, 4, 4),), rewrite=(("eth_dst", "00:00:00:00:00:09"),))
+    assert compiler.ingress_actions(local) == [SetField("eth_dst", "00:00:00:00:00:09"),
+                                              Output(OFPP_IN_PORT)]
+    group = compiler.service_group(1, 5, [(local, 1)])  # a service member behind the port
+    assert group.buckets[0].actions[-1] == Output(OFPP_IN_PORT)
 
 
 # 5. Cookies --------------------------------------------------------------------

@@ -8,7 +8,7 @@ from os_ken.ofproto import ofproto_v1_3, ofproto_v1_3_parser
 
 from apps import ofmsg, ofwire
 from sdnscent import compiler
-from sdnscent.flows import FlowSpec, Output, SetField
+from sdnscent.flows import OFPP_IN_PORT, FlowSpec, Group, Output, SetField
 from tests.test_meters import capped
 
 
@@ -47,3 +47,14 @@ def test_an_unknown_field_is_left_to_os_ken() -> None:
     spec = FlowSpec.make(1, 0, 10, {"vlan_vid": 5})
     with pytest.raises(ofwire.Unsupported, match="vlan_vid"):
         ofwire.flow_add(spec, 1)
+
+
+def test_output_to_in_port_is_the_reserved_port_as_a_u32() -> None:
+    """Hosts behind one port: output:IN_PORT (0xfffffff8) encodes as os-ken does."""
+    spec = FlowSpec.make(7, 0, 100, {"in_port": 3, "eth_type": 0x800,
+                                     "eth_src": "00:00:00:00:00:01",
+                                     "eth_dst": "00:00:00:00:00:02"},
+                         [Output(OFPP_IN_PORT), Group(0x4000_0001)])
+    wire = ofwire.flow_add(spec, 9)
+    assert wire == reference(spec, 9)
+    assert bytes.fromhex("00000010fffffff8ffe5") in wire  # type 0, len 16, port, max_len

@@ -385,6 +385,19 @@ def test_output_to_arrival_port_is_suppressed_unless_in_port_is_used() -> None:
     assert net.send("h1", pkt()).delivered_to == ("h1",)
 
 
+def test_in_port_output_of_a_group_bucket_goes_back_out_of_the_arrival_port() -> None:
+    """Hosts behind one port (a service member beside its client): a bucket outputs
+    IN_PORT; a bucket that names the arrival port is dropped, the others still go."""
+    hosts = {(1, 1): "bridge", (1, 2): "h2"}
+    group = GroupSpec(1, 1, "all", (Bucket((Output(OFPP_IN_PORT),)), Bucket((Output(1),)),
+                                    Bucket((Output(2),))))
+    net = Network.from_specs([group, flow(1, 0, 10, {"in_port": 1}, [Group(1)])], hosts=hosts)
+    trace = net.send("bridge", pkt())
+    assert [(d.host, d.port) for d in trace.deliveries] == [("bridge", 1), ("h2", 2)]
+    assert [(d.reason, d.in_port) for d in trace.drops] == [(DROP_IN_PORT, 1)]
+    assert [(h.in_port, h.out_port) for h in trace.hops] == [(1, 1), (1, 2)]
+
+
 def test_output_to_unwired_port_is_a_drop() -> None:
     trace = Network.from_specs([flow(1, 0, 10, {}, [Output(9)])], hosts={(1, 1): "h1"}).send(
         "h1", pkt())
