@@ -173,7 +173,7 @@ def test_api_url_pointing_at_a_non_http_port_exits_1(not_http, capsys) -> None:
 
 MANAGER_OPTIONS = ["--ofp-tcp-listen-port", "--ofp-listen-host", "--api-listen", "--store",
                    "--policy", "--default-link-capacity", "--lldp-interval", "--log-level",
-                   "--log-format", "--version", "--help"]
+                   "--log-format", "--version", "--help", "--ovsdb", "--link-mtu"]
 
 
 @pytest.fixture
@@ -223,6 +223,7 @@ def test_manager_defaults_follow_the_design_contract() -> None:
     assert args.api_listen == "127.0.0.1:8080"  # loopback unless told otherwise
     assert args.store == "memory://"
     assert args.policy is None and args.default_link_capacity is None
+    assert args.ovsdb is None and args.link_mtu == 1600  # no OVSDB southbound unless told
 
 
 @pytest.mark.parametrize(("text", "value"), [("none", None), ("off", None),
@@ -252,6 +253,46 @@ def test_manager_refuses_a_bad_link_capacity_naming_the_option(bad: str, capsys)
 
 def test_manager_reads_link_capacity_in_scientific_notation() -> None:
     assert parse_manager(["--default-link-capacity", "1e9"]).default_link_capacity == 10**9
+
+
+def test_manager_takes_several_ovsdb_targets_and_a_link_mtu() -> None:
+    args = parse_manager(["--ovsdb", "unix:/var/run/openvswitch/db.sock",
+                          "--ovsdb", "tcp:10.0.0.1:6640", "--ovsdb", "tcp:[::1]:6640",
+                          "--link-mtu", "9000"])
+    assert args.ovsdb == ["unix:/var/run/openvswitch/db.sock", "tcp:10.0.0.1:6640",
+                          "tcp:[::1]:6640"]
+    assert args.link_mtu == 9000
+    assert parse_manager(["--link-mtu", "0"]).link_mtu == 0  # off
+
+
+@pytest.mark.parametrize("bad", ["db.sock", "unix:", "tcp:10.0.0.1", "tcp::6640",
+                                 "tcp:10.0.0.1:0", "tcp:10.0.0.1:ovsdb", "ssl:10.0.0.1:6640"])
+def test_manager_refuses_a_bad_ovsdb_target_naming_it(bad: str, capsys) -> None:
+    err = manager_error([f"--ovsdb={bad}"], capsys)
+    assert "argument --ovsdb" in err and repr(bad) in err
+
+
+@pytest.mark.parametrize(("bad", "shown"), [("1500", "1500"), ("65536", "65536"),
+                                            ("-1", "'-1'"), ("1.5e3", "'1.5e3'"),
+                                            ("big", "'big'")])
+def test_manager_refuses_a_link_mtu_too_small_for_a_labelled_frame(bad: str, shown: str,
+                                                                   capsys) -> None:
+    err = manager_error([f"--link-mtu={bad}"], capsys)
+    assert "argument --link-mtu" in err and shown in err
+
+
+def test_manager_hands_ovsdb_targets_and_link_mtu_to_the_app(manager_main, monkeypatch,
+                                                             capsys) -> None:
+    from sdnscent.apps.settings import SETTINGS
+
+    for name, value in vars(SETTINGS).items():  # main() sets them all: restore them after
+        monkeypatch.setattr(SETTINGS, name, value)
+    # --link-low above --link-high stops main after the settings are made, before os-ken.
+    assert manager_main(["--ovsdb", "unix:/tmp/a.sock", "--ovsdb", "tcp:127.0.0.1:6640",
+                         "--link-mtu", "0", "--link-low", "0.9", "--link-high", "0.8"]) == 2
+    assert SETTINGS.ovsdb_targets == ("unix:/tmp/a.sock", "tcp:127.0.0.1:6640")
+    assert SETTINGS.link_mtu == 0
+    assert "--link-low 0.9 must be below" in capsys.readouterr().err
 
 
 def test_manager_refuses_an_unknown_store_scheme_naming_the_option(manager_main,
