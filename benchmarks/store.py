@@ -66,7 +66,7 @@ from typing import Any
 from benchmarks.planning import fat_tree
 from sdnscent.cache import CachedStore
 from sdnscent.controller import ScentController
-from sdnscent.store import Listener, MemoryStore, TrailStore, open_store
+from sdnscent.store import HostRecord, Listener, MemoryStore, TrailStore, open_store
 from sdnscent.trails import Trail
 from tests.redisproc import (
     REDIS_CLI,
@@ -257,6 +257,15 @@ class CountingStore(TrailStore):
         self.inner.close()
 
     # not on the paths measured here: passed on uncounted
+    def put_host(self, record: HostRecord) -> None:
+        self.inner.put_host(record)
+
+    def hosts(self) -> list[HostRecord]:
+        return self.inner.hosts()
+
+    def delete_host(self, mac: str) -> None:
+        self.inner.delete_host(mac)
+
     def put_node_load(self, node: str, sample: Any, ttl: float) -> None:
         self.inner.put_node_load(node, sample, ttl)
 

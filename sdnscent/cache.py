@@ -6,7 +6,9 @@ decode of each. CachedStore answers reads from memory and writes through to the
 shared store. When the shared store fails, writes are kept locally (degraded
 mode: installed trails keep forwarding, new trails are still made) and `sync()`
 writes them back once the store answers again. Changes by other writers
-(another controller) arrive as notifications and refresh the copy.
+(another controller) arrive as notifications and refresh the copy. Host
+records are kept the same way, except that `hosts()` reads the shared store
+while it answers (host changes are not notified).
 
 Decisions and limits: docs/store.rst ("The controller's cache and Redis outages").
 """
@@ -21,12 +23,15 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from .store import (
+    HostRecord,
     Listener,
     Listeners,
     StaleWrite,
     StoreError,
     TrailStore,
+    check_mac,
     delete_note,
+    encode_host,
     lease_deadline,
     put_note,
 )
@@ -58,6 +63,9 @@ class CachedStore(TrailStore):
         self._dirty: set[int] = set()  # written while degraded
         self._deleted: dict[int, str] = {}  # deleted while degraded -> reason
         self._ids: deque[int] = deque()
+        self._hosts: dict[str, HostRecord] = {}
+        self._hosts_dirty: set[str] = set()  # hosts written while degraded
+        self._hosts_gone: dict[str, float] = {}  # hosts deleted while degraded -> when
         self._lock = threading.RLock()
         self._listeners = Listeners()
         self.down_since: float | None = None  # wall time the backing store failed
@@ -77,7 +85,8 @@ class CachedStore(TrailStore):
     def pending(self) -> int:
         """Local writes and deletes waiting for the backing store."""
         with self._lock:
-            return len(self._dirty) + len(self._deleted)
+            return len(self._dirty) + len(self._deleted) + len(self._hosts_dirty) \
+                + len(self._hosts_gone)
 
     def status(self) -> dict[str, Any]:
         """Health of the backing store as the API shows it."""
@@ -87,9 +96,12 @@ class CachedStore(TrailStore):
                 "written_back": self.written_back, "cached_trails": len(self._trails)}
 
     def load(self) -> int:
-        """Replace the copy with the backing store's trails (local pending writes stay)."""
+        """Replace the copy with the backing store's trails and hosts (local pending
+        writes stay); return the trail count."""
         trails = self.backing.all()
+        hosts = self.backing.hosts()
         with self._lock:
+            self._take_hosts(hosts)
             keep = {i: self._trails[i] for i in self._dirty if i in self._trails}
             self._trails.clear()
             self._by_label.clear()
@@ -194,6 +206,43 @@ class CachedStore(TrailStore):
     def reserve_ids(self, count: int) -> list[int]:
         return self.backing.reserve_ids(count)
 
+    # TrailStore: hosts --------------------------------------------------------
+    def put_host(self, record: HostRecord) -> None:
+        encode_host(record)  # an invalid record is the caller's error, not an outage
+        with self._lock:
+            if not self.degraded:
+                try:
+                    self.backing.put_host(record)
+                except StoreError as exc:
+                    self._degrade(exc)
+            if self.degraded:
+                self._hosts_dirty.add(record.mac)
+                self._hosts_gone.pop(record.mac, None)
+            self._hosts[record.mac] = record
+
+    def hosts(self) -> list[HostRecord]:
+        """The shared store's hosts while it answers (other writers' too), else the copy."""
+        with self._lock:
+            if not self.degraded:
+                try:
+                    self._take_hosts(self.backing.hosts())
+                except StoreError as exc:
+                    self._degrade(exc)
+            return [self._hosts[mac] for mac in sorted(self._hosts)]
+
+    def delete_host(self, mac: str) -> None:
+        check_mac(mac)
+        with self._lock:
+            self._hosts.pop(mac, None)
+            self._hosts_dirty.discard(mac)
+            if not self.degraded:
+                try:
+                    self.backing.delete_host(mac)
+                    return
+                except StoreError as exc:
+                    self._degrade(exc)
+            self._hosts_gone[mac] = self.clock()
+
     # write-back -------------------------------------------------------------
     def sync(self) -> int:
         """If degraded and the backing store answers again: write back; return records written.
@@ -201,8 +250,9 @@ class CachedStore(TrailStore):
         Every cached trail the store lacks (or holds at an older version) is
         written, so a Redis that came back empty gets the trails again; a newer
         stored version wins (another controller wrote it). Deletes made during
-        the outage are replayed. Then the copy is reloaded (changes of other
-        writers during the outage come in).
+        the outage are replayed. Host records likewise, `seen` deciding which
+        is newer. Then the copy is reloaded (changes of other writers during
+        the outage come in).
         """
         if not self.degraded:
             return 0
@@ -227,6 +277,7 @@ class CachedStore(TrailStore):
                         LOG.info("trail %d changed elsewhere during the outage; "
                                  "taking the stored version", trail.id)
                 self._dirty.clear()  # (each put above indexed its trail)
+                written += self._write_back_hosts()
                 down = self.clock() - (self.down_since or self.clock())
                 self.down_since = None
                 self.written_back += written
@@ -291,6 +342,30 @@ class CachedStore(TrailStore):
         self.backing.close()
 
     # helpers ----------------------------------------------------------------
+    def _write_back_hosts(self) -> int:
+        """sync() for host records (under the lock); return the records written."""
+        stored = {h.mac: h for h in self.backing.hosts()}
+        written = 0
+        for mac, when in list(self._hosts_gone.items()):
+            theirs = stored.get(mac)
+            if theirs is not None and theirs.seen <= when:  # not seen again since
+                self.backing.delete_host(mac)
+                written += 1
+            del self._hosts_gone[mac]
+        for record in list(self._hosts.values()):
+            theirs = stored.get(record.mac)
+            if theirs is None or (theirs != record and theirs.seen <= record.seen):
+                self.backing.put_host(record)
+                written += 1
+        self._hosts_dirty.clear()
+        return written
+
+    def _take_hosts(self, records: list[HostRecord]) -> None:
+        """Replace the host copy with `records`, keeping local pending writes and deletes."""
+        keep = {mac: self._hosts[mac] for mac in self._hosts_dirty if mac in self._hosts}
+        self._hosts = {h.mac: h for h in records if h.mac not in self._hosts_gone}
+        self._hosts.update(keep)
+
     def _fetch(self, trail_id: int) -> Trail | None:
         try:
             trail = self.backing.get(trail_id)

@@ -21,14 +21,18 @@ from redis.exceptions import RedisClusterException, RedisError
 from redis.retry import Retry
 
 from .store import (
+    HostRecord,
     Listener,
     Listeners,
     StaleWrite,
     StoreError,
     TrailStore,
     _dump,
+    check_mac,
     check_node_name,
+    decode_host,
     decode_trail,
+    encode_host,
     encode_trail,
     lease_deadline,
     new_origin,
@@ -160,6 +164,7 @@ IDS_KEY = f"{PREFIX}:{{meta}}:trails"  # sorted set of trail ids (score = id)
 NODES_KEY = f"{PREFIX}:{{meta}}:nodes"  # sorted set of node names (score = expiry, ms)
 LEADER_KEY = f"{PREFIX}:{{meta}}:leader"  # the leader's name, with the lease as TTL
 GENERATION_KEY = f"{PREFIX}:{{meta}}:generation"  # OpenFlow role generation id
+HOSTS_KEY = f"{PREFIX}:{{meta}}:hosts"  # hash: field MAC -> the host's JSON record
 CHANNEL = f"{PREFIX}:changes"  # pub/sub channel of change notifications
 
 
@@ -286,6 +291,35 @@ class _RedisBase(TrailStore):
                     pipe.hset(labels_key(dpid), str(label), str(trail.id))
             pipe.execute()
         return len(trails)
+
+    # learned hosts ----------------------------------------------------------
+    def put_host(self, record: HostRecord) -> None:
+        text = encode_host(record)
+        with self._errors():
+            self._client.hset(HOSTS_KEY, record.mac, text)
+
+    def hosts(self) -> list[HostRecord]:
+        with self._errors():
+            raw = self._client.hgetall(HOSTS_KEY)
+        out = []
+        for field, text in raw.items():
+            mac = field.decode(errors="replace") if isinstance(field, bytes) else str(field)
+            key = f"{HOSTS_KEY}[{mac if len(mac) <= 40 else mac[:37] + '...'}]"
+            try:
+                record = decode_host(text, key)
+                if record.mac != mac:
+                    raise StoreError(f"store record {key!r}: field 'mac': {record.mac} does "
+                                     "not match the hash field")
+            except StoreError as exc:
+                LOG.error("skipping a malformed host record: %s", exc)
+                continue
+            out.append(record)
+        return sorted(out, key=lambda h: h.mac)
+
+    def delete_host(self, mac: str) -> None:
+        check_mac(mac)
+        with self._errors():
+            self._client.hdel(HOSTS_KEY, mac)
 
     # host load --------------------------------------------------------------
     def put_node_load(self, node: str, sample: Mapping[str, Any], ttl: float) -> None:

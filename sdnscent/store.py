@@ -2,20 +2,24 @@
 versioned record format that the Redis backends (sdnscent.redisstore) store.
 
 The controller keeps no trail state of its own beyond indexes it can rebuild:
-trails are read from and written to a store (see docs/store.rst).
+trails are read from and written to a store (see docs/store.rst). Learned hosts
+are kept there too (HostRecord), so a restarted controller knows them again.
 """
 
 from __future__ import annotations
 
 import abc
+import ipaddress
 import json
 import logging
 import math
+import re
 import threading
 import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
@@ -24,6 +28,9 @@ from .trails import Hop, Trail, TrailState
 LOG = logging.getLogger(__name__)
 
 RECORD_VERSION = 1  # the "v" of a stored trail record
+HOST_RECORD_VERSION = 1  # the "v" of a stored host record
+MAX_DPID = 2**64 - 1  # OpenFlow datapath ids are 64-bit
+MAX_PORT = 0xFFFFFF00  # OFPP_MAX: the highest physical port number (OpenFlow 1.3)
 TOMBSTONES = 65536  # deleted trail versions a MemoryStore remembers
 # A trail with a lease stays in the store until `expires` plus this grace: the
 # controller's sweep removes it (and its flows) first; the store's own expiry
@@ -39,6 +46,21 @@ class StoreError(RuntimeError):
 
 class StaleWrite(StoreError):
     """A write carried an older version than the stored (or deleted) trail."""
+
+
+@dataclass(frozen=True)
+class HostRecord:
+    """A learned host as the store keeps it: where it was last seen, and when.
+
+    `mac` is lowercase colon-separated hex, `ip` an IPv4 or IPv6 address in
+    canonical text, `seen` wall-clock seconds (encode_host checks all of it).
+    """
+
+    mac: str
+    ip: str
+    dpid: int
+    port: int
+    seen: float
 
 
 class TrailStore(abc.ABC):
@@ -92,6 +114,19 @@ class TrailStore(abc.ABC):
         `trails`: the records as the caller already holds them (saves reading them).
         """
         return len(self.all() if trails is None else trails)
+
+    # learned hosts ------------------------------------------------------------
+    @abc.abstractmethod
+    def put_host(self, record: HostRecord) -> None:
+        """Store `record`, replacing the host's previous one; StoreError if it is invalid."""
+
+    @abc.abstractmethod
+    def hosts(self) -> list[HostRecord]:
+        """Every stored host, by MAC; a record that does not decode is logged and skipped."""
+
+    @abc.abstractmethod
+    def delete_host(self, mac: str) -> None:
+        """Forget host `mac` (nothing happens if it is not stored)."""
 
     # host load (sdnscent-agent) ---------------------------------------------
     @abc.abstractmethod
@@ -201,6 +236,7 @@ class MemoryStore(TrailStore):
         self._next = 1
         self._lock = threading.Lock()
         self._loads: dict[str, tuple[float, dict[str, Any]]] = {}
+        self._hosts: dict[str, HostRecord] = {}
         self._listeners = Listeners()
         self._leader: tuple[str, float] | None = None
         self._generation = 0
@@ -290,6 +326,20 @@ class MemoryStore(TrailStore):
     def _alive(self, trail: Trail | None, now: float) -> bool:
         return trail is not None and (trail.expires is None
                                       or trail.expires + self.lease_grace > now)
+
+    def put_host(self, record: HostRecord) -> None:
+        record = decode_host(encode_host(record), f"host {record.mac!r}")  # checked, as stored
+        with self._lock:
+            self._hosts[record.mac] = record
+
+    def hosts(self) -> list[HostRecord]:
+        with self._lock:
+            return [self._hosts[mac] for mac in sorted(self._hosts)]
+
+    def delete_host(self, mac: str) -> None:
+        check_mac(mac)
+        with self._lock:
+            self._hosts.pop(mac, None)
 
     def put_node_load(self, node: str, sample: Mapping[str, Any], ttl: float) -> None:
         check_node_name(node)
@@ -422,12 +472,15 @@ class _Reader:
             raise self.fail(_join(path, name), "unknown field")
         return data
 
-    def integer(self, data: dict, name: str, path: str = "", low: int | None = None) -> int:
+    def integer(self, data: dict, name: str, path: str = "", low: int | None = None,
+                high: int | None = None) -> int:
         value = data[name]
         if not isinstance(value, int) or isinstance(value, bool):
             raise self.fail(_join(path, name), f"expected an integer, got {_kind(value)}")
         if low is not None and value < low:
             raise self.fail(_join(path, name), f"must be >= {low}, got {value}")
+        if high is not None and value > high:
+            raise self.fail(_join(path, name), f"must be <= {high}, got {value}")
         return value
 
     def text(self, data: dict, name: str, path: str = "") -> str:
@@ -510,6 +563,69 @@ def trail_from_record(data: Any, key: str) -> Trail:
         rewrite=r.pairs(rec["rewrite"], "rewrite", str), grouped=rec["grouped"],
         lease=r.integer(rec, "lease", low=0) if "lease" in rec else 0,
         rate_cap=r.integer(rec, "rate_cap", low=0) if "rate_cap" in rec else 0)
+
+
+# Host records --------------------------------------------------------------
+
+_MAC = re.compile(r"[0-9a-f]{2}(?::[0-9a-f]{2}){5}")
+_HOST_FIELDS = {"v", "mac", "ip", "dpid", "port", "seen"}
+
+
+def check_mac(mac: str) -> None:
+    """StoreError unless `mac` is a MAC address in lowercase colon-separated hex."""
+    if not isinstance(mac, str) or not _MAC.fullmatch(mac):
+        raise StoreError(f"host {_kind(mac)}: expected a MAC address like "
+                         "0a:1b:2c:3d:4e:5f (lowercase)")
+
+
+def host_to_record(record: HostRecord) -> dict[str, Any]:
+    """The stored form of `record`: a JSON-ready dict with "v": HOST_RECORD_VERSION."""
+    return {"v": HOST_RECORD_VERSION, "mac": record.mac, "ip": record.ip,
+            "dpid": record.dpid, "port": record.port, "seen": record.seen}
+
+
+def encode_host(record: HostRecord) -> str:
+    """`record` as compact JSON; StoreError naming the field if it is not a valid record."""
+    data = host_to_record(record)
+    host_from_record(data, f"host {_kind(record.mac)}")
+    return json.dumps(data, separators=(",", ":"), allow_nan=False)
+
+
+def decode_host(text: str | bytes, key: str) -> HostRecord:
+    """The HostRecord in the JSON record `text` read from `key`; StoreError if malformed."""
+    try:
+        data = json.loads(text)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise StoreError(f"store record {key!r}: not JSON: {exc}") from None
+    return host_from_record(data, key)
+
+
+def host_from_record(data: Any, key: str) -> HostRecord:
+    """The HostRecord in a decoded record; StoreError naming `key` and the field if malformed.
+
+    The record may come from any client of a shared store: every field is checked.
+    """
+    r = _Reader(key)
+    if isinstance(data, dict) and "v" in data and data["v"] != HOST_RECORD_VERSION:
+        raise r.fail("v", f"record format {_kind(data['v'])} is not supported "
+                          f"(this version reads {HOST_RECORD_VERSION})")
+    rec = r.obj(data, "", _HOST_FIELDS, set())
+    mac = r.text(rec, "mac")
+    if not _MAC.fullmatch(mac):
+        raise r.fail("mac", f"expected a MAC address like 0a:1b:2c:3d:4e:5f (lowercase), "
+                            f"got {_kind(mac)}")
+    ip = r.text(rec, "ip")
+    try:
+        address = str(ipaddress.ip_address(ip))
+    except ValueError:
+        raise r.fail("ip", f"expected an IPv4 or IPv6 address, got {_kind(ip)}") from None
+    if address != ip:
+        raise r.fail("ip", f"{_kind(ip)} is not in canonical form ({address})")
+    seen = r.num(rec, "seen")
+    if seen < 0:
+        raise r.fail("seen", f"must be >= 0, got {seen}")
+    return HostRecord(mac, ip, r.integer(rec, "dpid", low=0, high=MAX_DPID),
+                      r.integer(rec, "port", low=1, high=MAX_PORT), seen)
 
 
 def _join(path: str, name: str) -> str:

@@ -1,5 +1,6 @@
 """The controller's trail cache in front of a real redis-server: reads from memory,
-writes through, an outage held in memory and written back, other writers' changes."""
+writes through, an outage held in memory and written back, other writers' changes;
+the same for host records."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import pytest
 import redis_fixtures
 
 from sdnscent.cache import CachedStore
-from sdnscent.store import StaleWrite, StoreError, open_store
+from sdnscent.metrics import Metrics, TimedStore
+from sdnscent.store import HostRecord, StaleWrite, StoreError, open_store
 from sdnscent.trails import Hop, Trail
 from tests.redisproc import RedisServer, running_redis
 
@@ -138,5 +140,62 @@ def test_a_label_of_another_writer_is_found_in_redis_on_a_miss(
         backing.put(trail(3, 300, dpids=(9,)))
         assert cache.find_by_label(9, 300) == trail(3, 300, dpids=(9,))
         assert cache.get(3) == trail(3, 300, dpids=(9,))
+    finally:
+        backing.close()
+
+
+def host(n: int, port: int = 1, seen: float = 100.0) -> HostRecord:
+    return HostRecord(f"00:00:00:00:00:{n:02x}", f"10.0.0.{n}", 0x10 + n, port, seen)
+
+
+def test_hosts_go_through_the_apps_stack_timed(server: RedisServer) -> None:
+    """CachedStore(TimedStore(store)), as apps/scent_trail.py builds it."""
+    metrics = Metrics()
+    cache = CachedStore(TimedStore(open_store(server.url), metrics.store))  # type: ignore[arg-type]
+    backing = open_store(server.url)
+    try:
+        cache.put_host(host(1))
+        backing.put_host(host(2))  # another controller's
+        assert cache.hosts() == [host(1), host(2)]
+        cache.delete_host(host(1).mac)
+        assert backing.hosts() == [host(2)]
+        with pytest.raises(StoreError, match="'port'"):
+            cache.put_host(host(3, port=0))
+        assert not cache.degraded and backing.hosts() == [host(2)]
+        for op in ("put_host", "hosts", "delete_host"):
+            assert metrics.registry.get_sample_value("sdnscent_store_seconds_count",
+                                                     {"op": op}), op
+    finally:
+        cache.close()
+        backing.close()
+
+
+def test_hosts_are_served_in_an_outage_and_written_back_when_redis_returns(
+        server: RedisServer, cache: CachedStore) -> None:
+    then = time.time() - 1000
+    for n in (1, 2, 3):
+        cache.put_host(host(n, seen=then))
+    server.stop()
+    assert cache.hosts() == [host(1, seen=then), host(2, seen=then), host(3, seen=then)]
+    assert cache.degraded  # the copy answered
+    moved, new = host(1, port=2, seen=then + 100), host(4, seen=then + 100)
+    cache.put_host(moved)
+    cache.put_host(new)
+    cache.delete_host(host(2).mac)
+    cache.delete_host(host(3).mac)
+    assert cache.pending == 4
+    assert cache.hosts() == [moved, new]
+    assert cache.sync() == 0 and cache.degraded
+    server.start()  # empty
+    backing = open_store(server.url)
+    try:
+        again = host(3, port=9, seen=time.time() + 5)  # another controller saw it after the delete
+        backing.put_host(again)
+        backing.put_host(host(4, port=9, seen=then + 50))  # older than the cache's
+        backing.put_host(host(2, seen=then))  # as before the outage: deleted again
+        assert cache.sync() == 3  # hosts 1, 4 and the delete of 2; 3 is newer than its delete
+        assert not cache.degraded and cache.pending == 0
+        assert backing.hosts() == [moved, again, new]
+        assert cache.hosts() == [moved, again, new]
     finally:
         backing.close()

@@ -19,6 +19,7 @@ from redis_fixtures import RedisClusterNodes, RedisServer, free_port
 
 from sdnscent.redisstore import (
     COUNTER_KEY,
+    HOSTS_KEY,
     IDS_KEY,
     RedisClusterStore,
     RedisStore,
@@ -27,12 +28,18 @@ from sdnscent.redisstore import (
     trail_key,
 )
 from sdnscent.store import (
+    MAX_DPID,
+    MAX_PORT,
+    HostRecord,
     MemoryStore,
     StaleWrite,
     StoreError,
     TrailStore,
+    decode_host,
     decode_trail,
+    encode_host,
     encode_trail,
+    host_to_record,
     open_store,
     trail_to_record,
 )
@@ -138,6 +145,73 @@ def test_malformed_record_is_a_store_error_naming_key_and_field(text: str, field
         decode_trail(text, "sdnscent:{t:7}:trail")
     assert "sdnscent:{t:7}:trail" in str(err.value)
     assert field in str(err.value)
+
+
+# The host record format ----------------------------------------------------------
+
+H1 = HostRecord("00:00:00:00:00:01", "10.0.0.1", 0x11, 1, 1764057600.25)
+H6 = HostRecord("0e:aa:bb:cc:dd:ff", "2001:db8::6", MAX_DPID, MAX_PORT, 1764057601.0)
+
+
+def test_host_record_round_trips_every_field() -> None:
+    for host in (H1, H6):
+        record = host_to_record(host)
+        assert record["v"] == 1 and set(record) - {"v"} == {f.name for f in fields(HostRecord)}
+        back = decode_host(encode_host(host), "k")
+        assert back == host and type(back.seen) is float
+    assert decode_host(encode_host(HostRecord("00:00:00:00:00:02", "10.0.0.2", 0, 7, 5)),
+                       "k").seen == 5.0
+
+
+def _host_text(**change: Any) -> str:
+    record = host_to_record(H1)
+    record.update(change)
+    return json.dumps({k: v for k, v in record.items() if v is not ...})
+
+
+BAD_HOSTS = [
+    ("not-json", "{oops", "not JSON"),
+    ("not-object", '["00:00:00:00:00:01"]', "'(record)'"),
+    ("future-format", _host_text(v=2), "'v'"),
+    ("missing-ip", _host_text(ip=...), "'ip': missing"),
+    ("unknown-field", _host_text(vlan=3), "'vlan': unknown field"),
+    ("mac-upper", _host_text(mac="00:00:00:00:00:AB"), "'mac'"),
+    ("mac-dashes", _host_text(mac="00-00-00-00-00-01"), "'mac'"),
+    ("mac-short", _host_text(mac="00:00:00:00:01"), "'mac'"),
+    ("mac-number", _host_text(mac=1), "'mac': expected a string"),
+    ("ip-garbage", _host_text(ip="10.0.0.256"), "'ip': expected an IPv4 or IPv6"),
+    ("ip-name", _host_text(ip="h1.example"), "'ip'"),
+    ("ip-number", _host_text(ip=167772161), "'ip': expected a string"),
+    ("ip-not-canonical", _host_text(ip="2001:DB8::6"), "'ip': \"2001:DB8::6\" is not in "
+                                                        "canonical form (2001:db8::6)"),
+    ("dpid-negative", _host_text(dpid=-1), "'dpid': must be >= 0"),
+    ("dpid-65-bit", _host_text(dpid=MAX_DPID + 1), "'dpid': must be <="),
+    ("dpid-string", _host_text(dpid="0x11"), "'dpid': expected an integer"),
+    ("dpid-float", _host_text(dpid=17.0), "'dpid': expected an integer"),
+    ("port-zero", _host_text(port=0), "'port': must be >= 1"),
+    ("port-reserved", _host_text(port=0xFFFFFFFE), "'port': must be <="),
+    ("port-bool", _host_text(port=True), "'port': expected an integer"),
+    ("seen-string", _host_text(seen="now"), "'seen': expected a number"),
+    ("seen-negative", _host_text(seen=-1), "'seen': must be >= 0"),
+    ("seen-null", _host_text(seen=None), "'seen': expected a number"),
+]
+
+
+@pytest.mark.parametrize(("text", "field"), [(t, f) for _, t, f in BAD_HOSTS],
+                         ids=[n for n, _, _ in BAD_HOSTS])
+def test_malformed_host_record_is_a_store_error_naming_key_and_field(text: str,
+                                                                     field: str) -> None:
+    with pytest.raises(StoreError) as err:
+        decode_host(text, "sdnscent:{meta}:hosts[00:00:00:00:00:01]")
+    assert "'sdnscent:{meta}:hosts[00:00:00:00:00:01]'" in str(err.value)
+    assert field in str(err.value)
+
+
+def test_seen_must_be_finite() -> None:
+    with pytest.raises(StoreError, match="'seen'"):
+        decode_host(_host_text(seen=float("nan")), "k")  # json.dumps writes NaN
+    with pytest.raises(StoreError, match="'seen'"):
+        encode_host(HostRecord(H1.mac, H1.ip, 1, 1, float("inf")))
 
 
 # One suite, three backends ----------------------------------------------------------
@@ -352,7 +426,7 @@ def test_one_trails_keys_share_a_slot_and_meta_keys_share_one(backend: Backend) 
                  for key in (trail_key(trail_id), tombstone_key(trail_id))}
         assert len(slots) == 1
     slots = {backend.raw.execute_command("CLUSTER KEYSLOT", key, target_nodes=node)
-             for key in (COUNTER_KEY, IDS_KEY)}
+             for key in (COUNTER_KEY, IDS_KEY, HOSTS_KEY)}
     assert len(slots) == 1
 
 
@@ -573,3 +647,61 @@ def test_rebuild_index_restores_a_lost_label_index(backend: Backend, store: Trai
     assert store.find_by_label(2, 100) is None
     assert store.rebuild_index() == 1
     assert store.find_by_label(2, 100) == simple_trail(1, 100)
+
+
+# Learned hosts (every backend) -------------------------------------------------------
+
+def test_hosts_round_trip_overwrite_and_delete(backend: Backend, store: TrailStore) -> None:
+    assert store.hosts() == []
+    store.put_host(H6)
+    store.put_host(H1)
+    assert store.hosts() == [H1, H6]  # by MAC
+    moved = HostRecord(H1.mac, H1.ip, 0x12, 3, H1.seen + 10)
+    store.put_host(moved)
+    restarted = backend.open()  # what a controller started after a kill -9 reads
+    try:
+        assert restarted.hosts() == [moved, H6]
+        store.delete_host(H1.mac)
+        store.delete_host(H1.mac)  # already gone: no error
+        store.delete_host("00:00:00:00:00:99")
+        assert restarted.hosts() == [H6]
+    finally:
+        if restarted is not store:
+            restarted.close()
+
+
+@pytest.mark.parametrize(("host", "field"), [
+    (HostRecord("00:00:00:00:00:0G", "10.0.0.1", 1, 1, 1.0), "'mac'"),
+    (HostRecord("00:00:00:00:00:01", "10.0.0", 1, 1, 1.0), "'ip'"),
+    (HostRecord("00:00:00:00:00:01", "10.0.0.1", -5, 1, 1.0), "'dpid'"),
+    (HostRecord("00:00:00:00:00:01", "10.0.0.1", 1, 0, 1.0), "'port'"),
+    (HostRecord("00:00:00:00:00:01", "10.0.0.1", 1, 1, float("nan")), "'seen'"),
+], ids=["mac", "ip", "dpid", "port", "seen"])
+def test_an_invalid_host_record_is_refused_naming_the_field(store: TrailStore,
+                                                            host: HostRecord,
+                                                            field: str) -> None:
+    with pytest.raises(StoreError, match=field):
+        store.put_host(host)
+    assert store.hosts() == []
+    with pytest.raises(StoreError, match="expected a MAC address"):
+        store.delete_host("h1")
+
+
+def test_a_malformed_stored_host_is_logged_and_skipped(
+        backend: Backend, store: TrailStore, caplog: pytest.LogCaptureFixture) -> None:
+    _redis_only(backend)
+    store.put_host(H1)
+    store.put_host(H6)
+    backend.raw.hset(HOSTS_KEY, "00:00:00:00:00:02", _host_text(mac="00:00:00:00:00:02",
+                                                                 port=-3))
+    backend.raw.hset(HOSTS_KEY, "00:00:00:00:00:03", b"\xff\x00garbage")
+    backend.raw.hset(HOSTS_KEY, "00:00:00:00:00:04", _host_text())  # says it is H1
+    backend.raw.hset(HOSTS_KEY, "not-a-mac", _host_text())
+    with caplog.at_level(logging.ERROR, logger="sdnscent.redisstore"):
+        assert store.hosts() == [H1, H6]
+    assert "'sdnscent:{meta}:hosts[00:00:00:00:00:02]': field 'port'" in caplog.text
+    assert "hosts[00:00:00:00:00:03]': not JSON" in caplog.text
+    assert "hosts[00:00:00:00:00:04]': field 'mac'" in caplog.text
+    assert "hosts[not-a-mac]'" in caplog.text
+    store.put_host(HostRecord("00:00:00:00:00:02", "10.0.0.2", 1, 2, 3.0))  # replaces it
+    assert [h.mac for h in store.hosts()] == [H1.mac, "00:00:00:00:00:02", H6.mac]
