@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from .compiler import Step
 from .core import views
 from .core.hosts import HostManager
 from .core.links import LinkManager
@@ -33,6 +34,7 @@ from .core.model import (
 )
 from .core.multipath import MultipathManager
 from .core.policies import PolicyManager
+from .core.retries import RetryManager
 from .core.services import ServiceManager
 from .core.state import CoreState
 from .core.trails import TrailManager
@@ -43,6 +45,7 @@ from .store import TrailStore
 from .telemetry import NodeLoadReader, PortCounters
 from .topology import Port
 from .trails import Trail
+from .transactions import Failure, Verdict
 
 __all__ = ["ARP_REPLY", "ARP_REQUEST", "CONTROLLER_MAC", "DRAIN", "PINNED", "ArpPacket",
            "ArpResult", "Change", "Event", "NoFreePath", "ScentController", "ServiceBinding",
@@ -65,7 +68,7 @@ class ScentController:
                       trail_lease, lease_slack, stats_interval, dra)
         s.links, s.hosts, s.trails = LinkManager(s), HostManager(s), TrailManager(s)
         s.policies, s.multipath = PolicyManager(s), MultipathManager(s)
-        s.services, s.load = ServiceManager(s), LoadManager(s)
+        s.services, s.load, s.retries = ServiceManager(s), LoadManager(s), RetryManager(s)
         self.s = s
 
     @property
@@ -178,6 +181,16 @@ class ScentController:
     @node_reader.setter
     def node_reader(self, reader: NodeLoadReader) -> None:
         self.s.node_reader = reader
+
+    def step_failed(self, step_index: int, step: Step, failures: list[Failure]
+                    ) -> tuple[Change, Verdict]:
+        """A step failed on some switches: (clean-up Change, trails failed and switches to
+        audit again). See sdnscent.core.retries."""
+        return self.s.retries.step_failed(step_index, step, failures)
+
+    def retry_failed(self) -> Change:
+        """Install again the failed trails whose back-off is over."""
+        return self.s.retries.retry_due()
 
     def recover(self) -> int:
         """Rebuild the indexes from the store after a restart; return the trail count."""

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from .load import LoadManager
     from .multipath import MultipathManager
     from .policies import PolicyManager
+    from .retries import RetryManager
     from .services import ServiceManager
     from .trails import TrailManager
 
@@ -54,6 +55,7 @@ class CoreState:
     multipath: MultipathManager
     services: ServiceManager
     load: LoadManager
+    retries: RetryManager
 
     def __init__(self, store: TrailStore, default_capacity: int | None = None,
                  clock: Callable[[], float] = time.time, switch_grace: float = 0.0,
@@ -152,6 +154,7 @@ class CoreState:
         trail = self.store.get(trail_id)
         if trail and trail.state in (TrailState.INSTALLING, TrailState.REROUTING):
             self.put(trail.evolve(state=TrailState.ACTIVE, version=trail.version + 1))
+            self.retries.succeeded(trail_id)
 
     def drop_gone_switches(self, steps: list[Step]) -> None:
         """Leave out the operations of switches the topology no longer has."""

@@ -77,6 +77,9 @@ def trail_view(s: CoreState, trail: Trail) -> dict[str, object]:
     """JSON form of one trail, with switch names beside dpids."""
     data = trail.to_dict()
     data["pinned"] = is_pinned(trail)
+    failure = s.retries.view(trail.id)
+    if failure is not None:
+        data["failure"] = failure
     usage = s.telemetry.trail_usage(trail.id, s.clock())
     data["rate_bps"] = round(usage.bps) if usage is not None else 0  # smoothed, ingress
     for hop, raw in zip(data["hops"], trail.hops, strict=False):  # type: ignore[arg-type]
