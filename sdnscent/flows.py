@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 # Tables, cookies and their helpers live in sdnscent.pipeline; re-exported here.
 from .pipeline import COOKIE_MAGIC as COOKIE_MAGIC
 from .pipeline import COOKIE_MASK_ALL as COOKIE_MASK_ALL
+from .pipeline import COOKIE_MASK_KIND as COOKIE_MASK_KIND
 from .pipeline import COOKIE_MASK_OURS as COOKIE_MASK_OURS
 from .pipeline import KIND_BLOCK as KIND_BLOCK
 from .pipeline import KIND_PIPELINE as KIND_PIPELINE
@@ -21,6 +22,7 @@ from .pipeline import PIPELINE_COOKIE
 from .pipeline import TABLE_CLASSIFY as TABLE_CLASSIFY
 from .pipeline import TABLE_FORWARD as TABLE_FORWARD
 from .pipeline import TABLES as TABLES
+from .pipeline import cookie_kind as cookie_kind
 from .pipeline import cookie_trail_id as cookie_trail_id
 from .pipeline import make_cookie as make_cookie
 from .pipeline import trail_cookie as trail_cookie
