@@ -1,13 +1,19 @@
-"""Convert sdnscent flow specs into os-ken OpenFlow 1.3 messages, and flow
-stats entries read back from a switch into flow specs (for the audit)."""
+"""Every OpenFlow 1.3 message the app sends, built here: flow specs into os-ken
+messages, flow stats entries read back into flow specs (for the audit), and
+the control messages (barriers, reads, roles, packet-outs, ARP frames)."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 from typing import Any
 
+from os_ken.lib.packet import arp, ethernet, packet
+
 from sdnscent.compiler import Op
+from sdnscent.core.model import ArpPacket
 from sdnscent.flows import (
+    ETH_TYPE_ARP,
+    TABLE_CLASSIFY,
     Action,
     FlowDelete,
     FlowSpec,
@@ -174,3 +180,57 @@ def to_message(dp: Any, op: Op) -> Any:
     if isinstance(op, GroupDelete):
         return group_delete(dp, op)
     return group_mod(dp, op)
+
+
+# control messages -----------------------------------------------------------------
+def barrier(dp: Any) -> Any:
+    """An OFPBarrierRequest."""
+    return dp.ofproto_parser.OFPBarrierRequest(dp)
+
+
+def flow_stats_request(dp: Any, cookie: int, mask: int, table: int | None = None) -> Any:
+    """Read the flows whose cookie matches (all tables unless `table`)."""
+    ofp, parser = dp.ofproto, dp.ofproto_parser
+    return parser.OFPFlowStatsRequest(dp, 0, ofp.OFPTT_ALL if table is None else table,
+                                      ofp.OFPP_ANY, ofp.OFPG_ANY, cookie, mask,
+                                      parser.OFPMatch())
+
+
+def classifier_stats_request(dp: Any, cookie: int, mask: int) -> Any:
+    """Read the ingress classifiers (table 0) whose cookie matches: trail counters."""
+    return flow_stats_request(dp, cookie, mask, TABLE_CLASSIFY)
+
+
+def port_desc_request(dp: Any) -> Any:
+    """Ask for the switch's ports (the answer starts the switch's audit)."""
+    return dp.ofproto_parser.OFPPortDescStatsRequest(dp, 0)
+
+
+def port_stats_request(dp: Any) -> Any:
+    """Ask for every port's counters."""
+    return dp.ofproto_parser.OFPPortStatsRequest(dp, 0, dp.ofproto.OFPP_ANY)
+
+
+def role_request(dp: Any, master: bool, generation: int) -> Any:
+    """Claim the master role (or take the slave role) with `generation`."""
+    ofp = dp.ofproto
+    role = ofp.OFPCR_ROLE_MASTER if master else ofp.OFPCR_ROLE_SLAVE
+    return dp.ofproto_parser.OFPRoleRequest(dp, role, generation)
+
+
+def packet_out(dp: Any, port: int, data: bytes, in_port: int | None = None) -> Any:
+    """Send `data` out of `port` (OFPP_TABLE: through the pipeline as if from `in_port`)."""
+    ofp, parser = dp.ofproto, dp.ofproto_parser
+    return parser.OFPPacketOut(dp, buffer_id=ofp.OFP_NO_BUFFER,
+                               in_port=ofp.OFPP_CONTROLLER if in_port is None else in_port,
+                               actions=[parser.OFPActionOutput(port)], data=data)
+
+
+def arp_frame(out: ArpPacket) -> bytes:
+    """The Ethernet frame of an ARP packet the core decided to send."""
+    pkt = packet.Packet()
+    pkt.add_protocol(ethernet.ethernet(out.eth_dst, out.eth_src, ETH_TYPE_ARP))
+    pkt.add_protocol(arp.arp(opcode=out.opcode, src_mac=out.src_mac, src_ip=out.src_ip,
+                             dst_mac=out.dst_mac, dst_ip=out.dst_ip))
+    pkt.serialize()
+    return bytes(pkt.data)

@@ -1,8 +1,15 @@
-"""The scent-trail controller app (os-ken): OpenFlow events in, flow specs out.
+"""The scent-trail controller app (os-ken): OpenFlow events in, changes out.
 
-Event handlers only parse and queue; one worker thread asks sdnscent's
-ScentController for a Change and sends it, step by step, each step closed by
-a barrier the worker waits for. LLDP, link expiry and counters run on timers.
+A shim, as Faucet's faucet.py is to valve.py. Event handlers parse and queue
+a job; one worker thread asks sdnscent's ScentController (the core) what to
+do, and hands the resulting changes to the channel (apps/channel.py), which
+sends each step with an xid per message and a barrier per switch. Changes
+run in submission order per switch (sdnscent.transactions.SwitchOrder), each
+on a thread of its own, so a slow or dead switch delays only the changes that
+touch it. A step that fails fails its trails in the core, which cleans them
+up and retries them; switches with failed non-trail operations are audited
+again with back-off. Leadership is apps/leadership.py; every message is built
+in apps/ofmsg.py.
 """
 
 from __future__ import annotations
@@ -11,7 +18,6 @@ import logging
 import queue
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -30,11 +36,13 @@ from werkzeug.serving import make_server
 
 from sdnscent.allocator import AllocatorError, UsageMeter, open_allocator
 from sdnscent.cache import CachedStore
-from sdnscent.controller import ArpPacket, Change, ScentController
+from sdnscent.compiler import Op
+from sdnscent.controller import Change, Decision, ScentController
 from sdnscent.dra import DraConfig
 from sdnscent.flows import (
     COOKIE_MAGIC,
     COOKIE_MASK_ALL,
+    COOKIE_MASK_KIND,
     COOKIE_MASK_OURS,
     ETH_TYPE_ARP,
     ETH_TYPE_IPV4,
@@ -43,28 +51,29 @@ from sdnscent.flows import (
     TABLE_CLASSIFY,
     TABLE_FORWARD,
     FlowSpec,
+    MeterSpec,
     cookie_trail_id,
     make_cookie,
     trail_cookie,
 )
 from sdnscent.metrics import ControllerCollector, Metrics, TimedStore
+from sdnscent.mtu import link_port_mtus
 from sdnscent.policy import Policy
 from sdnscent.policyfile import PolicyError, load_policy
 from sdnscent.ratelimit import RateLimiter
 from sdnscent.rest import ApiError, create_app
-from sdnscent.store import MemoryStore, StoreError, TrailStore, open_store, redact
+from sdnscent.store import MemoryStore, TrailStore, open_store, redact
 from sdnscent.telemetry import NodeLoadReader, PortCounters
 from sdnscent.topology import Port, TopologyError, dpid_str
 from sdnscent.trails import Trail
+from sdnscent.transactions import SwitchOrder, retry_delay, switches_of, without_trails
 
-from . import discovery, ofmsg, ofwire
+from . import discovery, ofmsg
+from .channel import DUMP_TIMEOUT, Channel
+from .leadership import Leadership
 from .settings import SETTINGS
 
 LOG = logging.getLogger("sdnscent.app")
-BARRIER_TIMEOUT = 3.0
-DUMP_TIMEOUT = 5.0  # s to read a switch's flow table back for the audit
-PARK_SECONDS = 3.0  # how long a packet with no path waits for a link to appear
-PARKED_MAX = 256
 
 
 class ScentTrailApp(app_manager.OSKenApp):
@@ -83,8 +92,6 @@ class ScentTrailApp(app_manager.OSKenApp):
         if self.shared:
             store = CachedStore(TimedStore(store, self.metrics.store))  # type: ignore[arg-type]
         self.node_id = SETTINGS.controller_id or "sdnscent"
-        self.leader = not self.shared  # alone with its memory store: always master
-        self.generation = 0
         self.ctrl = ScentController(store, SETTINGS.default_link_capacity,
                                     switch_grace=SETTINGS.switch_grace,
                                     trail_lease=SETTINGS.trail_lease,
@@ -105,18 +112,35 @@ class ScentTrailApp(app_manager.OSKenApp):
         self._memory = psutil.virtual_memory().total
         if SETTINGS.policy_file:
             self.ctrl.set_policy(load_policy(SETTINGS.policy_file))  # no switches yet
-        self.ctrl.recover()  # trails and labels of a persistent store, after a restart
+        self.ctrl.recover()  # trails, labels and hosts of a persistent store, after a restart
         if self.shared:  # a writer that died between a trail and its index entries
             store.rebuild_index()
-        self.datapaths: dict[int, Any] = {}
-        self._send_lock = threading.Lock()
-        self._barriers: dict[tuple[int, int], threading.Event] = {}
-        self._dumps: dict[tuple[int, int], tuple[list[Any], threading.Event]] = {}
+        self.channel = Channel(self.metrics.sent)
+        self.leadership = Leadership(self.ctrl, self.node_id, SETTINGS.leader_ttl, self.shared,
+                                     lambda job: self._submit("take-over", job))
+        self.leadership.on_master = self._audit_all
+        self.order = SwitchOrder(_start_thread)
         self._jobs: queue.Queue[tuple[str, Callable[[], None]] | None] = queue.Queue()
         self._stopping = threading.Event()
         self._api_server: Any = None
-        self._parked: deque[tuple[float, tuple[Any, ...]]] = deque(maxlen=PARKED_MAX)
+        self._resyncs: dict[int, int] = {}  # dpid -> audits in a row after failed steps
         self.job_errors = 0
+        self.southbound: Any = None
+        self._mtu_jobs: queue.Queue[tuple[int, int] | None] = queue.Queue()
+        self._mtu_done: set[tuple[int, int]] = set()
+        if SETTINGS.ovsdb_targets and SETTINGS.link_mtu:
+            from .ovsdb import OvsdbSouthbound  # the OVS IDL only where it is used
+            self.southbound = OvsdbSouthbound(list(SETTINGS.ovsdb_targets))
+
+    @property
+    def datapaths(self) -> dict[int, Any]:
+        """Connected switches by dpid."""
+        return self.channel.datapaths
+
+    @property
+    def leader(self) -> bool:
+        """True while this controller is the master."""
+        return self.leadership.leader
 
     # lifecycle ----------------------------------------------------------
     def start(self) -> Any:
@@ -124,8 +148,10 @@ class ScentTrailApp(app_manager.OSKenApp):
         thread = super().start()
         loops = [(self._worker, "worker"), (self._lldp_loop, "lldp"), (self._stats_loop, "stats")]
         if self.shared:
-            self._elect()  # master at once if nobody else is
-            loops.append((self._leader_loop, "leader"))
+            self.leadership.elect()  # master at once if nobody else is
+            loops.append((lambda: self.leadership.loop(self._stopping), "leader"))
+        if self.southbound is not None:
+            loops.append((self._mtu_loop, "ovsdb"))
         for target, name in loops:
             threading.Thread(target=target, name=f"sdnscent-{name}", daemon=True).start()
         if self.settings.api_listen:
@@ -148,83 +174,33 @@ class ScentTrailApp(app_manager.OSKenApp):
         """Stop timers, the worker and the REST API; hand the master role on."""
         self._stopping.set()
         self._jobs.put(None)
-        if self.shared and self.leader:
-            try:
-                self.ctrl.store.release_leader(self.node_id)
-            except StoreError:
-                pass
+        self._mtu_jobs.put(None)
+        self.leadership.release()
+        if self.southbound is not None:
+            self.southbound.close()
         if self._api_server is not None:
             self._api_server.shutdown()
         super().stop()
 
-    # leadership among controllers sharing a store --------------------------
     def status(self) -> dict[str, Any]:
         """This controller as GET /api/v1/controller shows it."""
-        store = self.ctrl.store
         info: dict[str, Any] = {
-            "id": self.node_id, "role": "master" if self.leader else "standby",
-            "generation": self.generation, "store": redact(self.settings.store_url),
+            "id": self.node_id, "store": redact(self.settings.store_url),
             "switches": len(self.datapaths), "trail_lease": self.settings.trail_lease}
-        if isinstance(store, CachedStore):
-            info["store_status"] = store.status()
-            try:
-                info["leader"] = store.leader()
-            except StoreError:
-                info["leader"] = None
-        else:
-            info["store_status"] = {"healthy": True}
-            info["leader"] = self.node_id
+        info.update(self.leadership.status())
         return info
 
-    def _elect(self) -> None:
-        """Claim or renew the master lease; take over or step down on a change."""
-        try:
-            held = self.ctrl.store.claim_leader(self.node_id, self.settings.leader_ttl)
-        except StoreError as exc:
-            # Nobody can claim while the store is down: keep the current role.
-            LOG.debug("leader lease not renewed: %s", exc)
-            return
-        if held and not self.leader:
-            self._submit("take-over", self._take_over)
-        elif not held and self.leader:
-            self.leader = False
-            with self.ctrl.lock:
-                self.ctrl.record("leader", f"{self.node_id} lost the master lease; standby now")
-
-    def _leader_loop(self) -> None:
-        while not self._stopping.wait(self.settings.leader_ttl / 3):
-            self._elect()
-
-    def _take_over(self) -> None:
-        """Become master: newest generation, trails from the store, audit every switch."""
-        store = self.ctrl.store
-        self.generation = store.next_generation()
-        if isinstance(store, CachedStore):
-            store.load()
-            store.rebuild_index()
-        with self.ctrl.lock:
-            count = self.ctrl.recover()
-            self.ctrl.record("leader", f"{self.node_id} is master (generation "
-                             f"{self.generation}); {count} trails from the store")
-        self.leader = True
+    def _audit_all(self) -> None:
+        """After a take-over: claim every switch and audit it (its port list starts it)."""
         for dp in list(self.datapaths.values()):
             self._request_role(dp)
-            dp.send_msg(dp.ofproto_parser.OFPPortDescStatsRequest(dp, 0))  # -> audit
+            self.channel.send(dp, ofmsg.port_desc_request(dp))
 
     def _request_role(self, dp: Any) -> None:
         """Tell a switch whether we are its master or a slave (shared stores only)."""
-        if not self.shared:
-            return
-        ofp = dp.ofproto
-        if self.leader:
-            role, generation = ofp.OFPCR_ROLE_MASTER, self.generation
-        else:
-            role = ofp.OFPCR_ROLE_SLAVE
-            try:
-                generation = self.ctrl.store.generation()
-            except StoreError:
-                generation = self.generation
-        self._send(dp, dp.ofproto_parser.OFPRoleRequest(dp, role, generation))
+        if self.shared:
+            master, generation = self.leadership.role()
+            self.channel.send(dp, ofmsg.role_request(dp, master, generation))
 
     @set_ev_cls(ofp_event.EventOFPRoleReply, MAIN_DISPATCHER)
     def _role_reply(self, ev: Any) -> None:
@@ -239,19 +215,17 @@ class ScentTrailApp(app_manager.OSKenApp):
         summary: dict[str, Any] = {}
 
         def job() -> None:
-            try:
-                with self.ctrl.lock:
-                    try:
-                        change, result = self.ctrl.set_policy(policy)
-                    except (TopologyError, ValueError) as exc:  # refused whole: nothing changed
-                        self.ctrl.record("policy-rejected", f"{policy.source} not applied; "
-                                         f"the running policy stays: {exc}")
-                        summary["rejected"] = str(exc)
-                        return
-                self._execute(change)
-                summary.update(result)
-            finally:
-                done.set()
+            with self.ctrl.lock:
+                try:
+                    change, result = self.ctrl.set_policy(policy)
+                except (TopologyError, ValueError) as exc:  # refused whole: nothing changed
+                    self.ctrl.record("policy-rejected", f"{policy.source} not applied; "
+                                     f"the running policy stays: {exc}")
+                    summary["rejected"] = str(exc)
+                    done.set()
+                    return
+            summary.update(result)
+            self._execute(change, lambda ok: done.set())
 
         self._submit("policy", job)
         if not done.wait(timeout):
@@ -259,8 +233,10 @@ class ScentTrailApp(app_manager.OSKenApp):
         return summary
 
     # operator actions over REST --------------------------------------------
-    def _on_worker(self, name: str, action: Callable[[], Any], timeout: float = 30.0) -> Any:
-        """Run `action` on the worker and return its result (ApiError 503 on a timeout)."""
+    def _on_worker(self, name: str, action: Callable[[], tuple[Any, Change | None]],
+                   timeout: float = 30.0) -> Any:
+        """Run `action` on the worker, send the change it returns, and return its result
+        once the switches confirmed (ApiError 503 on a timeout)."""
         if not self.leader:
             raise ApiError(409, "this controller is a standby; send it to the master")
         done = threading.Event()
@@ -269,11 +245,13 @@ class ScentTrailApp(app_manager.OSKenApp):
 
         def job() -> None:
             try:
-                result.append(action())
+                value, change = action()
+                result.append(value)
             except BaseException as exc:  # handed to the REST thread
                 failure.append(exc)
-            finally:
                 done.set()
+                return
+            self._execute(change or Change(), lambda ok: done.set())
 
         self._submit(name, job)
         if not done.wait(timeout):
@@ -284,45 +262,45 @@ class ScentTrailApp(app_manager.OSKenApp):
 
     def remove_trail(self, trail_id: int) -> dict[str, Any] | None:
         """DELETE /trails/<id>: remove the trail's flows and free its label."""
-        def action() -> dict[str, Any] | None:
+        def action() -> tuple[dict[str, Any] | None, Change | None]:
             with self.ctrl.lock:
                 trail = self.ctrl.store.get(trail_id)
                 if trail is None:
-                    return None
+                    return None, None
                 view = self.ctrl.trail_view(trail)
                 change = self.ctrl.remove_trail(trail_id, "removed by the operator (REST)")
-            self._execute(change)
-            return {"status": "removed", "trail": view}
+            return {"status": "removed", "trail": view}, change
 
         return self._on_worker("rest-delete", action)
 
     def replan_trail(self, trail_id: int) -> dict[str, Any] | None:
         """POST /trails/<id>/replan: move the trail to its best path now."""
-        def action() -> dict[str, Any] | None:
+        def action() -> tuple[Trail | None, Change | None]:
             with self.ctrl.lock:
                 before = self.ctrl.store.get(trail_id)
                 if before is None:
-                    return None
-                change = self.ctrl.replan(trail_id, "operator request (REST)")
-            self._execute(change)
-            with self.ctrl.lock:
-                after = self.ctrl.store.get(trail_id)
-                view = self.ctrl.trail_view(after) if after is not None else None
-            state = "removed" if after is None else \
-                "unchanged" if after.version == before.version else "replanned"
-            return {"status": state, "trail": view}
+                    return None, None
+                return before, self.ctrl.replan(trail_id, "operator request (REST)")
 
-        return self._on_worker("rest-replan", action)
+        before = self._on_worker("rest-replan", action)
+        if before is None:
+            return None
+        with self.ctrl.lock:
+            after = self.ctrl.store.get(trail_id)
+            view = self.ctrl.trail_view(after) if after is not None else None
+        state = "removed" if after is None else \
+            "unchanged" if after.version == before.version else "replanned"
+        return {"status": state, "trail": view}
 
     def pin_trail(self, trail_id: int, pinned: bool) -> dict[str, Any] | None:
         """PUT/DELETE /trails/<id>/pin: keep the trail off load moves (or not)."""
-        def action() -> dict[str, Any] | None:
+        def action() -> tuple[dict[str, Any] | None, None]:
             with self.ctrl.lock:
                 trail = self.ctrl.pin_trail(trail_id, pinned)
                 if trail is None:
-                    return None
+                    return None, None
                 return {"status": "pinned" if pinned else "unpinned",
-                        "trail": self.ctrl.trail_view(trail)}
+                        "trail": self.ctrl.trail_view(trail)}, None
 
         return self._on_worker("rest-pin", action)
 
@@ -331,8 +309,8 @@ class ScentTrailApp(app_manager.OSKenApp):
         out: dict[int, list[dict[str, Any]] | None] = {}
         for dpid in dict.fromkeys(trail.switches):
             dp = self.datapaths.get(dpid)
-            entries = self._dump_flows(dp, trail_cookie(trail.id), COOKIE_MASK_ALL,
-                                       timeout=2.0) if dp is not None else None
+            entries = self.channel.dump_flows(dp, trail_cookie(trail.id), COOKIE_MASK_ALL,
+                                              timeout=2.0) if dp is not None else None
             out[dpid] = None if entries is None else [
                 {"table": e.table_id, "priority": e.priority,
                  "match": {k: v for k, v in e.match.items() if not isinstance(v, tuple)},
@@ -356,7 +334,7 @@ class ScentTrailApp(app_manager.OSKenApp):
             return
         LOG.info("policy reloaded from %s: %s", path, self.apply_policy(policy))
 
-    # the worker -----------------------------------------------------------
+    # the worker and the changes it sends ------------------------------------
     def _submit(self, name: str, job: Callable[[], None]) -> None:
         self._jobs.put((name, job))
 
@@ -372,120 +350,97 @@ class ScentTrailApp(app_manager.OSKenApp):
                 self.job_errors += 1
                 LOG.exception("job %s failed", name)
 
-    def _execute(self, change: Change) -> None:
-        """Send each step's operations, then wait for every barrier of the step.
+    def _decide(self, name: str, decide: Callable[[], Change]) -> None:
+        """Ask the core (under its lock) and send the change it returns."""
+        with self.ctrl.lock:
+            change = decide()
+        self._execute(change)
 
-        A standby sends nothing (its switches would refuse it anyway).
+    def _execute(self, change: Change, then: Callable[[bool], None] | None = None) -> None:
+        """Send `change` when its switches are free; `then(ok)` once it is done.
+
+        Steps go out in order, each confirmed by a barrier on every switch it
+        touches. A failed step fails its trails in the core (cleaned up and
+        retried there); the change's later steps go on without them. The
+        change's callbacks run at the end either way (they leave failed
+        trails alone). A standby sends nothing.
         """
-        if not self.leader:
+        if not self.leader or not change:
+            if self.leader:
+                self._callbacks(change)
+            if then is not None:
+                then(True)
             return
-        for index, step in enumerate(change.steps):
+
+        def run(finished: Callable[[], None]) -> None:
+            ok = True
+            try:
+                ok = self._run_steps(change)
+                self._callbacks(change)
+            except Exception:
+                self.job_errors += 1
+                ok = False
+                LOG.exception("change failed")
+            finally:
+                finished()
+            if then is not None:
+                then(ok)
+
+        self.order.submit(switches_of(change.steps), run)
+
+    def _callbacks(self, change: Change) -> None:
+        if change.done:
+            with self.ctrl.lock:
+                for callback in change.done:
+                    callback()
+
+    def _run_steps(self, change: Change) -> bool:
+        """Send the steps of `change`; False if any failed somewhere."""
+        steps = list(change.steps)
+        ok = True
+        for index in range(len(steps)):
             pause = change.pause_before.get(index, 0.0)
             if pause:
                 time.sleep(pause)  # let packets in flight on an old path arrive
-            waits = []
-            for dpid, ops in step.items():
-                dp = self.datapaths.get(dpid)
-                if dp is None:
-                    continue
-                self._send_ops(dp, ops)
-                waits.append((dpid, self._barrier(dp)))
-            for dpid, event in waits:
-                if not event.wait(BARRIER_TIMEOUT):
-                    LOG.warning("no barrier reply from %s within %.0f s", dpid_str(dpid),
-                                BARRIER_TIMEOUT)
-        with self.ctrl.lock:
-            for callback in change.done:
-                callback()
+            failures = self.channel.run_step(index, steps[index])
+            if not failures:
+                continue
+            ok = False
+            with self.ctrl.lock:
+                cleanup, verdict = self.ctrl.step_failed(index, steps[index], failures)
+            for failure in failures:
+                LOG.warning("switch %s: step %d failed: %s%s", dpid_str(failure.dpid),
+                            index + 1, failure.reason,
+                            f" ({type(failure.op).__name__})" if failure.op else "")
+            steps[index + 1:] = without_trails(steps[index + 1:], set(verdict.trails))
+            self._execute(cleanup)
+            for dpid in verdict.resync:
+                self._resync(dpid)
+        return ok
 
-    def _send_ops(self, dp: Any, ops: list[Any]) -> None:
-        """Send a step's operations for one switch as one buffer (flow adds encoded by
-        ofwire, the rest by os-ken): one socket write instead of one per flow mod."""
-        chunks: list[bytes] = []
-        flows = 0
-        with self._send_lock:
-            for op in ops:
-                if isinstance(op, FlowSpec):
-                    try:
-                        xid = (dp.xid + 1) & dp.ofproto.MAX_XID
-                        chunks.append(ofwire.flow_add(op, xid))
-                        dp.xid = xid
-                        flows += 1
-                        continue
-                    except ofwire.Unsupported:
-                        pass
-                msg = ofmsg.to_message(dp, op)
-                dp.set_xid(msg)
-                msg.serialize()
-                chunks.append(bytes(msg.buf))
-                self.metrics.sent(msg)
-            if chunks:
-                dp.send(b"".join(chunks))
-        if flows:
-            self.metrics.sent("OFPFlowMod", flows)
+    def _resync(self, dpid: int) -> None:
+        """Audit a switch again after a failed step, with back-off."""
+        attempt = self._resyncs.get(dpid, 0)
+        self._resyncs[dpid] = attempt + 1
 
-    def _send(self, dp: Any, msg: Any) -> None:
-        with self._send_lock:
-            dp.set_xid(msg)
-            dp.send_msg(msg)
-        self.metrics.sent(msg)
+        def again() -> None:
+            dp = self.datapaths.get(dpid)
+            if dp is not None and not self._stopping.is_set():
+                self.channel.send(dp, ofmsg.port_desc_request(dp))  # -> the audit
 
-    def _barrier(self, dp: Any) -> threading.Event:
-        msg = dp.ofproto_parser.OFPBarrierRequest(dp)
-        event = threading.Event()
-        with self._send_lock:
-            dp.set_xid(msg)
-            self._barriers[(dp.id, msg.xid)] = event
-            dp.send_msg(msg)
-        self.metrics.sent(msg)
-        return event
-
-    def _dump_flows(self, dp: Any, cookie: int, mask: int,
-                    timeout: float = DUMP_TIMEOUT) -> list[Any] | None:
-        """Flow stats entries of `dp` whose cookie matches; None without an answer."""
-        ofp, parser = dp.ofproto, dp.ofproto_parser
-        msg = parser.OFPFlowStatsRequest(dp, 0, ofp.OFPTT_ALL, ofp.OFPP_ANY, ofp.OFPG_ANY,
-                                         cookie, mask, parser.OFPMatch())
-        entries: list[Any] = []
-        done = threading.Event()
-        with self._send_lock:
-            dp.set_xid(msg)
-            self._dumps[(dp.id, msg.xid)] = (entries, done)
-            dp.send_msg(msg)
-        if not done.wait(timeout):
-            self._dumps.pop((dp.id, msg.xid), None)
-            return None
-        return entries
-
-    def _read_flows(self, dp: Any) -> list[Any] | None:
-        """Our flows on the switch (cookie 0x5ce7...), as FlowSpecs; None if unreadable."""
-        entries = self._dump_flows(dp, COOKIE_MAGIC << 48, COOKIE_MASK_OURS)
-        if entries is None:
-            LOG.warning("no flow table from %s within %.0f s: wiping our flows instead of "
-                        "auditing", dpid_str(dp.id), DUMP_TIMEOUT)
-            return None
-        try:
-            return [ofmsg.flow_from_stats(dp, e) for e in entries]
-        except ofmsg.UnparsedFlow as exc:
-            LOG.warning("flow table of %s not audited (%s): wiping our flows instead",
-                        dpid_str(dp.id), exc)
-            return None
+        timer = threading.Timer(retry_delay(attempt), again)
+        timer.daemon = True
+        timer.start()
 
     def _packet_out(self, dp: Any, port: int, data: bytes, in_port: int | None = None) -> None:
-        if not self.leader:
-            return
-        ofp, parser = dp.ofproto, dp.ofproto_parser
-        msg = parser.OFPPacketOut(
-            dp, buffer_id=ofp.OFP_NO_BUFFER,
-            in_port=ofp.OFPP_CONTROLLER if in_port is None else in_port,
-            actions=[parser.OFPActionOutput(port)], data=data)
-        self._send(dp, msg)
+        if self.leader:
+            self.channel.send(dp, ofmsg.packet_out(dp, port, data, in_port))
 
     # switches and ports -----------------------------------------------
     @set_ev_cls(ofp_event.EventOFPSwitchFeatures, CONFIG_DISPATCHER)
     def _features(self, ev: Any) -> None:
         dp = ev.msg.datapath
-        dp.send_msg(dp.ofproto_parser.OFPPortDescStatsRequest(dp, 0))
+        dp.send_msg(ofmsg.port_desc_request(dp))
 
     @set_ev_cls(ofp_event.EventOFPPortDescStatsReply, MAIN_DISPATCHER)
     def _port_desc(self, ev: Any) -> None:
@@ -497,28 +452,54 @@ class ScentTrailApp(app_manager.OSKenApp):
                 name = _decode(p.name)
             elif p.port_no <= ofp.OFPP_MAX:
                 ports.append(_port(ofp, p))
+        if self.datapaths.get(dp.id) is not dp:
+            self.channel.attach(dp)
+        self._request_role(dp)
+        if self.leader:  # the table is read on a thread of its own: the worker goes on
+            threading.Thread(target=self._audit_switch, args=(dp, ports, name),
+                             name=f"sdnscent-audit-{dp.id:x}", daemon=True).start()
+
+    def _audit_switch(self, dp: Any, ports: list[Port], name: str) -> None:
+        installed = self._read_flows(dp)
 
         def job() -> None:
-            self.datapaths[dp.id] = dp
-            self._request_role(dp)
-            if not self.leader:  # a standby only keeps the connection
+            if self.datapaths.get(dp.id) is not dp or not self.leader:
                 return
-            installed = self._read_flows(dp)
             with self.ctrl.lock:
                 change = self.ctrl.switch_enter(dp.id, ports, name, installed)
             started = time.perf_counter()
-            self._execute(change)
-            ops = sum(len(o) for step in change.steps for o in step.values())
-            if ops:
-                ms = (time.perf_counter() - started) * 1000
-                with self.ctrl.lock:
-                    self.ctrl.record("switch-ready", f"switch {name or dpid_str(dp.id)}: {ops} "
-                                     f"operations confirmed in {ms:.0f} ms "
-                                     f"({ops / max(ms, 1e-3) * 1000:.0f}/s)")
-            for dpid in list(self.datapaths):  # neighbours can now see the new switch
-                self._send_lldp(dpid)
+            self._execute(change, lambda ok: self._switch_ready(dp.id, name, change, started,
+                                                                ok))
 
         self._submit("switch-enter", job)
+
+    def _switch_ready(self, dpid: int, name: str, change: Change, started: float,
+                      ok: bool) -> None:
+        if ok:
+            self._resyncs.pop(dpid, None)
+        ops = sum(len(o) for step in change.steps for o in step.values())
+        if ops:
+            ms = (time.perf_counter() - started) * 1000
+            with self.ctrl.lock:
+                self.ctrl.record("switch-ready", f"switch {name or dpid_str(dpid)}: {ops} "
+                                 f"operations {'confirmed' if ok else 'sent, some failed,'} "
+                                 f"in {ms:.0f} ms ({ops / max(ms, 1e-3) * 1000:.0f}/s)")
+        for other in list(self.datapaths):  # neighbours can now see the new switch
+            self._send_lldp(other)
+
+    def _read_flows(self, dp: Any) -> list[FlowSpec] | None:
+        """Our flows on the switch (cookie 0x5ce7...), as FlowSpecs; None if unreadable."""
+        entries = self.channel.dump_flows(dp, COOKIE_MAGIC << 48, COOKIE_MASK_OURS)
+        if entries is None:
+            LOG.warning("no flow table from %s within %.0f s: wiping our flows instead of "
+                        "auditing", dpid_str(dp.id), DUMP_TIMEOUT)
+            return None
+        try:
+            return [ofmsg.flow_from_stats(dp, e) for e in entries]
+        except ofmsg.UnparsedFlow as exc:
+            LOG.warning("flow table of %s not audited (%s): wiping our flows instead",
+                        dpid_str(dp.id), exc)
+            return None
 
     @set_ev_cls(ofp_event.EventOFPPortStatus, MAIN_DISPATCHER)
     def _port_status(self, ev: Any) -> None:
@@ -528,9 +509,7 @@ class ScentTrailApp(app_manager.OSKenApp):
             port = Port(port.number, port.name, port.hw_addr, port.speed_bps, up=False)
 
         def job() -> None:
-            with self.ctrl.lock:
-                change = self.ctrl.port_status(dp.id, port)
-            self._execute(change)
+            self._decide("port-status", lambda: self.ctrl.port_status(dp.id, port))
             if port.up:
                 self._send_lldp(dp.id)
 
@@ -539,37 +518,35 @@ class ScentTrailApp(app_manager.OSKenApp):
     @set_ev_cls(ofp_event.EventOFPStateChange, DEAD_DISPATCHER)
     def _dead(self, ev: Any) -> None:
         dp = ev.datapath
-        if dp is None or dp.id is None:
+        if dp is None or dp.id is None or not self.channel.detach(dp):
             return
-
-        def job() -> None:
-            if self.datapaths.get(dp.id) is dp:
-                del self.datapaths[dp.id]
-                with self.ctrl.lock:
-                    change = self.ctrl.switch_leave(dp.id)
-                self._execute(change)
-
-        self._submit("switch-leave", job)
+        self._submit("switch-leave", lambda: self._decide(
+            "switch-leave", lambda: self.ctrl.switch_leave(dp.id)))
 
     @set_ev_cls(ofp_event.EventOFPBarrierReply, MAIN_DISPATCHER)
     def _barrier_reply(self, ev: Any) -> None:
-        event = self._barriers.pop((ev.msg.datapath.id, ev.msg.xid), None)
-        if event is not None:
-            event.set()
+        self.channel.barrier_reply(ev.msg.datapath.id, ev.msg.xid)
 
     @set_ev_cls(ofp_event.EventOFPErrorMsg, MAIN_DISPATCHER)
     def _error(self, ev: Any) -> None:
         msg = ev.msg
-        ofp = msg.datapath.ofproto
-        if msg.type == ofp.OFPET_METER_MOD_FAILED and msg.code in (
-                ofp.OFPMMFC_METER_EXISTS, ofp.OFPMMFC_UNKNOWN_METER):
-            LOG.debug("switch %s: meter add/modify refused (expected when making a meter "
-                      "right without reading it)", dpid_str(msg.datapath.id))
-            return
-        LOG.warning("switch %s rejected a message: type %d code %d", dpid_str(msg.datapath.id),
-                    msg.type, msg.code)
+        dp = msg.datapath
+        ofp = dp.ofproto
 
-    # discovery ---------------------------------------------------------
+        def expected(op: Op) -> bool:
+            """A meter is sent as an add and as a modify; one of them is refused."""
+            return isinstance(op, MeterSpec) and msg.type == ofp.OFPET_METER_MOD_FAILED \
+                and msg.code in (ofp.OFPMMFC_METER_EXISTS, ofp.OFPMMFC_UNKNOWN_METER)
+
+        reason = _error_name(ofp, msg.type, msg.code)
+        op = self.channel.error(dp.id, msg.xid, reason, expected)
+        if op is None:
+            LOG.warning("switch %s rejected message xid %d: %s", dpid_str(dp.id), msg.xid,
+                        reason)
+        elif not expected(op):
+            LOG.warning("switch %s refused %s: %s", dpid_str(dp.id), type(op).__name__, reason)
+
+    # discovery and the OVSDB southbound -----------------------------------------
     def _send_lldp(self, dpid: int) -> None:
         if not self.leader:
             return
@@ -585,13 +562,48 @@ class ScentTrailApp(app_manager.OSKenApp):
         while not self._stopping.wait(self.settings.lldp_interval):
             for dpid in list(self.datapaths):
                 self._send_lldp(dpid)
+            self._submit("link-expiry", lambda: self._decide(
+                "link-expiry", lambda: self.ctrl.expire_links(self.settings.link_timeout)))
 
-            def expire() -> None:
-                with self.ctrl.lock:
-                    change = self.ctrl.expire_links(self.settings.link_timeout)
-                self._execute(change)
+    def _on_lldp(self, found: tuple[int, int], dpid: int, in_port: int) -> None:
+        with self.ctrl.lock:
+            change = self.ctrl.link_seen(found[0], found[1], dpid, in_port)
+            parked = self.ctrl.release_parked(time.monotonic()) if change else []
+        self._execute(change)
+        if self.southbound is not None:
+            for end in (found, (dpid, in_port)):
+                if end not in self._mtu_done:
+                    self._mtu_done.add(end)
+                    self._mtu_jobs.put(end)
+        for p in parked:  # a new link: packets that had no path may have one now
+            self._on_ipv4(p.dpid, p.in_port, p.eth_src, p.eth_dst, p.ip_src, p.data,
+                          p.received, p.deadline)
 
-            self._submit("link-expiry", expire)
+    def _mtu_loop(self) -> None:
+        """Set mtu_request on link ports through OVSDB, off the OpenFlow threads."""
+        from .ovsdb import OvsdbError
+
+        while True:
+            end = self._mtu_jobs.get()
+            if end is None:
+                return
+            with self.ctrl.lock:
+                link = self.ctrl.topo.link_from(*end)
+                links = [((lk.src, lk.src_port), (lk.dst, lk.dst_port))
+                         for lk in ([link] if link is not None else [])]
+            for dpid, ports in link_port_mtus(links, self.settings.link_mtu).items():
+                try:
+                    changed = self.southbound.set_mtu(dpid, sorted(ports),
+                                                      self.settings.link_mtu)
+                except OvsdbError as exc:
+                    LOG.warning("mtu_request not set on %s: %s", dpid_str(dpid), exc)
+                    self._mtu_done.discard(end)  # the next LLDP sighting tries again
+                    continue
+                if changed:
+                    with self.ctrl.lock:
+                        self.ctrl.record("ovsdb", f"{dpid_str(dpid)}: mtu_request "
+                                         f"{self.settings.link_mtu} on ports "
+                                         f"{sorted(changed)}")
 
     # counters ------------------------------------------------------------
     def _stats_loop(self) -> None:
@@ -599,14 +611,16 @@ class ScentTrailApp(app_manager.OSKenApp):
             self._submit("store-sync", self._maintain_store)
             if not self.leader:
                 continue
-            self._submit("leases", self._expire_leases)
+            self._submit("leases", lambda: self._decide("leases", self._leases))
             self._submit("rebalance", self._rebalance)
             for dp in list(self.datapaths.values()):
-                self._send(dp, dp.ofproto_parser.OFPPortStatsRequest(dp, 0, dp.ofproto.OFPP_ANY))
-                parser = dp.ofproto_parser
-                self._send(dp, parser.OFPFlowStatsRequest(
-                    dp, 0, TABLE_CLASSIFY, dp.ofproto.OFPP_ANY, dp.ofproto.OFPG_ANY,
-                    make_cookie(KIND_TRAIL), 0xFFFF_FFFF_0000_0000, parser.OFPMatch()))
+                self.channel.send(dp, ofmsg.port_stats_request(dp))
+                self.channel.send(dp, ofmsg.classifier_stats_request(
+                    dp, make_cookie(KIND_TRAIL), COOKIE_MASK_KIND))
+
+    def _leases(self) -> Change:
+        """Trails whose lease ran out go; failed trails whose back-off is over come back."""
+        return self.ctrl.expire_trails().merge(self.ctrl.retry_failed())
 
     def _maintain_store(self) -> None:
         """After a store outage, write back what was held in memory."""
@@ -656,11 +670,6 @@ class ScentTrailApp(app_manager.OSKenApp):
         with self.ctrl.lock:
             self.ctrl.port_counters(msg.datapath.id, stats)
 
-    def _expire_leases(self) -> None:
-        with self.ctrl.lock:
-            change = self.ctrl.expire_trails()
-        self._execute(change)
-
     @set_ev_cls(ofp_event.EventOFPFlowRemoved, MAIN_DISPATCHER)
     def _flow_removed(self, ev: Any) -> None:
         """An ingress classifier timed out: the trail's lease may be over."""
@@ -671,24 +680,15 @@ class ScentTrailApp(app_manager.OSKenApp):
                 ofp.OFPRR_IDLE_TIMEOUT, ofp.OFPRR_HARD_TIMEOUT):
             return
         match = {k: v for k, v in msg.match.items() if not isinstance(v, tuple)}
-
-        def job() -> None:
-            with self.ctrl.lock:
-                change = self.ctrl.classifier_idle(trail_id, match)
-            self._execute(change)
-
-        self._submit("flow-removed", job)
+        self._submit("flow-removed", lambda: self._decide(
+            "flow-removed", lambda: self.ctrl.classifier_idle(trail_id, match)))
 
     @set_ev_cls(ofp_event.EventOFPFlowStatsReply, MAIN_DISPATCHER)
     def _flow_stats(self, ev: Any) -> None:
         msg = ev.msg
-        dump = self._dumps.get((msg.datapath.id, msg.xid))
-        if dump is not None:  # a flow table read back for the audit
-            dump[0].extend(msg.body)
-            if not msg.flags & msg.datapath.ofproto.OFPMPF_REPLY_MORE:
-                del self._dumps[(msg.datapath.id, msg.xid)]
-                dump[1].set()
-            return
+        more = bool(msg.flags & msg.datapath.ofproto.OFPMPF_REPLY_MORE)
+        if self.channel.flow_stats_reply(msg.datapath.id, msg.xid, msg.body, more):
+            return  # a flow table read back for the audit
         stats = []
         for entry in ev.msg.body:
             trail_id = cookie_trail_id(entry.cookie)
@@ -729,109 +729,65 @@ class ScentTrailApp(app_manager.OSKenApp):
                 self._submit("ipv4", lambda: self._on_ipv4(
                     dp.id, in_port, eth.src, eth.dst, ip.src, msg.data, received))
 
-    def _on_lldp(self, found: tuple[int, int], dpid: int, in_port: int) -> None:
-        with self.ctrl.lock:
-            change = self.ctrl.link_seen(found[0], found[1], dpid, in_port)
-        self._execute(change)
-        if change:  # a new link: packets that had no path may have one now
-            self._retry_parked()
-
-    def _retry_parked(self) -> None:
-        now = time.monotonic()
-        parked, self._parked = self._parked, deque(maxlen=PARKED_MAX)
-        for deadline, args in parked:
-            if deadline > now:
-                self._on_ipv4(*args, deadline=deadline)
-
     def _on_arp(self, dpid: int, in_port: int, req: Any, received: float) -> None:
-        with self.ctrl.lock:
-            result, change = self.ctrl.handle_arp(dpid, in_port, req.opcode, req.src_mac,
-                                                  req.src_ip, req.dst_ip)
-        self._execute(change)
-        for out in result.packets:
-            self._send_arp(out)
-        for src, dst in result.pairs:
-            self._setup_trails([(src, dst), (dst, src)], received)
-        for client, name in result.services:
-            with self.ctrl.lock:
-                change = self.ctrl.ensure_service(client, name)
-            self._execute(change)
-
-    def _send_arp(self, out: ArpPacket) -> None:
-        dp = self.datapaths.get(out.dpid)
-        if dp is None:
-            return
-        pkt = packet.Packet()
-        pkt.add_protocol(ethernet.ethernet(out.eth_dst, out.eth_src, ETH_TYPE_ARP))
-        pkt.add_protocol(arp.arp(opcode=out.opcode, src_mac=out.src_mac, src_ip=out.src_ip,
-                                 dst_mac=out.dst_mac, dst_ip=out.dst_ip))
-        pkt.serialize()
-        self._packet_out(dp, out.port, bytes(pkt.data))
-
-    def _setup_trails(self, pairs: list[tuple[str, str]], received: float) -> list[int]:
-        """Make sure trails exist for `pairs`; install new ones in one change."""
-        change, new = Change(), []
         with self.ctrl.lock, self.metrics.planning.time():
-            for src, dst in pairs:
-                try:
-                    _, extra = self.ctrl.ensure_pair(src, dst)
-                except TopologyError as exc:
-                    LOG.info("no trail %s -> %s: %s", src, dst, exc)
-                    continue
-                new.extend(extra.created)
-                change.merge(extra)
-        self._execute(change)
-        elapsed_ms = (time.monotonic() - received) * 1000
-        with self.ctrl.lock:
-            for trail_id in new:
-                self.ctrl.set_setup_latency(trail_id, elapsed_ms)
-                self.metrics.setup.observe(elapsed_ms / 1000)
-        return new
+            decision = self.ctrl.arp_in(dpid, in_port, req.opcode, req.src_mac, req.src_ip,
+                                        req.dst_ip)
+        for out in decision.packets:
+            dp = self.datapaths.get(out.dpid)
+            if dp is not None:
+                self._packet_out(dp, out.port, ofmsg.arp_frame(out))
+        self._carry_out(decision, dpid, in_port, None, received)
 
     def _on_ipv4(self, dpid: int, in_port: int, eth_src: str, eth_dst: str, ip_src: str,
                  data: bytes, received: float, deadline: float | None = None) -> None:
-        with self.ctrl.lock:
-            if self.ctrl.topo.is_link_port(dpid, in_port):
-                return
-            change = self.ctrl.learn_host(dpid, in_port, eth_src, ip_src)
-            known = eth_dst in self.ctrl.topo.hosts and eth_src in self.ctrl.topo.hosts
-            service = self.ctrl.service_by_mac(eth_dst)
-            if service is not None and eth_src in self.ctrl.topo.hosts:
-                change.merge(self.ctrl.ensure_service(eth_src, service.name))
-        self._execute(change)
-        if service is not None:  # to a VIP: the service's group takes it from the table
-            dp = self.datapaths.get(dpid)
-            if dp is not None and known is False and eth_src in self.ctrl.topo.hosts:
-                self._packet_out(dp, dp.ofproto.OFPP_TABLE, data, in_port)
-            return
-        if not known:
-            return
-        with self.ctrl.lock:
-            existing = self.ctrl.trail_for_pair(eth_src, eth_dst) is not None
-            refresh = self.ctrl.refresh_classifiers(eth_src, eth_dst) if existing else Change()
-        self._execute(refresh)  # its classifier timed out or was removed: put it back
-        self._setup_trails([(eth_src, eth_dst)], received)
-        with self.ctrl.lock:
-            ready = self.ctrl.trail_for_pair(eth_src, eth_dst) is not None
-        dp = self.datapaths.get(dpid)
-        if ready and dp is not None:
-            self._packet_out(dp, dp.ofproto.OFPP_TABLE, data, in_port)
-        elif not ready:  # no path yet (links still being discovered): hold it briefly
-            self._parked.append((deadline or time.monotonic() + PARK_SECONDS,
-                                 (dpid, in_port, eth_src, eth_dst, ip_src, data, received)))
+        with self.ctrl.lock, self.metrics.planning.time():
+            decision = self.ctrl.ipv4_in(dpid, in_port, eth_src, eth_dst, ip_src, data,
+                                         received, deadline)
+        self._carry_out(decision, dpid, in_port, data, received)
 
     def _on_label_miss(self, dpid: int, in_port: int, data: bytes) -> None:
         """A labelled packet found no entry: restore the hop from the store."""
-        label = _mpls_label(data)
         with self.ctrl.lock:
-            change = self.ctrl.restore_hop(dpid, label) if label is not None else Change()
-        if not change:
-            LOG.debug("label %s unknown at %s: dropped", label, dpid_str(dpid))
-            return
-        self._execute(change)
-        dp = self.datapaths.get(dpid)
-        if dp is not None:
-            self._packet_out(dp, dp.ofproto.OFPP_TABLE, data, in_port)
+            decision = self.ctrl.label_miss(dpid, _mpls_label(data))
+        self._carry_out(decision, dpid, in_port, data, None)
+
+    def _carry_out(self, decision: Decision, dpid: int, in_port: int, data: bytes | None,
+                   received: float | None) -> None:
+        """Send a decision's changes in order; then resend the packet, note set-up times."""
+        def after(ok: bool) -> None:
+            if decision.resend and data is not None:
+                dp = self.datapaths.get(dpid)
+                if dp is not None:
+                    self._packet_out(dp, dp.ofproto.OFPP_TABLE, data, in_port)
+            if decision.created and received is not None:
+                elapsed_ms = (time.monotonic() - received) * 1000
+                with self.ctrl.lock:
+                    for trail_id in decision.created:
+                        self.ctrl.set_setup_latency(trail_id, elapsed_ms)
+                        self.metrics.setup.observe(elapsed_ms / 1000)
+
+        changes = decision.changes or [Change()]
+        for change in changes[:-1]:
+            self._execute(change)
+        self._execute(changes[-1], after)
+
+
+def _start_thread(run: Callable[[], None]) -> None:
+    threading.Thread(target=run, name="sdnscent-change", daemon=True).start()
+
+
+def _error_name(ofp: Any, kind: int, code: int) -> str:
+    """OFPET_FLOW_MOD_FAILED/OFPFMFC_TABLE_FULL-style text for an OpenFlow error."""
+    kinds = {v: k for k, v in vars(ofp).items() if k.startswith("OFPET_") and isinstance(v, int)}
+    name = kinds.get(kind, f"type {kind}")
+    prefix = {"OFPET_FLOW_MOD_FAILED": "OFPFMFC_", "OFPET_GROUP_MOD_FAILED": "OFPGMFC_",
+              "OFPET_METER_MOD_FAILED": "OFPMMFC_", "OFPET_BAD_REQUEST": "OFPBRC_",
+              "OFPET_BAD_ACTION": "OFPBAC_", "OFPET_BAD_MATCH": "OFPBMC_",
+              "OFPET_BAD_INSTRUCTION": "OFPBIC_"}.get(name)
+    codes = {v: k for k, v in vars(ofp).items()
+             if prefix and k.startswith(prefix) and isinstance(v, int)}
+    return f"{name}/{codes.get(code, f'code {code}')}"
 
 
 def _packet_kind(msg: Any, eth: Any) -> str:

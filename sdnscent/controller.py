@@ -33,6 +33,7 @@ from .core.model import (
     is_pinned,
 )
 from .core.multipath import MultipathManager
+from .core.packets import Decision, PacketManager, Parked
 from .core.policies import PolicyManager
 from .core.retries import RetryManager
 from .core.services import ServiceManager
@@ -69,6 +70,7 @@ class ScentController:
         s.links, s.hosts, s.trails = LinkManager(s), HostManager(s), TrailManager(s)
         s.policies, s.multipath = PolicyManager(s), MultipathManager(s)
         s.services, s.load, s.retries = ServiceManager(s), LoadManager(s), RetryManager(s)
+        s.packets = PacketManager(s)
         self.s = s
 
     @property
@@ -181,6 +183,25 @@ class ScentController:
     @node_reader.setter
     def node_reader(self, reader: NodeLoadReader) -> None:
         self.s.node_reader = reader
+
+    def arp_in(self, dpid: int, port: int, opcode: int, src_mac: str, src_ip: str,
+               dst_ip: str) -> Decision:
+        """An ARP packet-in: answers and probes to send, trails to set up."""
+        return self.s.packets.arp(dpid, port, opcode, src_mac, src_ip, dst_ip)
+
+    def ipv4_in(self, dpid: int, in_port: int, eth_src: str, eth_dst: str, ip_src: str,
+                data: bytes, received: float, deadline: float | None = None) -> Decision:
+        """An IPv4 packet-in: trails to set up, and whether to resend or park the packet."""
+        return self.s.packets.ipv4(dpid, in_port, eth_src, eth_dst, ip_src, data, received,
+                                   deadline)
+
+    def release_parked(self, now: float) -> list[Parked]:
+        """Parked packets to decide again now that a link appeared."""
+        return self.s.packets.release(now)
+
+    def label_miss(self, dpid: int, label: int | None) -> Decision:
+        """A labelled packet missed at `dpid`: restore the hop and resend it."""
+        return self.s.packets.label_miss(dpid, label)
 
     def step_failed(self, step_index: int, step: Step, failures: list[Failure]
                     ) -> tuple[Change, Verdict]:

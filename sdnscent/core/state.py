@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from .links import LinkManager
     from .load import LoadManager
     from .multipath import MultipathManager
+    from .packets import PacketManager
     from .policies import PolicyManager
     from .retries import RetryManager
     from .services import ServiceManager
@@ -56,6 +57,7 @@ class CoreState:
     services: ServiceManager
     load: LoadManager
     retries: RetryManager
+    packets: PacketManager
 
     def __init__(self, store: TrailStore, default_capacity: int | None = None,
                  clock: Callable[[], float] = time.time, switch_grace: float = 0.0,
