@@ -199,7 +199,7 @@ class Channel:
         for run in runs:
             if not run.confirmed.wait(self.barrier_timeout):
                 run.failures.append(Failure(run.dpid, index, "no barrier reply within "
-                                            f"{self.barrier_timeout:.0f} s"))
+                                            f"{self.barrier_timeout:g} s"))
             failures.extend(run.failures)
         with self._lock:  # nothing of these steps stays in flight
             for run in runs:

@@ -64,8 +64,8 @@ class RetryManager:
     def fail(self, trail_id: int, why: str) -> Change:
         """Mark a trail failed, delete whatever it left on the switches, schedule a retry."""
         trail = self.s.store.get(trail_id)
-        if trail is None or trail.state is TrailState.REMOVED:
-            return Change()
+        if trail is None or trail.state in (TrailState.REMOVED, TrailState.FAILED):
+            return Change()  # gone, or failed already (its clean-up failing changes nothing)
         head = bundles.head_of(trail)
         if head is not None:  # a multipath trail fails whole; its pair sets it up again
             self.failed_total += 1
@@ -77,8 +77,7 @@ class RetryManager:
         now = self.s.clock()
         retry = Retry(why, attempt, now + retry_delay(attempt - 1))
         self.waiting[trail_id] = retry
-        if trail.state is not TrailState.FAILED:
-            self.s.put(trail.evolve(state=TrailState.FAILED, version=trail.version + 1))
+        self.s.put(trail.evolve(state=TrailState.FAILED, version=trail.version + 1))
         self.failed_total += 1
         self.s.record("trail-failed", f"trail {trail_id} {trail.src_ip} -> {trail.dst_ip} "
                       f"failed ({why}); attempt {attempt}, retried in "
