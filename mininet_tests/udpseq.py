@@ -1,11 +1,14 @@
 """Sequence-numbered UDP for loss and reordering tests, run inside Mininet hosts.
 
     python -m mininet_tests.udpseq send DST PORT --rate 1000 --count 8000 --size 1200
-    python -m mininet_tests.udpseq recv PORT --seconds 15
+    python -m mininet_tests.udpseq recv PORT --seconds 15 [--gaps]
 
 The receiver prints one JSON line: received, lost (sequence numbers never seen up
 to the highest one received, plus any after it up to --expect), reordered (arrivals
-below the highest seen so far), duplicates.
+below the highest seen so far), duplicates. With --gaps also "gaps": each run of
+lost numbers as [first, last, t_before, t_after], the time.monotonic() arrivals of
+the datagrams just before and after it (null at either end of the stream), so a
+test can tell which of its events a loss belongs to and when traffic resumed.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import socket
 import struct
 import sys
 import time
+from typing import Any
 
 HEADER = struct.Struct("!Q")
 
@@ -33,13 +37,14 @@ def send(dst: str, port: int, rate: float, count: int, size: int) -> None:
     sock.close()
 
 
-def receive(port: int, seconds: float, expect: int | None, idle: float) -> dict[str, int]:
+def receive(port: int, seconds: float, expect: int | None, idle: float,
+            gaps: bool = False) -> dict[str, Any]:
     """Count what arrives for `seconds` (or until `idle` s pass after the last datagram)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
     sock.bind(("0.0.0.0", port))
     sock.settimeout(0.2)
-    seen: set[int] = set()
+    seen: dict[int, float] = {}  # sequence number -> monotonic arrival time
     highest, reordered, duplicates = -1, 0, 0
     deadline = time.monotonic() + seconds
     last = None
@@ -50,7 +55,7 @@ def receive(port: int, seconds: float, expect: int | None, idle: float) -> dict[
             data = sock.recv(65535)
         except TimeoutError:
             continue
-        last = time.monotonic()
+        last = arrived = time.monotonic()
         if len(data) < HEADER.size:
             continue
         (seq,) = HEADER.unpack_from(data)
@@ -59,11 +64,26 @@ def receive(port: int, seconds: float, expect: int | None, idle: float) -> dict[
             continue
         if seq < highest:
             reordered += 1
-        seen.add(seq)
+        seen[seq] = arrived
         highest = max(highest, seq)
     top = max(highest + 1, expect or 0)
-    return {"received": len(seen), "lost": top - len(seen), "reordered": reordered,
-            "duplicates": duplicates, "highest": highest}
+    result: dict[str, Any] = {"received": len(seen), "lost": top - len(seen),
+                              "reordered": reordered, "duplicates": duplicates,
+                              "highest": highest}
+    if gaps:
+        result["gaps"] = lost_runs(seen, top)
+    return result
+
+
+def lost_runs(seen: dict[int, float], top: int) -> list[list[Any]]:
+    """Runs of numbers below `top` missing from `seen`: [first, last, t_before, t_after]."""
+    runs: list[list[Any]] = []
+    prev = -1
+    for seq in [*sorted(seen), top]:
+        if seq > prev + 1:
+            runs.append([prev + 1, seq - 1, seen.get(prev), seen.get(seq)])
+        prev = seq
+    return runs
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -80,11 +100,13 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--seconds", type=float, default=30.0)
     r.add_argument("--expect", type=int)
     r.add_argument("--idle", type=float, default=3.0)
+    r.add_argument("--gaps", action="store_true", help="list each run of lost numbers")
     args = p.parse_args(argv)
     if args.cmd == "send":
         send(args.dst, args.port, args.rate, args.count, args.size)
     else:
-        print(json.dumps(receive(args.port, args.seconds, args.expect, args.idle)), flush=True)
+        result = receive(args.port, args.seconds, args.expect, args.idle, args.gaps)
+        print(json.dumps(result), flush=True)
     return 0
 
 
