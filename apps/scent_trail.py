@@ -163,7 +163,8 @@ class ScentTrailApp(app_manager.OSKenApp):
                              remove_trail=self.remove_trail, replan_trail=self.replan_trail,
                              pin_trail=self.pin_trail,
                              metrics=self.metrics.render,
-                             open_reads=self.settings.api_open_reads)
+                             open_reads=self.settings.api_open_reads,
+                             audit=self.audit_now)
             self._api_server = make_server(host, int(port), api, threaded=True)
             threading.Thread(target=self._api_server.serve_forever, name="sdnscent-api",
                              daemon=True).start()
@@ -317,6 +318,20 @@ class ScentTrailApp(app_manager.OSKenApp):
                  "packets": e.packet_count, "bytes": e.byte_count,
                  "duration": e.duration_sec + e.duration_nsec / 1e9} for e in entries]
         return out
+
+    def audit_now(self) -> dict[str, Any]:
+        """GET /audit: read every switch's table and say what an audit would fix."""
+        switches: dict[str, dict[str, int]] = {}
+        unread: list[str] = []
+        for dpid, dp in sorted(self.datapaths.items()):
+            installed = self._read_flows(dp)
+            if installed is None:
+                unread.append(dpid_str(dpid))
+                continue
+            with self.ctrl.lock:
+                switches[dpid_str(dpid)] = self.ctrl.audit_report(dpid, installed)
+        stale = sum(r["missing"] + r["wrong"] + r["unknown"] for r in switches.values())
+        return {"switches": switches, "stale": stale, "unread": unread}
 
     def reload_policy_file(self) -> None:
         """SIGHUP: read --policy again; a bad file changes nothing."""

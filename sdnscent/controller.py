@@ -203,6 +203,10 @@ class ScentController:
         """A labelled packet missed at `dpid`: restore the hop and resend it."""
         return self.s.packets.label_miss(dpid, label)
 
+    def audit_report(self, dpid: int, installed: list[FlowSpec]) -> dict[str, int]:
+        """What an audit of switch `dpid` would fix now (missing, wrong, unknown flows)."""
+        return self.s.links.audit_report(dpid, installed)
+
     def step_failed(self, step_index: int, step: Step, failures: list[Failure]
                     ) -> tuple[Change, Verdict]:
         """A step failed on some switches: (clean-up Change, trails failed and switches to

@@ -116,6 +116,11 @@ SCHEMAS: dict[str, Any] = {
         "node": STR, "time": NUM, "cpu": NUM, "memory": NUM}, ["node", "time", "cpu", "memory"])},
         "rejected": {"type": "object", "additionalProperties": INT}}, ["nodes"]),
     "Controller": {"type": "object", "properties": {"role": STR, "id": STR, "store": STR}},
+    "Audit": {"type": "object", "required": ["switches", "stale", "unread"], "properties": {
+        "switches": {"type": "object", "additionalProperties": {
+            "type": "object", "properties": {k: INT for k in
+                                             ("missing", "wrong", "unknown", "correct")}}},
+        "stale": INT, "unread": {"type": "array", "items": STR}}},
     "Policy": _obj({"source": _nullable(STR), "policy": {"type": "object"}}),
     "PolicyApplied": {"type": "object", "properties": {
         "status": STR, "replanned": INT, "removed": INT, "added": INT, "blocked": INT,
@@ -223,6 +228,9 @@ PATHS: dict[str, Any] = {
             ("delete", "Unpin a trail", "unpinned"))},
     f"{PREFIX}/nodes": _get("Computing nodes' load (CPU, memory) from sdnscent-agent samples",
                             _json(_ref("Nodes"), "nodes")),
+    f"{PREFIX}/audit": _get("What an audit of every switch would fix now (changes nothing)",
+                            _json(_ref("Audit"), "per switch: missing, wrong, unknown and "
+                                  "correct flows; stale: their sum less correct")),
     f"{PREFIX}/controller": _get("This controller: id, role, generation, store health",
                                  _json(_ref("Controller"), "controller status")),
     f"{PREFIX}/events": _get("Recent controller events", _json(_ref("Events"), "events")),

@@ -223,7 +223,8 @@ def create_app(ctrl: ScentController, *, token: str | None = None,
                replan_trail: TrailHook | None = None,
                pin_trail: Callable[[int, bool], dict[str, Any] | None] | None = None,
                metrics: Callable[[], tuple[bytes, str]] | None = None,
-               open_reads: bool = False) -> Flask:
+               open_reads: bool = False,
+               audit: Callable[[], dict[str, Any]] | None = None) -> Flask:
     """A Flask app serving `ctrl`'s state.
 
     Mutating calls need `Authorization: Bearer <token>`; without a configured
@@ -232,7 +233,8 @@ def create_app(ctrl: ScentController, *, token: str | None = None,
     `apply_policy` installs a validated policy and returns a summary,
     `remove_trail` / `replan_trail` act on one trail (None: unknown id; they
     may raise ApiError, e.g. 409 on a standby), `flow_stats` reads a trail's
-    flows from its switches, `status` describes the controller process and
+    flows from its switches, `audit` reads every switch's table and says what
+    an audit would fix, `status` describes the controller process and
     `metrics` renders /metrics (default: sdnscent.metrics over `ctrl` alone).
     """
     app = Flask("sdnscent")
@@ -349,9 +351,15 @@ def create_app(ctrl: ScentController, *, token: str | None = None,
         with ctrl.lock:
             ctrl.read_node_loads()
             view = ctrl.nodes_view()
-            reader = getattr(ctrl, "_node_reader", None)
+            reader = getattr(ctrl, "node_reader", None)
             rejected = dict(getattr(reader, "rejected_counts", {}) or {})
         return jsonify(**view, rejected=rejected)
+
+    @app.get(f"{PREFIX}/audit")
+    def audit_now() -> Any:
+        if audit is None:  # the API alone (no OpenFlow): no switch to read
+            return jsonify(switches={}, stale=0, unread=[])
+        return jsonify(audit())
 
     @app.get(f"{PREFIX}/controller")
     def controller() -> Any:

@@ -63,16 +63,43 @@ class LinkManager:
         return Change([{dpid: first}, {dpid: groups + flows + [f for b in bindings
                                                               for f in b.flows]}])
 
-    def _audit(self, dpid: int, link_ports: list[int], trails: list[Trail],
-               installed: list[FlowSpec]) -> Change:
-        """The audit of a (re)connected switch as a Change (see switch_enter)."""
+    def _expected(self, dpid: int, link_ports: list[int], trails: list[Trail],
+                  multipath: list[compiler.Op]) -> list[FlowSpec]:
+        """Every flow switch `dpid` should hold now."""
         bindings = [b for b in self.s.bindings.values() if b.dpid == dpid]
         expected = compiler.switch_flows(dpid, link_ports, trails)
         expected += [f for flows in self.s.blocks.values() for f in flows if f.dpid == dpid]
         expected += [f for b in bindings for f in b.flows]
         expected += self.s.trusted_flows(dpid, trails)
-        multipath = self.s.multipath.multipath_ingress(dpid)
         expected += [op for op in multipath if isinstance(op, FlowSpec)]
+        return expected
+
+    def audit_report(self, dpid: int, installed: list[FlowSpec]) -> dict[str, int]:
+        """What an audit of switch `dpid` would fix now, changing nothing (GET /audit).
+
+        `missing`: expected flows not installed; `wrong`: installed under the
+        same key with other contents; `unknown`: ours but not expected (drop
+        rules of blocked applications are not counted: the audit keeps them).
+        """
+        if dpid not in self.s.topo.switches:
+            return {"missing": 0, "wrong": 0, "unknown": 0, "correct": 0}
+        link_ports = [lk.dst_port for lk in self.s.topo.links() if lk.dst == dpid]
+        trails = self.s.live(self.s.index.on_switch(dpid))
+        expected = self._expected(dpid, link_ports, trails,
+                                  self.s.multipath.multipath_ingress(dpid))
+        result = audit.diff_flows(expected, installed,
+                                  defer=lambda f: (f.cookie >> 32) & 0xFFFF == KIND_BLOCK)
+        keys = {f.key for f in installed}
+        missing = sum(1 for f in result.adds if f.key not in keys)
+        return {"missing": missing, "wrong": len(result.adds) - missing,
+                "unknown": len(result.deletes), "correct": len(result.kept)}
+
+    def _audit(self, dpid: int, link_ports: list[int], trails: list[Trail],
+               installed: list[FlowSpec]) -> Change:
+        """The audit of a (re)connected switch as a Change (see switch_enter)."""
+        bindings = [b for b in self.s.bindings.values() if b.dpid == dpid]
+        multipath = self.s.multipath.multipath_ingress(dpid)
+        expected = self._expected(dpid, link_ports, trails, multipath)
         now = self.s.clock()
 
         def keep_for_now(flow: FlowSpec) -> bool:
