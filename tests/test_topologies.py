@@ -7,6 +7,7 @@ from pathlib import Path
 
 import networkx as nx
 import pytest
+from mininet.link import Link, TCLink
 from mininet.topo import Topo
 
 from topologies import FatTreeTopo, LeafSpineTopo, LinearTopo, switch_layers, topos
@@ -156,3 +157,74 @@ def test_loads_like_mn_custom(name: str) -> None:
     cls = customs["topos"][name]
     assert cls is not topos[name]  # a fresh copy, independent of the package
     assert cls().switches()
+
+
+def load_like_mn_custom(name: str) -> dict:
+    """The globals of ``topologies/<name>.py`` exec()ed alone, as ``mn --custom`` does."""
+    path = TOPO_DIR / f"{name}.py"
+    customs: dict = {}
+    exec(compile(path.read_text(), str(path), "exec"), customs, customs)
+    return customs
+
+
+@pytest.mark.parametrize("name", ["fattree", "leafspine", "linear", "nfchain"])
+def test_links_ask_for_label_room_and_host_checksums(name: str) -> None:
+    """Inter-switch ends get MTU 1600 (a 1500-byte frame plus its trail label), the ends
+    on hosts h<n> transmit checksum offload off: set by the file itself, so plain
+    ``mn --custom`` carries TCP through the userspace datapath."""
+    customs = load_like_mn_custom(name)
+    link_end = customs["_LinkEnd"]
+    topo = customs["topos"][name]()
+    kinds: Counter[str] = Counter()
+    for _, _, info in topo.links(withInfo=True):
+        node1, node2 = info["node1"], info["node2"]
+        if topo.isSwitch(node1) and topo.isSwitch(node2):
+            kinds["fabric"] += 1
+            assert (info["cls1"], info["cls2"], info["mtu"]) == (link_end, link_end, 1600), info
+        elif re.fullmatch(r"h\d+", node2):
+            kinds["host"] += 1
+            assert topo.isSwitch(node1), info
+            assert (info["cls2"], info["params2"]) == (link_end, {"txo": False}), info
+            assert "mtu" not in info  # hosts keep MTU 1500
+    assert kinds["fabric"] and kinds["host"] == sum(
+        1 for host in topo.hosts() if re.fullmatch(r"h\d+", host))
+
+
+class FakeNode:
+    """Records the commands an interface runs in its node (no root, no namespace)."""
+
+    def __init__(self) -> None:
+        self.commands: list[str] = []
+
+    def addIntf(self, intf: object, port: int | None = None) -> None:
+        """Mininet's Node.addIntf: nothing to do here."""
+
+    def cmd(self, *args: object, **_: object) -> str:
+        """Record the command line; print nothing."""
+        self.commands.append(" ".join(str(arg) for arg in args))
+        return ""
+
+
+@pytest.mark.parametrize("link_cls", [Link, TCLink])
+def test_link_end_sets_mtu_and_tx_offload(link_cls: type) -> None:
+    """Under Mininet's default Link and under ``mn --link tc`` (TCLink) alike."""
+    link_end = load_like_mn_custom("fattree")["_LinkEnd"]
+    link = link_cls.__new__(link_cls)
+    switch, host = FakeNode(), FakeNode()
+    link_end("s1-eth1", node=switch, link=link, mtu=1600)
+    link_end("h1-eth0", node=host, link=link, txo=False)
+    assert "ip link set dev s1-eth1 mtu 1600" in switch.commands
+    assert not any("tx off" in command for command in switch.commands)
+    assert any(re.fullmatch(r"ethtool -K h1-eth0 .*tx off.*", command)
+               for command in host.commands), host.commands
+    assert not any("mtu" in command for command in host.commands)
+
+
+def test_link_end_is_the_same_in_every_file() -> None:
+    """Each file carries its own copy (``mn --custom`` loads one file alone): keep them equal."""
+    copies = set()
+    for name in ("fattree", "leafspine", "linear", "nfchain"):
+        text = (TOPO_DIR / f"{name}.py").read_text()
+        start = text.index("_CORE_MTU = ")
+        copies.add(text[start:text.index("\n\n\n", text.index("class _LinkEnd"))])
+    assert len(copies) == 1

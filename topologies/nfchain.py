@@ -35,15 +35,45 @@ catch-all rule: a denied packet with a label passes), so trails must pop their
 label before an NF port; 802.1Q-tagged frames are inspected.
 ``pingall`` reports the NF hosts (no IP address) as unreachable; ping between
 ``h<n>`` instead.
+
+Links set up what the scent trails need on the userspace datapath (see
+``_LinkEnd``): inter-switch interfaces get MTU 1600, the interfaces of ``h<n>``
+transmit checksum offload off (the NF hosts turn it off themselves).
 """
 
 import json
 import re
 from subprocess import PIPE
 
+from mininet import link as _link
 from mininet.node import CPULimitedHost, Host
 from mininet.topo import Topo
 from mininet.util import ipAdd, macColonHex
+
+_CORE_MTU = 1600  # inter-switch MTU: a 1500-byte host frame plus 4-byte trail labels
+
+
+class _LinkEnd(_link.TCIntf):
+    """A link end applying ``mtu`` and ``txo`` (transmit checksum offload) itself.
+
+    Inter-switch ends get ``mtu=1600``: a full 1500-byte host frame with its MPLS
+    trail label does not fit a 1500-byte link.  Host ends get ``txo=False``: the
+    userspace datapath forwards the unfinished checksums of a host's offloaded TCP
+    segments and the receiver drops them.  Under ``mn --link tc,...`` the end is a
+    TCIntf, so the shaping options still apply.
+    """
+
+    def config(self, mtu: int | None = None, **params: object) -> dict[str, object]:
+        """Configure as TCIntf under a TCLink, else as Intf plus ``txo``; then set ``mtu``."""
+        if isinstance(self.link, _link.TCLink):
+            result = super().config(**params) or {}
+        else:
+            result = _link.Intf.config(self, **params)
+            if params.get("txo") is False:
+                self.cmd("ethtool", "-K", self.name, "tx", "off")
+        if mtu is not None:
+            self.cmd("ip", "link", "set", "dev", self.name, "mtu", str(mtu))
+        return result
 
 
 class BumpInTheWire(Host):
@@ -185,7 +215,7 @@ class NFChainTopo(Topo):
             for host in attached[n]:
                 port += 1
                 name = self.addHost(f"h{host}", ip=f"{ipAdd(host)}/8", mac=macColonHex(host))
-                self.addLink(leaf, name, port1=port, port2=0)
+                self._host_link(leaf, name, port1=port, port2=0)
             if n in nfs:
                 name, number, cls, role = nfs[n]
                 if name == "fw1" and firewall_cpu is not None:
@@ -199,7 +229,15 @@ class NFChainTopo(Topo):
                                  addr2=f"02:00:00:00:{number:02x}:{intf:02x}")
             for spine in spines:
                 port += 1
-                self.addLink(leaf, spine, port1=port, port2=index)
+                self._fabric_link(leaf, spine, port1=port, port2=index)
+
+    def _host_link(self, switch: str, host: str, **ports: int) -> None:
+        """Link a switch to a host that computes its own checksums."""
+        self.addLink(switch, host, cls2=_LinkEnd, params2={"txo": False}, **ports)
+
+    def _fabric_link(self, node1: str, node2: str, **ports: int) -> None:
+        """Link two switches with room for trail labels."""
+        self.addLink(node1, node2, cls1=_LinkEnd, cls2=_LinkEnd, mtu=_CORE_MTU, **ports)
 
     def _switch(self, n: int, layer: str, zone: str, level: int) -> str:
         """Add switch s<n> with dpid n in ``layer``, ``zone`` and ``level``."""
