@@ -141,7 +141,7 @@ def _stderr(message: str) -> None:
 
 
 def plan_offline(args: argparse.Namespace) -> dict[str, Any]:
-    """Run `sdnscent plan`: the JSON document of DESIGN.md plus mode and baselines.
+    """Run `sdnscent plan`: the JSON document of docs/offline.rst plus mode and baselines.
 
     Raises NetFileError, PolicyError, PlanError or NoPathError on bad input.
     """

@@ -381,7 +381,7 @@ def max_utilization(net: Network, loads: Sequence[float]) -> float:
 
 def plan_json(net: Network, trails: Sequence[Trail], loads: Sequence[float] | None = None,
               extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The `sdnscent plan` output (DESIGN.md): trails, per-link load and utilisation, max."""
+    """The `sdnscent plan` output (docs/offline.rst): trails, per-link load and utilisation, max."""
     loads = arc_loads(net, trails) if loads is None else loads
     ids = net.ids
     out_trails = []

@@ -1,4 +1,4 @@
-"""`sdnscent plan`: the JSON contract of DESIGN.md, every mode, progress and bad input."""
+"""`sdnscent plan`: the JSON contract of docs/offline.rst, every mode, progress and bad input."""
 
 import json
 

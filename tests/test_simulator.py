@@ -68,7 +68,7 @@ LINE_HOSTS = {(1, 1): "h1", (3, 1): "h2"}
 
 
 def line_flows() -> list[FlowSpec]:
-    """The DESIGN pipeline by hand for one trail h1 -> h2 carrying LABEL."""
+    """The pipeline of docs/pipeline.rst by hand for one trail h1 -> h2 carrying LABEL."""
     to_h2 = {"in_port": 1, "eth_type": ETH_TYPE_IPV4, "ipv4_dst": "10.0.0.2"}
     return [
         # s1 (ingress): classify + push + goto 1; labelled frames from the host port drop.
