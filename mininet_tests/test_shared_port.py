@@ -125,10 +125,6 @@ def test_hosts_behind_two_ports_of_one_switch_talk_over_a_local_trail(
         assert line.endswith(f"actions=output:{out_port}") and n_packets(line) >= COUNTED, line
 
 
-@pytest.mark.xfail(reason="the controller's proxy ARP reply for h5 leaves s1 with h5's MAC as "
-                   "its Ethernet source: the learning bridge then looks for h5 upstream and "
-                   "drops h4's frames the trail hands back (no hairpin on a bridge port); "
-                   "replies sent from the controller's MAC would not mislead it", strict=False)
 def test_hosts_behind_a_learning_bridge_reach_each_other(shared: ScentNet) -> None:
     """Last: a failure leaves hv2's forwarding table pointing upstream."""
     out = shared.host("h4").cmd(f"ping -n -c {PINGS} -W 1 {IPS['h5']}")

@@ -67,6 +67,7 @@ class Planner:
         self._cost = cost or CostModel()
         self._utilisation: Mapping[tuple[int, int], float] = dict(utilisation or {})
         self._cache: dict[tuple[int, int], list[list[int]]] = {}
+        self._preds: dict[int, dict[int, list[int]]] = {}  # source -> Dijkstra predecessors
         self._cache_version = -1
 
     @property
@@ -78,6 +79,7 @@ class Planner:
     def cost(self, value: CostModel) -> None:
         self._cost = value
         self._cache.clear()
+        self._preds.clear()
 
     @property
     def utilisation(self) -> Mapping[tuple[int, int], float]:
@@ -88,6 +90,7 @@ class Planner:
     def utilisation(self, value: Mapping[tuple[int, int], float]) -> None:
         self._utilisation = dict(value)
         self._cache.clear()
+        self._preds.clear()
 
     def _edge_cost(self, link: Link) -> float:
         return self.cost.link_cost(link, self.utilisation.get((link.src, link.src_port), 0.0))
@@ -100,6 +103,7 @@ class Planner:
         avoid = frozenset(avoid)
         if self._cache_version != self.topo.version:
             self._cache.clear()
+            self._preds.clear()
             self._cache_version = self.topo.version
         key = (src, dst)
         if not avoid and key in self._cache:
@@ -109,11 +113,19 @@ class Planner:
             graph = nx.restricted_view(graph, avoid, [])
         if src not in graph or dst not in graph:
             paths: list[list[int]] = []
-        else:
+        elif avoid:
             try:
                 paths = sorted(nx.all_shortest_paths(graph, src, dst, weight=self._weight))
             except nx.NetworkXNoPath:
                 paths = []
+        else:
+            # One Dijkstra per source serves every destination (after a topology
+            # change, re-planning the trails of a link re-plans many pairs per source).
+            pred = self._preds.get(src)
+            if pred is None:
+                pred = nx.dijkstra_predecessor_and_distance(graph, src, weight=self._weight)[0]
+                self._preds[src] = pred
+            paths = sorted(_paths_back(pred, src, dst)) if dst in pred else []
         if not avoid:
             self._cache[key] = paths
         return paths
@@ -149,3 +161,18 @@ class Planner:
             in_port = link.dst_port
         hops.append(Hop(dst.dpid, in_port, dst.port))
         return tuple(hops)
+
+
+def _paths_back(pred: Mapping[int, list[int]], src: int, dst: int) -> list[list[int]]:
+    """Every least-cost path src -> dst from Dijkstra's predecessor lists."""
+    paths: list[list[int]] = []
+    stack: list[tuple[int, list[int]]] = [(dst, [dst])]
+    while stack:
+        node, tail = stack.pop()
+        if node == src:
+            paths.append(tail[::-1])
+            continue
+        for before in pred[node]:
+            if before not in tail:
+                stack.append((before, [*tail, before]))
+    return paths

@@ -178,6 +178,7 @@ class _RedisBase(TrailStore):
 
     address: str
     _client: Any
+    scripts_in_pipeline = False  # a single server runs scripts inside a pipeline
 
     def __init__(self) -> None:
         self._last_id = 0
@@ -465,13 +466,18 @@ class _RedisBase(TrailStore):
         """Point (switch, label) at `new`; drop entries only `old` had."""
         fresh = _entries(new)
         stale = _entries(old) - fresh
-        if fresh and fresh != _entries(old):
-            pipe = self._client.pipeline(transaction=False)
+        if not stale and (not fresh or fresh == _entries(old)):
+            return
+        pipe = self._client.pipeline(transaction=False)  # one round trip for all entries
+        if fresh != _entries(old):
             for dpid, label in sorted(fresh):
                 pipe.hset(labels_key(dpid), str(label), str(new.id))  # type: ignore[union-attr]
-            pipe.execute()
         for dpid, label in sorted(stale):
-            self._eval(UNINDEX_SCRIPT, [labels_key(dpid)], str(label), str(old.id))  # type: ignore[union-attr]
+            if self.scripts_in_pipeline:
+                pipe.eval(UNINDEX_SCRIPT, 1, labels_key(dpid), str(label), str(old.id))  # type: ignore[union-attr]
+            else:  # a cluster pipeline does not carry scripts
+                self._eval(UNINDEX_SCRIPT, [labels_key(dpid)], str(label), str(old.id))  # type: ignore[union-attr]
+        pipe.execute()
 
 
 def _entries(trail: Trail | None) -> set[tuple[int, int]]:
@@ -480,6 +486,8 @@ def _entries(trail: Trail | None) -> set[tuple[int, int]]:
 
 class RedisStore(_RedisBase):
     """Trails in one Redis server (redis://host:port/db or redis+unix:///path.sock)."""
+
+    scripts_in_pipeline = True
 
     def __init__(self, host: str | None, port: int | None = 6379, db: int = 0,
                  username: str | None = None, password: str | None = None,

@@ -117,7 +117,7 @@ class HostManager:
         for ip in [ip for ip, at in self.probed.items() if now - at >= PROBE_INTERVAL]:
             del self.probed[ip]
 
-    def _probe(self, ip: str, now: float, exclude: tuple[int, int]) -> list[ArpPacket]:
+    def _probe(self, ip: str, now: float) -> list[ArpPacket]:
         """Probes for `ip` unless it was probed lately or the probe budget is spent."""
         if now - self.probed.get(ip, -PROBE_INTERVAL) < PROBE_INTERVAL:
             return []
@@ -125,7 +125,7 @@ class HostManager:
             self.probes_limited += 1
             return []
         self.probed[ip] = now
-        return self._arp_probes(ip, exclude)
+        return self._arp_probes(ip)
 
     def learn_host(self, dpid: int, port: int, mac: str, ip: str) -> Change:
         """A host spoke from (dpid, port); learn it, moving its trails if it moved."""
@@ -230,7 +230,7 @@ class HostManager:
             result.services.append((src_mac, service.name))
             for ip in self.s.services.member_ips(service):
                 if self.s.topo.host_by_ip(ip) is None:
-                    result.packets.extend(self._probe(ip, now, exclude=(dpid, port)))
+                    result.packets.extend(self._probe(ip, now))
             return result, change
         target = self.s.topo.host_by_ip(dst_ip)
         if target is not None:
@@ -241,17 +241,23 @@ class HostManager:
         if dst_ip not in self.pending_arp and len(self.pending_arp) >= PENDING_MAX:
             del self.pending_arp[next(iter(self.pending_arp))]  # the oldest address
         self.pending_arp.setdefault(dst_ip, {})[src_mac] = (src_ip, dpid, port, now)
-        result.packets.extend(self._probe(dst_ip, now, exclude=(dpid, port)))
+        result.packets.extend(self._probe(dst_ip, now))
         return result, change
 
     def _arp_reply(self, owner: Host, to_mac: str, to_ip: str, dpid: int, port: int) -> ArpPacket:
-        return ArpPacket(dpid, port, ARP_REPLY, owner.mac, to_mac, owner.mac, owner.ip,
+        """A proxy reply: the owner's MAC in the ARP payload, the controller's as the frame's
+        source, so a learning bridge behind the port does not learn the owner there."""
+        return ArpPacket(dpid, port, ARP_REPLY, CONTROLLER_MAC, to_mac, owner.mac, owner.ip,
                          to_mac, to_ip)
 
-    def _arp_probes(self, ip: str, exclude: tuple[int, int]) -> list[ArpPacket]:
-        """ARP probes (sender 0.0.0.0, RFC 5227) out of every host-facing port."""
+    def _arp_probes(self, ip: str) -> list[ArpPacket]:
+        """ARP probes (sender 0.0.0.0, RFC 5227) out of every host-facing port.
+
+        The asker's own port too: hosts behind one access switch or bridge
+        share a port, and the asker ignores a probe for an address not its own.
+        """
         probes = []
-        skip = self.s.nf_ports() | {exclude}
+        skip = self.s.nf_ports()
         for dpid in sorted(self.s.topo.switches):
             for port in self.s.topo.edge_ports(dpid):
                 if (dpid, port) not in skip:

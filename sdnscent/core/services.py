@@ -16,6 +16,7 @@ from ..flows import (
     GroupSpec,
     make_cookie,
 )
+from ..pipeline import SERVICE_GROUP_MAX
 from ..planner import NoPathError
 from ..policy import Service
 from ..topology import Host
@@ -124,6 +125,10 @@ class ServiceManager:
         binding = self.s.bindings.get((name, client_mac))
         if binding is not None:
             return self.refresh_binding(binding)
+        if not self.s.group_free and self.s.group_next > SERVICE_GROUP_MAX:
+            self.s.record("service", f"{name}: client {client.ip} not bound: all "
+                          f"{SERVICE_GROUP_MAX} service group ids are in use")
+            return Change()
         change = self._member_trails(service, client)
         if self.s.group_free:
             group_id = self.s.group_free.popleft()

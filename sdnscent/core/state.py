@@ -18,6 +18,7 @@ from ..flows import (
 )
 from ..labels import LabelAllocator
 from ..patterns import PatternTracker
+from ..pipeline import SERVICE_GROUP_MIN
 from ..planner import Planner
 from ..policy import EMPTY_POLICY, Policy
 from ..store import TrailStore
@@ -82,7 +83,7 @@ class CoreState:
         self.link_seen_at: dict[tuple[int, int], float] = {}
         self.misses_unknown = 0
         self.bindings: dict[tuple[str, str], ServiceBinding] = {}  # (service, client MAC)
-        self.group_next = 1
+        self.group_next = SERVICE_GROUP_MIN  # service bindings' select groups
         self.group_free: deque[int] = deque()
         self.binding_ids = 0
         # A switch whose connection dropped keeps forwarding (fail mode secure):
