@@ -12,7 +12,9 @@ event thread: a call may block for up to ``timeout`` seconds).
 from __future__ import annotations
 
 import errno
+import logging
 import os
+import queue
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -24,6 +26,7 @@ import ovs.stream
 import ovs.util
 from ovs.db.idl import Idl, Row, SchemaHelper, Transaction
 
+from sdnscent.mtu import link_port_mtus
 from sdnscent.topology import dpid_str
 
 DATABASE = "Open_vSwitch"
@@ -34,6 +37,8 @@ COLUMNS = {"Open_vSwitch": ["bridges"],
            "Interface": ["name", "ofport", "mtu_request", "bfd", "options", "other_config",
                          "external_ids"]}
 MAP_COLUMNS = ("bfd", "options", "other_config", "external_ids")
+
+LOG = logging.getLogger("sdnscent.ovsdb")
 
 
 class OvsdbError(Exception):
@@ -265,3 +270,53 @@ class OvsdbSouthbound:
                     return iface
         raise OvsdbError(target, f"bridge {bridge.name} ({dpid_str(dpid)}) has no interface "
                                  f"with ofport {port}")
+
+
+class MtuKeeper:
+    """Sets ``mtu_request`` on both ends of each link LLDP finds, on a thread of its own.
+
+    OVSDB calls may block for the southbound's timeout: they never run on the
+    OpenFlow threads or the worker. An end that fails is tried again the next
+    time LLDP sees its link.
+    """
+
+    def __init__(self, southbound: OvsdbSouthbound, link_mtu: int,
+                 link_of: Callable[[int, int], tuple[tuple[int, int], tuple[int, int]] | None],
+                 record: Callable[[str], None]) -> None:
+        """`link_of(dpid, port)`: the link leaving that port as its two ends, or None."""
+        self.southbound = southbound
+        self.link_mtu = link_mtu
+        self._link_of = link_of
+        self._record = record
+        self._jobs: queue.Queue[tuple[int, int] | None] = queue.Queue()
+        self._done: set[tuple[int, int]] = set()
+
+    def seen(self, *ends: tuple[int, int]) -> None:
+        """LLDP crossed a link with these ends: set their MTU unless done already."""
+        for end in ends:
+            if end not in self._done:
+                self._done.add(end)
+                self._jobs.put(end)
+
+    def stop(self) -> None:
+        """End the thread; close the OVSDB connections."""
+        self._jobs.put(None)
+        self.southbound.close()
+
+    def run(self) -> None:
+        """The thread's loop."""
+        while True:
+            end = self._jobs.get()
+            if end is None:
+                return
+            link = self._link_of(*end)
+            for dpid, ports in link_port_mtus([link] if link else [], self.link_mtu).items():
+                try:
+                    changed = self.southbound.set_mtu(dpid, sorted(ports), self.link_mtu)
+                except OvsdbError as exc:
+                    LOG.warning("mtu_request not set on %s: %s", dpid_str(dpid), exc)
+                    self._done.discard(end)  # the next LLDP sighting tries again
+                    continue
+                if changed:
+                    self._record(f"{dpid_str(dpid)}: mtu_request {self.link_mtu} on ports "
+                                 f"{sorted(changed)}")

@@ -1,21 +1,18 @@
 """The scent-trail controller app (os-ken): OpenFlow events in, changes out.
 
-A shim, as Faucet's faucet.py is to valve.py. Event handlers parse and queue
-a job; one worker thread asks sdnscent's ScentController (the core) what to
-do, and hands the resulting changes to the channel (apps/channel.py), which
-sends each step with an xid per message and a barrier per switch. Changes
-run in submission order per switch (sdnscent.transactions.SwitchOrder), each
-on a thread of its own, so a slow or dead switch delays only the changes that
-touch it. A step that fails fails its trails in the core, which cleans them
-up and retries them; switches with failed non-trail operations are audited
-again with back-off. Leadership is apps/leadership.py; every message is built
-in apps/ofmsg.py.
+A shim, as Faucet's faucet.py is to valve.py: handlers parse OpenFlow events
+and queue a job; the worker (apps/runner.py) asks sdnscent's ScentController
+(the core) what to do, and the runner sends the answer through the channel
+(apps/channel.py: an xid per message, a barrier per switch and step) in
+per-switch order, so a slow or dead switch delays only the changes that touch
+it. Failed steps go back to the core. Leadership is apps/leadership.py, the
+operator's REST actions apps/operator.py, the OVSDB southbound apps/ovsdb.py;
+every message is built in apps/ofmsg.py.
 """
 
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
 from collections.abc import Callable
@@ -41,7 +38,6 @@ from sdnscent.controller import Change, Decision, ScentController
 from sdnscent.dra import DraConfig
 from sdnscent.flows import (
     COOKIE_MAGIC,
-    COOKIE_MASK_ALL,
     COOKIE_MASK_KIND,
     COOKIE_MASK_OURS,
     ETH_TYPE_ARP,
@@ -54,23 +50,20 @@ from sdnscent.flows import (
     MeterSpec,
     cookie_trail_id,
     make_cookie,
-    trail_cookie,
 )
 from sdnscent.metrics import ControllerCollector, Metrics, TimedStore
-from sdnscent.mtu import link_port_mtus
-from sdnscent.policy import Policy
-from sdnscent.policyfile import PolicyError, load_policy
+from sdnscent.policyfile import load_policy
 from sdnscent.ratelimit import RateLimiter
-from sdnscent.rest import ApiError, create_app
+from sdnscent.rest import create_app
 from sdnscent.store import MemoryStore, TrailStore, open_store, redact
 from sdnscent.telemetry import NodeLoadReader, PortCounters
-from sdnscent.topology import Port, TopologyError, dpid_str
-from sdnscent.trails import Trail
-from sdnscent.transactions import SwitchOrder, retry_delay, switches_of, without_trails
+from sdnscent.topology import Port, dpid_str
 
 from . import discovery, ofmsg
 from .channel import DUMP_TIMEOUT, Channel
 from .leadership import Leadership
+from .operator import Operator
+from .runner import ChangeRunner, Worker
 from .settings import SETTINGS
 
 LOG = logging.getLogger("sdnscent.app")
@@ -115,22 +108,22 @@ class ScentTrailApp(app_manager.OSKenApp):
         self.ctrl.recover()  # trails, labels and hosts of a persistent store, after a restart
         if self.shared:  # a writer that died between a trail and its index entries
             store.rebuild_index()
+        self._stopping = threading.Event()
         self.channel = Channel(self.metrics.sent)
         self.leadership = Leadership(self.ctrl, self.node_id, SETTINGS.leader_ttl, self.shared,
                                      lambda job: self._submit("take-over", job))
         self.leadership.on_master = self._audit_all
-        self.order = SwitchOrder(_start_thread)
-        self._jobs: queue.Queue[tuple[str, Callable[[], None]] | None] = queue.Queue()
-        self._stopping = threading.Event()
+        self.worker = Worker()
+        self.runner = ChangeRunner(self.ctrl, self.channel, lambda: self.leader, self._stopping)
+        self.operator = Operator(self.ctrl, self.worker, self.runner, self.channel,
+                                 lambda: self.leader, self._read_flows, SETTINGS.policy_file)
         self._api_server: Any = None
-        self._resyncs: dict[int, int] = {}  # dpid -> audits in a row after failed steps
-        self.job_errors = 0
-        self.southbound: Any = None
-        self._mtu_jobs: queue.Queue[tuple[int, int] | None] = queue.Queue()
-        self._mtu_done: set[tuple[int, int]] = set()
+        self.mtu: Any = None  # apps.ovsdb.MtuKeeper with --ovsdb
         if SETTINGS.ovsdb_targets and SETTINGS.link_mtu:
-            from .ovsdb import OvsdbSouthbound  # the OVS IDL only where it is used
-            self.southbound = OvsdbSouthbound(list(SETTINGS.ovsdb_targets))
+            from .ovsdb import MtuKeeper, OvsdbSouthbound  # the OVS IDL only where used
+
+            self.mtu = MtuKeeper(OvsdbSouthbound(list(SETTINGS.ovsdb_targets)),
+                                 SETTINGS.link_mtu, self._link_ends, self._record_ovsdb)
 
     @property
     def datapaths(self) -> dict[int, Any]:
@@ -146,25 +139,27 @@ class ScentTrailApp(app_manager.OSKenApp):
     def start(self) -> Any:
         """Start the event loop, the worker, timers and the REST API."""
         thread = super().start()
-        loops = [(self._worker, "worker"), (self._lldp_loop, "lldp"), (self._stats_loop, "stats")]
+        loops = [(self.worker.run, "worker"), (self._lldp_loop, "lldp"),
+                 (self._stats_loop, "stats")]
         if self.shared:
             self.leadership.elect()  # master at once if nobody else is
             loops.append((lambda: self.leadership.loop(self._stopping), "leader"))
-        if self.southbound is not None:
-            loops.append((self._mtu_loop, "ovsdb"))
+        if self.mtu is not None:
+            loops.append((self.mtu.run, "ovsdb"))
         for target, name in loops:
             threading.Thread(target=target, name=f"sdnscent-{name}", daemon=True).start()
         if self.settings.api_listen:
             host, _, port = self.settings.api_listen.rpartition(":")
             host = host.strip("[]") or "127.0.0.1"  # [::1]:8080 is IPv6 loopback
             api = create_app(self.ctrl, token=self.settings.api_token,
-                             apply_policy=self.apply_policy, status=self.status,
-                             flow_stats=self.trail_flow_stats,
-                             remove_trail=self.remove_trail, replan_trail=self.replan_trail,
-                             pin_trail=self.pin_trail,
+                             apply_policy=self.operator.apply_policy, status=self.status,
+                             flow_stats=self.operator.trail_flow_stats,
+                             remove_trail=self.operator.remove_trail,
+                             replan_trail=self.operator.replan_trail,
+                             pin_trail=self.operator.pin_trail,
                              metrics=self.metrics.render,
                              open_reads=self.settings.api_open_reads,
-                             audit=self.audit_now)
+                             audit=self.operator.audit_now)
             self._api_server = make_server(host, int(port), api, threaded=True)
             threading.Thread(target=self._api_server.serve_forever, name="sdnscent-api",
                              daemon=True).start()
@@ -174,11 +169,10 @@ class ScentTrailApp(app_manager.OSKenApp):
     def stop(self) -> None:
         """Stop timers, the worker and the REST API; hand the master role on."""
         self._stopping.set()
-        self._jobs.put(None)
-        self._mtu_jobs.put(None)
+        self.worker.stop()
         self.leadership.release()
-        if self.southbound is not None:
-            self.southbound.close()
+        if self.mtu is not None:
+            self.mtu.stop()
         if self._api_server is not None:
             self._api_server.shutdown()
         super().stop()
@@ -209,243 +203,24 @@ class ScentTrailApp(app_manager.OSKenApp):
         LOG.info("switch %s: role %d, generation %d", dpid_str(msg.datapath.id), msg.role,
                  msg.generation_id)
 
-    # policy ---------------------------------------------------------------
-    def apply_policy(self, policy: Policy, timeout: float = 60.0) -> dict[str, Any]:
-        """Swap in a validated policy and re-plan trails; wait for the switches."""
-        done = threading.Event()
-        summary: dict[str, Any] = {}
-
-        def job() -> None:
-            with self.ctrl.lock:
-                try:
-                    change, result = self.ctrl.set_policy(policy)
-                except (TopologyError, ValueError) as exc:  # refused whole: nothing changed
-                    self.ctrl.record("policy-rejected", f"{policy.source} not applied; "
-                                     f"the running policy stays: {exc}")
-                    summary["rejected"] = str(exc)
-                    done.set()
-                    return
-            summary.update(result)
-            self._execute(change, lambda ok: done.set())
-
-        self._submit("policy", job)
-        if not done.wait(timeout):
-            return {"warning": f"still re-planning after {timeout:.0f} s"}
-        return summary
-
-    # operator actions over REST --------------------------------------------
-    def _on_worker(self, name: str, action: Callable[[], tuple[Any, Change | None]],
-                   timeout: float = 30.0) -> Any:
-        """Run `action` on the worker, send the change it returns, and return its result
-        once the switches confirmed (ApiError 503 on a timeout)."""
-        if not self.leader:
-            raise ApiError(409, "this controller is a standby; send it to the master")
-        done = threading.Event()
-        result: list[Any] = []
-        failure: list[BaseException] = []
-
-        def job() -> None:
-            try:
-                value, change = action()
-                result.append(value)
-            except BaseException as exc:  # handed to the REST thread
-                failure.append(exc)
-                done.set()
-                return
-            self._execute(change or Change(), lambda ok: done.set())
-
-        self._submit(name, job)
-        if not done.wait(timeout):
-            raise ApiError(503, f"{name} still running after {timeout:.0f} s")
-        if failure:
-            raise failure[0]
-        return result[0]
-
-    def remove_trail(self, trail_id: int) -> dict[str, Any] | None:
-        """DELETE /trails/<id>: remove the trail's flows and free its label."""
-        def action() -> tuple[dict[str, Any] | None, Change | None]:
-            with self.ctrl.lock:
-                trail = self.ctrl.store.get(trail_id)
-                if trail is None:
-                    return None, None
-                view = self.ctrl.trail_view(trail)
-                change = self.ctrl.remove_trail(trail_id, "removed by the operator (REST)")
-            return {"status": "removed", "trail": view}, change
-
-        return self._on_worker("rest-delete", action)
-
-    def replan_trail(self, trail_id: int) -> dict[str, Any] | None:
-        """POST /trails/<id>/replan: move the trail to its best path now."""
-        def action() -> tuple[Trail | None, Change | None]:
-            with self.ctrl.lock:
-                before = self.ctrl.store.get(trail_id)
-                if before is None:
-                    return None, None
-                return before, self.ctrl.replan(trail_id, "operator request (REST)")
-
-        before = self._on_worker("rest-replan", action)
-        if before is None:
-            return None
-        with self.ctrl.lock:
-            after = self.ctrl.store.get(trail_id)
-            view = self.ctrl.trail_view(after) if after is not None else None
-        state = "removed" if after is None else \
-            "unchanged" if after.version == before.version else "replanned"
-        return {"status": state, "trail": view}
-
-    def pin_trail(self, trail_id: int, pinned: bool) -> dict[str, Any] | None:
-        """PUT/DELETE /trails/<id>/pin: keep the trail off load moves (or not)."""
-        def action() -> tuple[dict[str, Any] | None, None]:
-            with self.ctrl.lock:
-                trail = self.ctrl.pin_trail(trail_id, pinned)
-                if trail is None:
-                    return None, None
-                return {"status": "pinned" if pinned else "unpinned",
-                        "trail": self.ctrl.trail_view(trail)}, None
-
-        return self._on_worker("rest-pin", action)
-
-    def trail_flow_stats(self, trail: Trail) -> dict[int, list[dict[str, Any]] | None]:
-        """Flows with `trail`'s cookie on each switch it crosses, read now."""
-        out: dict[int, list[dict[str, Any]] | None] = {}
-        for dpid in dict.fromkeys(trail.switches):
-            dp = self.datapaths.get(dpid)
-            entries = self.channel.dump_flows(dp, trail_cookie(trail.id), COOKIE_MASK_ALL,
-                                              timeout=2.0) if dp is not None else None
-            out[dpid] = None if entries is None else [
-                {"table": e.table_id, "priority": e.priority,
-                 "match": {k: v for k, v in e.match.items() if not isinstance(v, tuple)},
-                 "packets": e.packet_count, "bytes": e.byte_count,
-                 "duration": e.duration_sec + e.duration_nsec / 1e9} for e in entries]
-        return out
-
-    def audit_now(self) -> dict[str, Any]:
-        """GET /audit: read every switch's table and say what an audit would fix."""
-        switches: dict[str, dict[str, int]] = {}
-        unread: list[str] = []
-        for dpid, dp in sorted(self.datapaths.items()):
-            installed = self._read_flows(dp)
-            if installed is None:
-                unread.append(dpid_str(dpid))
-                continue
-            with self.ctrl.lock:
-                switches[dpid_str(dpid)] = self.ctrl.audit_report(dpid, installed)
-        stale = sum(r["missing"] + r["wrong"] + r["unknown"] for r in switches.values())
-        return {"switches": switches, "stale": stale, "unread": unread}
-
     def reload_policy_file(self) -> None:
         """SIGHUP: read --policy again; a bad file changes nothing."""
-        path = self.settings.policy_file
-        if not path:
-            LOG.warning("SIGHUP ignored: the controller was started without --policy")
-            return
-        try:
-            policy = load_policy(path)
-        except PolicyError as exc:
-            with self.ctrl.lock:
-                self.ctrl.record("policy-rejected", f"{path} not applied; the running policy "
-                                 f"stays: {exc}")
-            LOG.error("policy reload rejected, nothing changed:\n%s", exc)
-            return
-        LOG.info("policy reloaded from %s: %s", path, self.apply_policy(policy))
+        self.operator.reload_policy_file()
 
-    # the worker and the changes it sends ------------------------------------
+    @property
+    def job_errors(self) -> int:
+        """Jobs and changes that failed with an exception (logged)."""
+        return self.worker.errors + self.runner.errors
+
+    # the worker and the runner ------------------------------------------------
     def _submit(self, name: str, job: Callable[[], None]) -> None:
-        self._jobs.put((name, job))
+        self.worker.submit(name, job)
 
-    def _worker(self) -> None:
-        while True:
-            item = self._jobs.get()
-            if item is None:
-                return
-            name, job = item
-            try:
-                job()
-            except Exception:  # one bad event must not stop the controller
-                self.job_errors += 1
-                LOG.exception("job %s failed", name)
-
-    def _decide(self, name: str, decide: Callable[[], Change]) -> None:
-        """Ask the core (under its lock) and send the change it returns."""
-        with self.ctrl.lock:
-            change = decide()
-        self._execute(change)
+    def _decide(self, decide: Callable[[], Change]) -> None:
+        self.runner.decide(decide)
 
     def _execute(self, change: Change, then: Callable[[bool], None] | None = None) -> None:
-        """Send `change` when its switches are free; `then(ok)` once it is done.
-
-        Steps go out in order, each confirmed by a barrier on every switch it
-        touches. A failed step fails its trails in the core (cleaned up and
-        retried there); the change's later steps go on without them. The
-        change's callbacks run at the end either way (they leave failed
-        trails alone). A standby sends nothing.
-        """
-        if not self.leader or not change:
-            if self.leader:
-                self._callbacks(change)
-            if then is not None:
-                then(True)
-            return
-
-        def run(finished: Callable[[], None]) -> None:
-            ok = True
-            try:
-                ok = self._run_steps(change)
-                self._callbacks(change)
-            except Exception:
-                self.job_errors += 1
-                ok = False
-                LOG.exception("change failed")
-            finally:
-                finished()
-            if then is not None:
-                then(ok)
-
-        self.order.submit(switches_of(change.steps), run)
-
-    def _callbacks(self, change: Change) -> None:
-        if change.done:
-            with self.ctrl.lock:
-                for callback in change.done:
-                    callback()
-
-    def _run_steps(self, change: Change) -> bool:
-        """Send the steps of `change`; False if any failed somewhere."""
-        steps = list(change.steps)
-        ok = True
-        for index in range(len(steps)):
-            pause = change.pause_before.get(index, 0.0)
-            if pause:
-                time.sleep(pause)  # let packets in flight on an old path arrive
-            failures = self.channel.run_step(index, steps[index])
-            if not failures:
-                continue
-            ok = False
-            with self.ctrl.lock:
-                cleanup, verdict = self.ctrl.step_failed(index, steps[index], failures)
-            for failure in failures:
-                LOG.warning("switch %s: step %d failed: %s%s", dpid_str(failure.dpid),
-                            index + 1, failure.reason,
-                            f" ({type(failure.op).__name__})" if failure.op else "")
-            steps[index + 1:] = without_trails(steps[index + 1:], set(verdict.trails))
-            self._execute(cleanup)
-            for dpid in verdict.resync:
-                self._resync(dpid)
-        return ok
-
-    def _resync(self, dpid: int) -> None:
-        """Audit a switch again after a failed step, with back-off."""
-        attempt = self._resyncs.get(dpid, 0)
-        self._resyncs[dpid] = attempt + 1
-
-        def again() -> None:
-            dp = self.datapaths.get(dpid)
-            if dp is not None and not self._stopping.is_set():
-                self.channel.send(dp, ofmsg.port_desc_request(dp))  # -> the audit
-
-        timer = threading.Timer(retry_delay(attempt), again)
-        timer.daemon = True
-        timer.start()
+        self.runner.execute(change, then)
 
     def _packet_out(self, dp: Any, port: int, data: bytes, in_port: int | None = None) -> None:
         if self.leader:
@@ -491,7 +266,7 @@ class ScentTrailApp(app_manager.OSKenApp):
     def _switch_ready(self, dpid: int, name: str, change: Change, started: float,
                       ok: bool) -> None:
         if ok:
-            self._resyncs.pop(dpid, None)
+            self.runner.settled(dpid)
         ops = sum(len(o) for step in change.steps for o in step.values())
         if ops:
             ms = (time.perf_counter() - started) * 1000
@@ -524,7 +299,7 @@ class ScentTrailApp(app_manager.OSKenApp):
             port = Port(port.number, port.name, port.hw_addr, port.speed_bps, up=False)
 
         def job() -> None:
-            self._decide("port-status", lambda: self.ctrl.port_status(dp.id, port))
+            self._decide(lambda: self.ctrl.port_status(dp.id, port))
             if port.up:
                 self._send_lldp(dp.id)
 
@@ -536,7 +311,7 @@ class ScentTrailApp(app_manager.OSKenApp):
         if dp is None or dp.id is None or not self.channel.detach(dp):
             return
         self._submit("switch-leave", lambda: self._decide(
-            "switch-leave", lambda: self.ctrl.switch_leave(dp.id)))
+            lambda: self.ctrl.switch_leave(dp.id)))
 
     @set_ev_cls(ofp_event.EventOFPBarrierReply, MAIN_DISPATCHER)
     def _barrier_reply(self, ev: Any) -> None:
@@ -577,48 +352,30 @@ class ScentTrailApp(app_manager.OSKenApp):
         while not self._stopping.wait(self.settings.lldp_interval):
             for dpid in list(self.datapaths):
                 self._send_lldp(dpid)
-            self._submit("link-expiry", lambda: self._decide(
-                "link-expiry", lambda: self.ctrl.expire_links(self.settings.link_timeout)))
+            self._submit("link-expiry", lambda: self._decide(self._expire_links))
+
+    def _expire_links(self) -> Change:
+        return self.ctrl.expire_links(self.settings.link_timeout)
 
     def _on_lldp(self, found: tuple[int, int], dpid: int, in_port: int) -> None:
         with self.ctrl.lock:
             change = self.ctrl.link_seen(found[0], found[1], dpid, in_port)
             parked = self.ctrl.release_parked(time.monotonic()) if change else []
         self._execute(change)
-        if self.southbound is not None:
-            for end in (found, (dpid, in_port)):
-                if end not in self._mtu_done:
-                    self._mtu_done.add(end)
-                    self._mtu_jobs.put(end)
+        if self.mtu is not None:
+            self.mtu.seen(found, (dpid, in_port))
         for p in parked:  # a new link: packets that had no path may have one now
             self._on_ipv4(p.dpid, p.in_port, p.eth_src, p.eth_dst, p.ip_src, p.data,
                           p.received, p.deadline)
 
-    def _mtu_loop(self) -> None:
-        """Set mtu_request on link ports through OVSDB, off the OpenFlow threads."""
-        from .ovsdb import OvsdbError
+    def _link_ends(self, dpid: int, port: int) -> tuple[tuple[int, int], tuple[int, int]] | None:
+        with self.ctrl.lock:
+            link = self.ctrl.topo.link_from(dpid, port)
+        return None if link is None else ((link.src, link.src_port), (link.dst, link.dst_port))
 
-        while True:
-            end = self._mtu_jobs.get()
-            if end is None:
-                return
-            with self.ctrl.lock:
-                link = self.ctrl.topo.link_from(*end)
-                links = [((lk.src, lk.src_port), (lk.dst, lk.dst_port))
-                         for lk in ([link] if link is not None else [])]
-            for dpid, ports in link_port_mtus(links, self.settings.link_mtu).items():
-                try:
-                    changed = self.southbound.set_mtu(dpid, sorted(ports),
-                                                      self.settings.link_mtu)
-                except OvsdbError as exc:
-                    LOG.warning("mtu_request not set on %s: %s", dpid_str(dpid), exc)
-                    self._mtu_done.discard(end)  # the next LLDP sighting tries again
-                    continue
-                if changed:
-                    with self.ctrl.lock:
-                        self.ctrl.record("ovsdb", f"{dpid_str(dpid)}: mtu_request "
-                                         f"{self.settings.link_mtu} on ports "
-                                         f"{sorted(changed)}")
+    def _record_ovsdb(self, message: str) -> None:
+        with self.ctrl.lock:
+            self.ctrl.record("ovsdb", message)
 
     # counters ------------------------------------------------------------
     def _stats_loop(self) -> None:
@@ -626,7 +383,7 @@ class ScentTrailApp(app_manager.OSKenApp):
             self._submit("store-sync", self._maintain_store)
             if not self.leader:
                 continue
-            self._submit("leases", lambda: self._decide("leases", self._leases))
+            self._submit("leases", lambda: self._decide(self._leases))
             self._submit("rebalance", self._rebalance)
             for dp in list(self.datapaths.values()):
                 self.channel.send(dp, ofmsg.port_stats_request(dp))
@@ -696,7 +453,7 @@ class ScentTrailApp(app_manager.OSKenApp):
             return
         match = {k: v for k, v in msg.match.items() if not isinstance(v, tuple)}
         self._submit("flow-removed", lambda: self._decide(
-            "flow-removed", lambda: self.ctrl.classifier_idle(trail_id, match)))
+            lambda: self.ctrl.classifier_idle(trail_id, match)))
 
     @set_ev_cls(ofp_event.EventOFPFlowStatsReply, MAIN_DISPATCHER)
     def _flow_stats(self, ev: Any) -> None:
@@ -786,10 +543,6 @@ class ScentTrailApp(app_manager.OSKenApp):
         for change in changes[:-1]:
             self._execute(change)
         self._execute(changes[-1], after)
-
-
-def _start_thread(run: Callable[[], None]) -> None:
-    threading.Thread(target=run, name="sdnscent-change", daemon=True).start()
 
 
 def _error_name(ofp: Any, kind: int, code: int) -> str:

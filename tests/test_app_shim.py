@@ -154,19 +154,19 @@ def settle(world: World, timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         busy = False
-        while not app._jobs.empty():
-            item = app._jobs.get()
+        while not app.worker.jobs.empty():
+            item = app.worker.jobs.get()
             if item is not None:
                 item[1]()
                 busy = True
-        if app.order.pending() or app.channel.in_flight():
+        if app.runner.order.pending() or app.channel.in_flight():
             busy = True
             time.sleep(0.01)
         if world.deliver_packet_outs():
             busy = True
         if not busy:
             time.sleep(0.05)  # audit threads reading tables
-            if app._jobs.empty() and not app.order.pending() and not world.packet_outs:
+            if app.worker.jobs.empty() and not app.runner.order.pending() and not world.packet_outs:
                 return
     raise AssertionError("the app did not settle")
 
@@ -227,7 +227,7 @@ def test_a_refused_flow_mod_fails_its_trail_cleans_up_and_the_retry_installs_it(
         assert not [f for f in sw.flows if cookie_trail_id(f.cookie) == trail.id]
     world.dps[2].refuse = lambda flow: False  # the table has room again
     ctrl.s.retries.waiting[trail.id].due = 0.0  # the back-off is over
-    world.app._decide("leases", world.app._leases)
+    world.app._decide(world.app._leases)
     settle(world)
     trail = ctrl.store.get(trail.id)
     assert trail is not None and trail.state is TrailState.ACTIVE
