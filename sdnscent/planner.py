@@ -54,6 +54,8 @@ def pair_key(a: str, b: str) -> tuple[str, str]:
     return (a, b) if a <= b else (b, a)
 
 
+AWAY_COST = 10_000.0  # added to each link of a switch paths should avoid
+
 class Planner:
     """Plans switch paths and host-to-host hops on a Topology.
 
@@ -68,6 +70,7 @@ class Planner:
         self._utilisation: Mapping[tuple[int, int], float] = dict(utilisation or {})
         self._cache: dict[tuple[int, int], list[list[int]]] = {}
         self._preds: dict[int, dict[int, list[int]]] = {}  # source -> Dijkstra predecessors
+        self._avoid_switches: frozenset[int] = frozenset()
         self._cache_version = -1
 
     @property
@@ -92,8 +95,24 @@ class Planner:
         self._cache.clear()
         self._preds.clear()
 
+    @property
+    def avoid_switches(self) -> frozenset[int]:
+        """Switches paths cross only where there is no other way (their links cost
+        AWAY_COST more): a switch that lost its controller connection."""
+        return self._avoid_switches
+
+    @avoid_switches.setter
+    def avoid_switches(self, value: frozenset[int]) -> None:
+        if value != self._avoid_switches:
+            self._avoid_switches = frozenset(value)
+            self._cache.clear()
+            self._preds.clear()
+
     def _edge_cost(self, link: Link) -> float:
-        return self.cost.link_cost(link, self.utilisation.get((link.src, link.src_port), 0.0))
+        cost = self.cost.link_cost(link, self.utilisation.get((link.src, link.src_port), 0.0))
+        if link.src in self._avoid_switches or link.dst in self._avoid_switches:
+            cost += AWAY_COST
+        return cost
 
     def _weight(self, _u: int, _v: int, edges: Mapping[int, Mapping[str, Link]]) -> float:
         return min(self._edge_cost(d["link"]) for d in edges.values())

@@ -182,13 +182,22 @@ def test_link_port_flow_on_a_host_port_or_a_down_port_is_deleted_at_once(fat_tre
     assert all(isinstance(op, FlowDelete) and op.cookie == PIPELINE_COOKIE for op in ops)
 
 
-def test_switch_away_within_the_grace_period_keeps_its_trails(fat_tree, clock) -> None:
+def test_switch_away_within_the_grace_period_keeps_its_place_and_trails_go_around_it(
+        fat_tree, clock) -> None:
+    """A switch without its controller keeps its links and hosts for the grace period,
+    but trails that only cross it move (it may have lost its table in a restart)."""
     ctrl = fat_tree.controller(clock)
     ctrl.switch_grace = 10.0
     h1, h5 = fat_tree.host(1), fat_tree.host(5)
     trail, _ = ctrl.ensure_trail(h1.mac, h5.mac)
     transit = trail.hops[1].dpid
-    assert not ctrl.switch_leave(transit)
+    local, _ = ctrl.ensure_trail(h1.mac, fat_tree.host(2).mac)  # starts and ends on h1's edge
+    edge = h1.dpid
+    assert ctrl.switch_leave(transit)  # make-before-break around it
+    trail = ctrl.store.get(trail.id)
+    assert transit not in trail.switches and trail.state.value == "rerouting"
+    assert not ctrl.switch_leave(edge) and ctrl.store.get(local.id).hops == local.hops
+    ctrl.switch_enter(edge, fat_tree.ports(edge), "s", installed=expected_on(ctrl, edge))
     clock.advance(8)
     for a, pa, b, pb in fat_tree.cables:  # LLDP still crosses every other link
         if transit not in (a, b):

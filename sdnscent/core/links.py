@@ -43,6 +43,7 @@ class LinkManager:
         """
         known = dpid in self.s.topo.switches
         self.s.away.pop(dpid, None)
+        self.s.planner.avoid_switches = frozenset(self.s.away)
         self.s.topo.add_switch(dpid, {p.number: p for p in ports}, name)
         self.s.record("switch", f"switch {name or dpid_str(dpid)} "
                       + ("reconnected" if known else "connected"))
@@ -160,13 +161,33 @@ class LinkManager:
             return Change()
         if self.s.switch_grace > 0:
             self.s.away.setdefault(dpid, self.s.clock())
-            self.s.record("switch", f"switch {self.s.topo.switch_name(dpid)} disconnected; "
-                        f"its flows stay, forgotten after {self.s.switch_grace:.0f} s away")
-            return Change()
+            self.s.planner.avoid_switches = frozenset(self.s.away)
+            name = self.s.topo.switch_name(dpid)
+            self.s.record("switch", f"switch {name} disconnected; its flows stay, forgotten "
+                          f"after {self.s.switch_grace:.0f} s away; trails through it move "
+                          "where another path exists")
+            return self._leave_transit(dpid, f"switch {name} disconnected")
         return self._forget_switch(dpid)
+
+    def _leave_transit(self, dpid: int, reason: str) -> Change:
+        """Move the trails that only cross `dpid` elsewhere, make-before-break.
+
+        A switch without its controller may have lost its table (a restart)
+        and cannot be repaired until it returns; trails that start or end
+        there stay. Where no other path exists the trail stays too (its
+        planned path is unchanged, so nothing is sent).
+        """
+        change = Change()
+        for trail in self.s.live(self.s.index.on_switch(dpid)):
+            if dpid in (trail.ingress.dpid, trail.egress.dpid) \
+                    or trail.id not in self.s.index:
+                continue
+            change.merge(self.s.trails.replan(trail.id, reason))
+        return change
 
     def _forget_switch(self, dpid: int) -> Change:
         self.s.away.pop(dpid, None)
+        self.s.planner.avoid_switches = frozenset(self.s.away)
         for key in [k for k in self.s.pending_link_ports if k[0] == dpid]:
             del self.s.pending_link_ports[key]
         name = self.s.topo.switch_name(dpid)
