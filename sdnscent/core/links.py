@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable
 
 from .. import audit, compiler
@@ -16,12 +15,8 @@ from ..flows import (
 )
 from ..topology import Host, Link, Port, dpid_str
 from ..trails import Trail
-from .model import (
-    Change,
-)
+from .model import Change
 from .state import CoreState
-
-LOG = logging.getLogger('sdnscent.controller')
 
 
 class LinkManager:

@@ -21,7 +21,7 @@ from .model import (
 )
 from .state import CoreState
 
-LOG = logging.getLogger('sdnscent.controller')
+LOG = logging.getLogger("sdnscent.controller")
 
 
 class LoadManager:

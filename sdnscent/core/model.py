@@ -6,10 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..compiler import Step
-from ..flows import (
-    FlowSpec,
-    GroupSpec,
-)
+from ..flows import FlowSpec, GroupSpec
 from ..policy import Service
 from ..trails import Trail
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from dataclasses import replace
 
@@ -21,14 +20,8 @@ from ..policy import Application
 from ..store import StaleWrite
 from ..topology import Host, TopologyError
 from ..trails import Hop, Trail, TrailState
-from .model import (
-    DRAIN,
-    Change,
-    is_pinned,
-)
+from .model import DRAIN, Change, is_pinned
 from .state import CoreState
-
-LOG = logging.getLogger('sdnscent.controller')
 
 
 class MultipathManager:

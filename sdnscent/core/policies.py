@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from .. import dag
 from ..appplan import PolicyView
 from ..constraints import check_network_functions
 from ..policy import DEFAULT_APP, Policy
-from .model import (
-    Change,
-)
+from .model import Change
 from .state import CoreState
-
-LOG = logging.getLogger('sdnscent.controller')
 
 
 class PolicyManager:

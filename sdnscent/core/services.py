@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from .. import compiler
@@ -21,13 +20,8 @@ from ..planner import NoPathError
 from ..policy import Service
 from ..topology import Host
 from ..trails import Trail
-from .model import (
-    Change,
-    ServiceBinding,
-)
+from .model import Change, ServiceBinding
 from .state import CoreState
-
-LOG = logging.getLogger('sdnscent.controller')
 
 
 class ServiceManager:

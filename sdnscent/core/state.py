@@ -13,9 +13,7 @@ from .. import tagging
 from ..appplan import PolicyView
 from ..compiler import Step
 from ..dra import DraConfig, DraEngine, HostLoad
-from ..flows import (
-    FlowSpec,
-)
+from ..flows import FlowSpec
 from ..labels import LabelAllocator
 from ..patterns import PatternTracker
 from ..pipeline import SERVICE_GROUP_MIN

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable
 from typing import Any
 
@@ -30,8 +29,6 @@ from .model import (
     is_pinned,
 )
 from .state import CoreState
-
-LOG = logging.getLogger('sdnscent.controller')
 
 
 class TrailManager:

@@ -7,9 +7,7 @@ import ipaddress
 from .. import bundles
 from ..topology import dpid_str
 from ..trails import Trail
-from .model import (
-    is_pinned,
-)
+from .model import is_pinned
 from .state import CoreState
 
 
