@@ -121,10 +121,21 @@ class Channel:
             waiting = [run for (dpid, _), run in self._runs.items() if dpid == dp.id]
         if sender is not None:
             sender.close()
+        # os-ken's own send thread for this connection waits for a buffer before it
+        # notices the socket is gone (and only then reports the switch dead): wake it.
+        threading.Thread(target=dp.send, args=(b"",), daemon=True).start()
         for run in waiting:
             run.failures.append(Failure(dp.id, run.step, "connection lost"))
             run.confirmed.set()
         return True
+
+    def closed(self) -> list[Any]:
+        """Connections whose socket os-ken has closed (the switch went away) but not
+        yet reported: os-ken reports a dead switch only after its send thread wakes."""
+        with self._lock:
+            dps = list(self.datapaths.values())
+        return [dp for dp in dps if getattr(dp, "socket", None) is not None
+                and dp.socket.fileno() == -1]
 
     # sending -----------------------------------------------------------------
     def send(self, dp: Any, msg: Any) -> int | None:

@@ -67,6 +67,7 @@ from .runner import ChangeRunner, Worker
 from .settings import SETTINGS
 
 LOG = logging.getLogger("sdnscent.app")
+WATCH_INTERVAL = 0.05  # s between looks for closed switch connections
 
 
 class ScentTrailApp(app_manager.OSKenApp):
@@ -140,7 +141,7 @@ class ScentTrailApp(app_manager.OSKenApp):
         """Start the event loop, the worker, timers and the REST API."""
         thread = super().start()
         loops = [(self.worker.run, "worker"), (self._lldp_loop, "lldp"),
-                 (self._stats_loop, "stats")]
+                 (self._stats_loop, "stats"), (self._watch_loop, "watch")]
         if self.shared:
             self.leadership.elect()  # master at once if nobody else is
             loops.append((lambda: self.leadership.loop(self._stopping), "leader"))
@@ -307,11 +308,20 @@ class ScentTrailApp(app_manager.OSKenApp):
 
     @set_ev_cls(ofp_event.EventOFPStateChange, DEAD_DISPATCHER)
     def _dead(self, ev: Any) -> None:
-        dp = ev.datapath
-        if dp is None or dp.id is None or not self.channel.detach(dp):
-            return
-        self._submit("switch-leave", lambda: self._decide(
-            lambda: self.ctrl.switch_leave(dp.id)))
+        if ev.datapath is not None and ev.datapath.id is not None:
+            self._connection_lost(ev.datapath)
+
+    def _watch_loop(self) -> None:
+        """Notice closed connections within WATCH_INTERVAL (os-ken's own report of a
+        dead switch can lag by up to a second, while traffic through it may be lost)."""
+        while not self._stopping.wait(WATCH_INTERVAL):
+            for dp in self.channel.closed():
+                self._connection_lost(dp)
+
+    def _connection_lost(self, dp: Any) -> None:
+        if self.channel.detach(dp):  # its current connection, reported once
+            self._submit("switch-leave", lambda: self._decide(
+                lambda: self.ctrl.switch_leave(dp.id)))
 
     @set_ev_cls(ofp_event.EventOFPBarrierReply, MAIN_DISPATCHER)
     def _barrier_reply(self, ev: Any) -> None:
