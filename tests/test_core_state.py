@@ -109,3 +109,25 @@ def test_arp_waiters_expire_and_probe_rounds_are_rate_limited(fat_tree: FatTree,
     result, _ = ctrl.handle_arp(h1.dpid, h1.port, ARP_REQUEST, h1.mac, h1.ip, "10.0.0.2")
     assert list(hosts_mgr.pending_arp) == ["10.0.0.2"]  # the scan's waiters are gone
     assert list(hosts_mgr.probed) == ["10.0.0.2"] and result.packets  # the budget refilled
+
+
+def test_a_failed_trail_is_not_half_restored_by_packets_that_reach_the_controller(
+        fat_tree: FatTree, clock: FakeClock) -> None:
+    from sdnscent.transactions import Failure
+
+    ctrl = fat_tree.controller(clock, hosts=[1, 16])
+    h1, h16 = fat_tree.host(1), fat_tree.host(16)
+    trail, change = ctrl.ensure_trail(h1.mac, h16.mac)
+    cleanup, verdict = ctrl.step_failed(0, change.steps[0], [
+        Failure(trail.hops[1].dpid, 0, "OFPET_FLOW_MOD_FAILED/OFPFMFC_TABLE_FULL")])
+    assert list(verdict.trails) == [trail.id] and cleanup.steps
+    run_done(ctrl, change)  # its callbacks run anyway: it stays failed
+    assert ctrl.store.get(trail.id).state is TrailState.FAILED
+    assert not ctrl.refresh_classifiers(h1.mac, h16.mac)  # a packet-in of the pair
+    assert not ctrl.restore_hop(trail.hops[2].dpid, trail.label)  # a label miss
+    clock.advance(1.0)
+    again = ctrl.retry_failed()  # the back-off is over: installed whole
+    assert again.created == [trail.id] and ctrl.store.get(trail.id).state is TrailState.INSTALLING
+    run_done(ctrl, again)
+    assert ctrl.store.get(trail.id).state is TrailState.ACTIVE
+    assert "failure" not in ctrl.trail_view(ctrl.store.get(trail.id))

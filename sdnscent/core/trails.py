@@ -372,7 +372,8 @@ class TrailManager:
         An empty Change means the label is unknown there: drop the packet.
         """
         trail = self.s.store.find_by_label(dpid, label)
-        if trail is None or trail.label != label or dpid not in trail.switches:
+        if trail is None or trail.label != label or dpid not in trail.switches \
+                or trail.state is TrailState.FAILED:  # half a failed trail is worse than none
             self.s.misses_unknown += 1
             return Change()
         flows = [f for f in compiler.hop_flows(trail) if f.dpid == dpid]
@@ -477,6 +478,8 @@ class TrailManager:
         if trail.expires is None or trail.expires <= self.s.clock() + self.s.lease_slack:
             return self.remove_trail(trail_id, f"idle for {trail.lease} s on the switch",
                                      note="expired")
+        if trail.state is TrailState.FAILED:
+            return Change()  # its retry puts the classifier back with the rest
         want = {k: v.lower() if isinstance(v, str) else v for k, v in match.items()}
         flows = [f for f in self._classifiers_of(trail) if dict(
             (k, v.lower() if isinstance(v, str) else v) for k, v in f.match) == want]
@@ -494,7 +497,8 @@ class TrailManager:
             if (src, dst) != (src_mac, dst_mac):
                 continue
             trail = self.s.store.get(trail_id)
-            if trail is None or (trail.grouped and trail.id not in self.s.legs):
+            if trail is None or (trail.grouped and trail.id not in self.s.legs) \
+                    or trail.state is TrailState.FAILED:  # its retry installs it whole
                 continue
             if trail.lease:
                 trail = trail.evolve(expires=now + trail.lease, version=trail.version + 1)
