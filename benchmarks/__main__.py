@@ -1,14 +1,15 @@
 """`python -m benchmarks`: run every benchmark.
 
-Options (``--k``, ``--seed``) reach both; the others belong to one benchmark:
-run it alone (``python -m benchmarks.store --trails 500``). The quality benchmark
+Options (``--k``, ``--seed``) reach all but the link-down re-planning one; the
+others belong to one benchmark: run it alone (``python -m benchmarks.store
+--trails 500``). The quality benchmark
 redraws docs/benchmarks/quality.svg (matplotlib: ``make bench`` installs it).
 """
 
 import sys
 from pathlib import Path
 
-from benchmarks import planning, quality, speed, store
+from benchmarks import planning, quality, replan, speed, store
 
 PLOT = Path(__file__).parent.parent / "docs" / "benchmarks" / "quality.svg"
 
@@ -16,6 +17,8 @@ if __name__ == "__main__":
     planning.main()
     print()
     store.main()
+    print()
+    replan.main([])  # its own defaults: 10,000 trails need k=8
     print()
     quality.main([*sys.argv[1:], "--plot", str(PLOT)])
     print()
