@@ -131,7 +131,8 @@ class ChangeRunner:
                 continue
             ok = False
             with self.ctrl.lock:
-                cleanup, verdict = self.ctrl.step_failed(index, steps[index], failures)
+                cleanup, verdict = self.ctrl.step_failed(index, steps[index], failures,
+                                                         switches_of(change.steps))
             for failure in failures:
                 LOG.warning("switch %s: step %d failed: %s%s", dpid_str(failure.dpid),
                             index + 1, failure.reason,

@@ -207,11 +207,11 @@ class ScentController:
         """What an audit of switch `dpid` would fix now (missing, wrong, unknown flows)."""
         return self.s.links.audit_report(dpid, installed)
 
-    def step_failed(self, step_index: int, step: Step, failures: list[Failure]
-                    ) -> tuple[Change, Verdict]:
+    def step_failed(self, step_index: int, step: Step, failures: list[Failure],
+                    touched: frozenset[int] = frozenset()) -> tuple[Change, Verdict]:
         """A step failed on some switches: (clean-up Change, trails failed and switches to
-        audit again). See sdnscent.core.retries."""
-        return self.s.retries.step_failed(step_index, step, failures)
+        audit again). `touched`: the switches of the whole change. See core.retries."""
+        return self.s.retries.step_failed(step_index, step, failures, touched)
 
     def retry_failed(self) -> Change:
         """Install again the failed trails whose back-off is over."""

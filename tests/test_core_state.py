@@ -121,6 +121,7 @@ def test_a_failed_trail_is_not_half_restored_by_packets_that_reach_the_controlle
     cleanup, verdict = ctrl.step_failed(0, change.steps[0], [
         Failure(trail.hops[1].dpid, 0, "OFPET_FLOW_MOD_FAILED/OFPFMFC_TABLE_FULL")])
     assert list(verdict.trails) == [trail.id] and cleanup.steps
+    assert {d for step in cleanup.steps for d in step} == set(trail.switches)  # only there
     run_done(ctrl, change)  # its callbacks run anyway: it stays failed
     assert ctrl.store.get(trail.id).state is TrailState.FAILED
     assert not ctrl.refresh_classifiers(h1.mac, h16.mac)  # a packet-in of the pair

@@ -43,26 +43,29 @@ class RetryManager:
         self.failed_total = 0  # trails failed since the start
         self.resyncs_total = 0  # switches sent back to the audit after a failed step
 
-    def step_failed(self, step_index: int, step: dict, failures: list[Failure]
-                    ) -> tuple[Change, Verdict]:
+    def step_failed(self, step_index: int, step: dict, failures: list[Failure],
+                    touched: frozenset[int] = frozenset()) -> tuple[Change, Verdict]:
         """A step of a change failed on some switches: fail its trails, name switches to audit.
 
-        Returns the clean-up Change (delete the failed trails' entries) and the
-        verdict, whose `trails` the glue leaves out of the change's later steps
-        and whose `resync` switches it audits again.
+        `touched`: every switch the change sends to (where a failed trail may
+        have left entries: its old path too). Returns the clean-up Change
+        (delete the failed trails' entries) and the verdict, whose `trails` the
+        glue leaves out of the change's later steps and whose `resync` switches
+        it audits again.
         """
         verdict = judge(step, failures)
         change = Change()
         for trail_id, why in sorted(verdict.trails.items()):
-            change.merge(self.fail(trail_id, why))
+            change.merge(self.fail(trail_id, why, touched))
         for dpid, why in sorted(verdict.resync.items()):
             self.resyncs_total += 1
             self.s.record("switch-resync", f"switch {self.s.topo.switch_name(dpid)} audited "
                           f"again: {why}")
         return change, verdict
 
-    def fail(self, trail_id: int, why: str) -> Change:
-        """Mark a trail failed, delete whatever it left on the switches, schedule a retry."""
+    def fail(self, trail_id: int, why: str, touched: frozenset[int] = frozenset()) -> Change:
+        """Mark a trail failed, delete whatever it left on its switches and on `touched`
+        (the switches of the change that failed), schedule a retry."""
         trail = self.s.store.get(trail_id)
         if trail is None or trail.state in (TrailState.REMOVED, TrailState.FAILED):
             return Change()  # gone, or failed already (its clean-up failing changes nothing)
@@ -84,8 +87,8 @@ class RetryManager:
                       f"{retry.due - now:.0f} s", trail_id)
         # Everything carrying its cookie, wherever an old or a partial path left it.
         cookie = trail_cookie(trail_id)
-        ops: list[compiler.Op] = [FlowDelete(d, cookie, COOKIE_MASK_ALL)
-                                  for d in sorted(self.s.topo.switches)]
+        where = (set(trail.switches) | touched) & set(self.s.topo.switches)
+        ops: list[compiler.Op] = [FlowDelete(d, cookie, COOKIE_MASK_ALL) for d in sorted(where)]
         if trail.rate_cap and trail.ingress.dpid in self.s.topo.switches:
             ops += compiler.remove_ops(trail)[-1:]  # its meter
         return Change([compiler.group_ops(ops)]) if ops else Change()
