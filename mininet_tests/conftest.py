@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from mininet_tests.harness import ScentNet, running_net
+from tests.redisproc import REDIS_SERVER, RedisServer, running_redis
 from topologies.fattree import FatTreeTopo
 
 RERUNS = 1  # real timing on a shared 2-core machine: one retry, reported as "rerun"
@@ -37,3 +38,13 @@ def fattree(testbed: None) -> Iterator[ScentNet]:
     """A k=4 fat-tree (20 switches, 16 hosts) under a fresh controller."""
     with running_net(FatTreeTopo(k=4)) as net:
         yield net
+
+
+@pytest.fixture(scope="module")
+def redis_server(testbed: None, request: pytest.FixtureRequest) -> Iterator[RedisServer]:
+    """A redis-server of the test module, without persistence, stopped by pid."""
+    if REDIS_SERVER is None:
+        pytest.skip("redis-server is not installed (scripts/setup.sh installs it)")
+    name = request.module.__name__.rpartition(".")[2].removeprefix("test_")
+    with running_redis(f"sdnscent-{name}-redis-") as server:
+        yield server

@@ -66,7 +66,7 @@ from mininet_tests.harness import (
 )
 from sdnscent.flows import cookie_trail_id
 from sdnscent.store import StoreError, open_store
-from tests.redisproc import REDIS_SERVER, RedisServer, running_redis
+from tests.redisproc import RedisServer
 from topologies.leafspine import LeafSpineTopo
 
 ROUNDS = int(os.environ.get("SDNSCENT_STORM_ROUNDS", "2"))
@@ -85,15 +85,6 @@ SWITCHES = tuple(f"s{n}" for n in range(1, SPINES + LEAVES + 1))
 LINK_DIRECTIONS = 2 * SPINES * LEAVES
 KINDS = ("link-flap", "switch-restart", "controller-kill", "redis-restart")
 UDP_PORTS = {("h1", "h3"): 7001, ("h3", "h1"): 7002}
-
-
-@pytest.fixture(scope="module")
-def redis_server(testbed: None) -> Iterator[RedisServer]:
-    """A redis-server of this module, without persistence, stopped by pid."""
-    if REDIS_SERVER is None:
-        pytest.skip("redis-server is not installed (scripts/setup.sh installs it)")
-    with running_redis("sdnscent-storm-redis-") as server:
-        yield server
 
 
 @pytest.fixture(scope="module")

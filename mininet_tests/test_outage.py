@@ -11,18 +11,10 @@ import pytest
 
 from mininet_tests.harness import PingStream, ScentNet, ping, running_net, trail_between, wait_for
 from sdnscent.store import open_store
-from tests.redisproc import REDIS_SERVER, RedisServer, running_redis
+from tests.redisproc import RedisServer
 from topologies.leafspine import LeafSpineTopo
 
 INTERVAL = 0.05
-
-
-@pytest.fixture(scope="module")
-def redis_server(testbed: None) -> Iterator[RedisServer]:
-    if REDIS_SERVER is None:
-        pytest.skip("redis-server is not installed (scripts/setup.sh installs it)")
-    with running_redis("sdnscent-outage-redis-") as server:
-        yield server
 
 
 @pytest.fixture(scope="module")

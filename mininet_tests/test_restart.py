@@ -24,7 +24,7 @@ from mininet_tests.harness import (
     running_net,
     wait_for,
 )
-from tests.redisproc import REDIS_SERVER, free_port, running_redis
+from tests.redisproc import RedisServer, free_port
 from topologies.leafspine import LeafSpineTopo
 
 SWITCHES = ("s1", "s2", "s3", "s4")
@@ -32,12 +32,9 @@ INTERVAL = 0.05  # s between pings of the continuous stream
 
 
 @pytest.fixture(scope="module")
-def redis_url(testbed: None) -> Iterator[str]:
-    """A redis-server of this module on a loopback port, stopped by pid."""
-    if REDIS_SERVER is None:
-        pytest.skip("redis-server is not installed (scripts/setup.sh installs it)")
-    with running_redis("sdnscent-restart-redis-") as server:
-        yield server.url
+def redis_url(redis_server: RedisServer) -> str:
+    """The URL of this module's redis-server (conftest.py)."""
+    return redis_server.url
 
 
 @pytest.fixture(scope="module")
