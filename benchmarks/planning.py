@@ -34,6 +34,7 @@ from sdnscent.constraints import (
     plan_chain,
     soft_costs,
 )
+from sdnscent.controller import ScentController
 from sdnscent.planner import NoPathError, Planner
 from sdnscent.policy import ClassWeights
 from sdnscent.topology import Host, Port, Topology
@@ -69,6 +70,18 @@ def fat_tree(k: int) -> Topology:
             topo.add_link(core, pod + 1, agg, port)
             topo.add_link(agg, port, core, pod + 1)
     return topo
+
+
+def tell(ctrl: ScentController, topo: Topology) -> ScentController:
+    """Feed `topo` to a controller through its own event methods: every switch, both
+    directions of every link, every host; return it."""
+    for dpid, switch in sorted(topo.switches.items()):
+        ctrl.switch_enter(dpid, list(switch.ports.values()), f"s{dpid}")
+    for link in topo.links():
+        ctrl.link_seen(link.src, link.src_port, link.dst, link.dst_port)
+    for host in sorted(topo.hosts.values(), key=lambda h: h.mac):
+        ctrl.learn_host(host.dpid, host.port, host.mac, host.ip)
+    return ctrl
 
 
 def network_functions(k: int) -> list[NetworkFunction]:

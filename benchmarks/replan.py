@@ -39,7 +39,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from benchmarks.planning import fat_tree
+from benchmarks.planning import fat_tree, tell
 from sdnscent.cache import CachedStore
 from sdnscent.controller import Change, ScentController
 from sdnscent.metrics import Metrics, TimedStore
@@ -135,13 +135,7 @@ def layers(k: int) -> dict[str, list[int]]:
 
 def build(store: TrailStore, topo: Topology) -> ScentController:
     """A controller that saw every switch, both directions of every link and every host."""
-    ctrl = ScentController(store, CAPACITY)
-    for dpid, switch in sorted(topo.switches.items()):
-        ctrl.switch_enter(dpid, list(switch.ports.values()), f"s{dpid}")
-    for link in topo.links():
-        ctrl.link_seen(link.src, link.src_port, link.dst, link.dst_port)
-    for host in sorted(topo.hosts.values(), key=lambda h: h.mac):
-        ctrl.learn_host(host.dpid, host.port, host.mac, host.ip)
+    ctrl = tell(ScentController(store, CAPACITY), topo)
     ctrl.set_policy(parse_policy(ISOLATION, "replan-benchmark"))  # no trails yet: cheap
     return ctrl
 

@@ -63,7 +63,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmarks.planning import fat_tree
+from benchmarks.planning import fat_tree, tell
 from sdnscent.cache import CachedStore
 from sdnscent.controller import ScentController
 from sdnscent.store import HostRecord, Listener, MemoryStore, TrailStore, open_store
@@ -323,15 +323,7 @@ class Result:
 
 def controller(k: int, store: TrailStore) -> ScentController:
     """A controller (real clock, the app's lease) told about the fat-tree."""
-    topo = fat_tree(k)
-    ctrl = ScentController(store, trail_lease=LEASE)
-    for dpid, switch in sorted(topo.switches.items()):
-        ctrl.switch_enter(dpid, list(switch.ports.values()), f"s{dpid}")
-    for link in topo.links():
-        ctrl.link_seen(link.src, link.src_port, link.dst, link.dst_port)
-    for host in sorted(topo.hosts.values(), key=lambda h: h.mac):
-        ctrl.learn_host(host.dpid, host.port, host.mac, host.ip)
-    return ctrl
+    return tell(ScentController(store, trail_lease=LEASE), fat_tree(k))
 
 
 def _count(result: Result, stack: str, phase: str, counts: Counts, n: int) -> None:
