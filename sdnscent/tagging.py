@@ -24,12 +24,11 @@ from .pipeline import (
     make_cookie,
     trail_cookie,
 )
-from .trails import Trail, TrailState
+from .trails import DEAD_STATES, Trail
 
 # PRIO_TAGGED and PRIO_TAGGER_DROP sit above the untrusted-label drop, below
 # inter-switch ports: a host port is never an inter-switch port, so the two
 # never meet on one in_port.
-DEAD_STATES = frozenset({TrailState.REMOVED, TrailState.FAILED})
 
 
 def no_label_path(trail: Trail) -> str | None:

@@ -18,6 +18,10 @@ class TrailState(enum.StrEnum):
     REMOVED = "removed"
 
 
+# States of a trail that holds no entries on the switches (not live).
+DEAD_STATES = frozenset({TrailState.REMOVED, TrailState.FAILED})
+
+
 @dataclass(frozen=True)
 class Hop:
     """One switch on a trail: where the packet enters and leaves it."""

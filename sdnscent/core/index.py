@@ -10,12 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ..trails import Trail, TrailState
+from ..trails import DEAD_STATES, Trail
 
 Link = tuple[int, int]  # (dpid, out port): one direction of a cable
-
-DEAD = (TrailState.REMOVED, TrailState.FAILED)
-
 
 class TrailIndex:
     """Trail ids by the links and switches they use and by application."""
@@ -44,7 +41,7 @@ class TrailIndex:
     def put(self, trail: Trail) -> None:
         """Index `trail` as written (a removed or failed trail leaves the index)."""
         self.discard(trail.id)
-        if trail.state in DEAD:
+        if trail.state in DEAD_STATES:
             return
         links, switches = frozenset(trail.links()), frozenset(trail.switches)
         self._of[trail.id] = (links, switches, trail.app)

@@ -19,7 +19,7 @@ from ..planner import NoPathError
 from ..policy import Application
 from ..store import StaleWrite
 from ..topology import Host, TopologyError
-from ..trails import Hop, Trail, TrailState
+from ..trails import DEAD_STATES, Hop, Trail, TrailState
 from .model import DRAIN, Change, is_pinned
 from .state import CoreState
 
@@ -283,7 +283,7 @@ class MultipathManager:
         for head in sorted(self.s.legs):
             first = self.s.store.get(head)  # the head alone says where the trail enters
             if first is not None and first.ingress.dpid == dpid \
-                    and first.state not in (TrailState.REMOVED, TrailState.FAILED):
+                    and first.state not in DEAD_STATES:
                 ops += bundles.ingress_ops(self.leg_trails(head))
         return ops
 

@@ -17,7 +17,7 @@ from .. import bundles, compiler, tagging
 from ..flows import COOKIE_MASK_ALL, FlowDelete, trail_cookie
 from ..planner import NoPathError
 from ..topology import TopologyError
-from ..trails import TrailState
+from ..trails import DEAD_STATES, TrailState
 from ..transactions import Failure, Verdict, judge, retry_delay
 from .model import Change
 from .state import CoreState
@@ -67,7 +67,7 @@ class RetryManager:
         """Mark a trail failed, delete whatever it left on its switches and on `touched`
         (the switches of the change that failed), schedule a retry."""
         trail = self.s.store.get(trail_id)
-        if trail is None or trail.state in (TrailState.REMOVED, TrailState.FAILED):
+        if trail is None or trail.state in DEAD_STATES:
             return Change()  # gone, or failed already (its clean-up failing changes nothing)
         head = bundles.head_of(trail)
         if head is not None:  # a multipath trail fails whole; its pair sets it up again

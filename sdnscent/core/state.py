@@ -22,7 +22,7 @@ from ..policy import EMPTY_POLICY, Policy
 from ..store import TrailStore
 from ..telemetry import NodeLoadReader, Telemetry, TelemetryConfig
 from ..topology import Host, Link, Topology, TopologyError, dpid_str
-from ..trails import Trail, TrailState
+from ..trails import DEAD_STATES, Trail, TrailState
 from .index import TrailIndex
 from .model import LINK_PORT_GRACE, Event, ServiceBinding
 
@@ -122,7 +122,7 @@ class CoreState:
         """The stored trails of `ids` that are neither removed nor failed, by id."""
         trails = (self.store.get(i) for i in sorted(ids))
         return [t for t in trails
-                if t is not None and t.state not in (TrailState.REMOVED, TrailState.FAILED)]
+                if t is not None and t.state not in DEAD_STATES]
 
     # helpers ----------------------------------------------------------------
     def record(self, kind: str, message: str, trail: int | None = None) -> None:

@@ -20,7 +20,7 @@ from ..policy import DEFAULT_APP, Application
 from ..store import StaleWrite
 from ..telemetry import FlowCounters
 from ..topology import Host, TopologyError
-from ..trails import Hop, Trail, TrailState
+from ..trails import DEAD_STATES, Hop, Trail, TrailState
 from .model import (
     DRAIN,
     PINNED,
@@ -56,7 +56,7 @@ class TrailManager:
         self.s.index.rebuild(trails)
         hosts = self.s.hosts.load_stored()
         for trail in trails:
-            if trail.state in (TrailState.REMOVED, TrailState.FAILED):
+            if trail.state in DEAD_STATES:
                 continue
             try:
                 self.s.labels.reserve(trail.label)
