@@ -24,6 +24,7 @@ from .core.model import (
     DRAIN,
     LINK_PORT_GRACE,
     PINNED,
+    ROUTING_SCENT,
     ArpPacket,
     ArpResult,
     Change,
@@ -64,9 +65,9 @@ class ScentController:
                  clock: Callable[[], float] = time.time, switch_grace: float = 0.0,
                  link_port_grace: float = LINK_PORT_GRACE, trail_lease: int = 0,
                  lease_slack: float = 3.0, stats_interval: float = 1.0,
-                 dra: DraConfig | None = None) -> None:
+                 dra: DraConfig | None = None, routing: str = ROUTING_SCENT) -> None:
         s = CoreState(store, default_capacity, clock, switch_grace, link_port_grace,
-                      trail_lease, lease_slack, stats_interval, dra)
+                      trail_lease, lease_slack, stats_interval, dra, routing)
         s.links, s.hosts, s.trails = LinkManager(s), HostManager(s), TrailManager(s)
         s.policies, s.multipath = PolicyManager(s), MultipathManager(s)
         s.services, s.load, s.retries = ServiceManager(s), LoadManager(s), RetryManager(s)
@@ -331,6 +332,15 @@ class ScentController:
     def computing_nodes(self) -> list[str]:
         """Names of the policy's network functions: the nodes whose CPU and memory are sized."""
         return self.s.load.computing_nodes()
+
+    @property
+    def routing(self) -> str:
+        """How trails are routed: scent (load-aware, elephants placed), ecmp or static."""
+        return self.s.routing
+
+    def placement(self) -> dict[str, Any]:
+        """The last global placement of elephants: when, which, the moves and why."""
+        return dict(self.s.placement)
 
     def rebalance(self, measured: Mapping[str, HostLoad] | None = None
                   ) -> tuple[Change, list[Any]]:

@@ -157,6 +157,10 @@ class DraConfig:
     settle_time: float = 5.0  # s until a move shows in smoothed measurements
     min_share: float = 0.01  # trails below this share of a hot link are not worth moving
     pinned_classes: frozenset[str] = frozenset()  # classes never moved
+    # Move the largest contributors off hot links. The controller turns this off:
+    # its global placement of elephants (sdnscent.placement) owns link load, since
+    # elastic TCP makes every link it crosses look hot (docs/decisions.rst).
+    move_links: bool = True
     classes: Mapping[str, ClassRule] = field(default_factory=dict)
     alloc: AllocConfig | None = field(default_factory=AllocConfig)  # None: no allocations
 
@@ -387,7 +391,7 @@ class DraEngine:
             cap = links_by[key].capacity
             return (-(projected[key] / cap if cap > 0 else 0.0), key)
 
-        for key in sorted(self._hot_links, key=hotness):
+        for key in sorted(self._hot_links if cfg.move_links else (), key=hotness):
             lk = links_by[key]
             if lk.capacity <= 0:
                 continue

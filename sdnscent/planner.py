@@ -171,7 +171,14 @@ class Planner:
         """Hops of a trail from host `src` to host `dst`."""
         if src.mac == dst.mac:
             raise NoPathError(f"trail from host {src.ip} to itself")
-        path = self.switch_path(src.dpid, dst.dpid, pair_key(src.mac, dst.mac))
+        return self.hops_along(src, dst, self.switch_path(src.dpid, dst.dpid,
+                                                          pair_key(src.mac, dst.mac)))
+
+    def hops_along(self, src: Host, dst: Host, path: list[int]) -> tuple[Hop, ...]:
+        """Hops of a trail from `src` to `dst` over the switch path `path`."""
+        if not path or path[0] != src.dpid or path[-1] != dst.dpid:
+            raise NoPathError(f"switch path {[dpid_str(d) for d in path]} does not join "
+                              f"host {src.ip} to host {dst.ip}")
         hops: list[Hop] = []
         in_port = src.port
         for here, there in zip(path, path[1:], strict=False):

@@ -1,21 +1,28 @@
-"""The resource allocation engine wired into the controller: a hot link's largest
-trail moves make-before-break to a path without it, and the hold time keeps it there."""
+"""The global placement of elephants wired into the controller, and the routing
+baselines it is compared with (static shortest path, ECMP).
+
+Counters are fed as the switches would report them; the controller's own
+Changes are checked for make-before-break order, and the simulator shows where
+packets go afterwards.
+"""
 
 from __future__ import annotations
+
+from collections import Counter
 
 import pytest
 from fabric import attachment, compile_network
 from test_compiler import packet_for
 
-from sdnscent.controller import DRAIN
-from sdnscent.flows import TABLE_CLASSIFY, FlowDelete, FlowSpec, SetField
-from sdnscent.telemetry import PortCounters
+from sdnscent.controller import ScentController
+from sdnscent.core.model import LOAD_DRAIN
+from sdnscent.flows import TABLE_CLASSIFY, FlowDelete, FlowSpec, GroupSpec, SetField
+from sdnscent.simulator import IPPROTO_TCP, ipv4_packet
 from sdnscent.topology import Port
-from sdnscent.trails import TrailState
+from sdnscent.trails import Trail, TrailState
+from tests.conftest import FakeClock, FatTree
 
-
-def ops_of(change) -> list:
-    return [op for step in change.steps for ops in step.values() for op in ops]
+NIC_SHARE = 0.9  # what an elephant's counters show, of its host's link rate
 
 
 def run_done(change) -> None:
@@ -23,32 +30,49 @@ def run_done(change) -> None:
         callback()
 
 
-def load(ctrl, clock, link: tuple[int, int], share: float, trail_id: int,
+def stride(tree: FatTree, ctrl: ScentController, step: int = 4) -> list[Trail]:
+    """Trails of the stride pattern h_i -> h_(i+step), installed."""
+    trails = []
+    n = len(tree.hosts)
+    for i in range(1, n + 1):
+        trail, change = ctrl.ensure_trail(tree.host(i).mac, tree.host((i - 1 + step) % n + 1).mac)
+        run_done(change)
+        trails.append(trail)
+    return trails
+
+
+def feed(ctrl: ScentController, clock: FakeClock, rates: dict[int, float],
          seconds: int = 3) -> None:
-    """`seconds` of counter polls: `link` at `share` of capacity, all of it `trail_id`'s."""
-    capacity = ctrl.topo.link_capacity(*link)
-    sent = packets = 0
+    """`seconds` of classifier counter polls: each trail at its rate (bit/s)."""
+    sent = dict.fromkeys(rates, 0)
     for _ in range(seconds + 1):
-        ctrl.port_counters(link[0], [PortCounters(link[1], 0, sent)])
-        ctrl.update_counters([(trail_id, packets, sent)])
+        ctrl.update_counters([(t, n // 1000, n) for t, n in sent.items()])
         clock.advance(1.0)
-        sent += int(share * capacity / 8)
-        packets += 1000
+        for t, bps in rates.items():
+            sent[t] += int(bps / 8)
 
 
-def test_the_trail_on_a_hot_link_moves_off_it_make_before_break(fat_tree, clock) -> None:
+def nic(ctrl: ScentController, trail: Trail) -> float:
+    host = ctrl.topo.hosts[trail.src_mac]
+    return float(ctrl.topo.link_capacity(host.dpid, host.port))
+
+
+def elephants_per_link(trails: list[Trail]) -> Counter:
+    return Counter(key for t in trails for key in t.links())
+
+
+def test_colliding_elephants_are_placed_apart_make_before_break(fat_tree, clock) -> None:
     ctrl = fat_tree.controller(clock)
-    h1, h5 = fat_tree.host(1), fat_tree.host(5)
-    old, install = ctrl.ensure_trail(h1.mac, h5.mac)
-    run_done(install)
-    hot = old.links()[1]  # aggregation -> core
-    load(ctrl, clock, hot, 0.95, old.id)
-    rate = ctrl.trail_view(ctrl.store.get(old.id))["rate_bps"]  # the trail's usage, measured
-    assert rate == pytest.approx(0.95 * ctrl.topo.link_capacity(*hot), rel=0.01)
+    trails = stride(fat_tree, ctrl)
+    assert max(elephants_per_link(trails).values()) > 1  # the hash put some together
+    feed(ctrl, clock, {t.id: NIC_SHARE * nic(ctrl, t) for t in trails})
     change, _ = ctrl.rebalance()
-    new = ctrl.store.get(old.id)
-    assert new.label != old.label and hot not in new.links()
-    assert new.state is TrailState.REROUTING and ctrl.moves == 1
+    after = [ctrl.store.get(t.id) for t in trails]
+    moved = [(old, new) for old, new in zip(trails, after, strict=True) if new.label != old.label]
+    assert moved and ctrl.moves == len(moved)
+    assert max(elephants_per_link(after).values()) == 1  # one elephant per link direction
+    old, new = moved[0]
+    assert new.state is TrailState.REROUTING
     # new label path, then the classifier, then (after a drain pause) the old path goes
     first = [i for i, step in enumerate(change.steps) for ops in step.values() for op in ops
              if isinstance(op, FlowSpec) and dict(op.match).get("mpls_label") == new.label]
@@ -58,79 +82,87 @@ def test_the_trail_on_a_hot_link_moves_off_it_make_before_break(fat_tree, clock)
     gone = [i for i, step in enumerate(change.steps) for ops in step.values() for op in ops
             if isinstance(op, FlowDelete) and dict(op.match).get("mpls_label") == old.label]
     assert max(first) < min(switch) <= max(switch) < min(gone)
-    assert change.pause_before == {min(gone): DRAIN}
+    assert change.pause_before == {min(gone): LOAD_DRAIN}  # deep queues drain first
     run_done(change)
-    # the packet really goes the new way and arrives
-    trace = compile_network(ctrl, fat_tree).send(attachment(h1), packet_for(h1, h5))
-    assert trace.delivered_to == ("h5",), trace.format()
-    assert hot not in {(h.dpid, h.out_port) for h in trace.hops}
-    events = [e for e in ctrl.events if e.kind.startswith("dra")]
-    assert any(e.kind == "dra-move" and e.trail == old.id for e in events), events
-    # still hot a moment later: the moved trail is held, nothing else moves
-    load(ctrl, clock, hot, 0.95, old.id, seconds=2)
+    net = compile_network(ctrl, fat_tree)
+    for trail in after:
+        src = next(h for h in fat_tree.hosts if h.mac == trail.src_mac)
+        dst = next(h for h in fat_tree.hosts if h.mac == trail.dst_mac)
+        trace = net.send(attachment(src), packet_for(src, dst))
+        assert trace.delivered_to == (f"h{dst.n}",), trace.format()
+        assert [(h.dpid, h.out_port) for h in trace.hops][:-1] == trail.links()
+    assert any(e.kind == "placement" for e in ctrl.events)
+    assert {m["trail"] for m in ctrl.placement()["elephants"]} == {t.id for t in trails}
+    # the same load a moment later: placed, held, nothing moves again
+    feed(ctrl, clock, {t.id: NIC_SHARE * nic(ctrl, t) for t in trails})
     again, _ = ctrl.rebalance()
-    assert not again and ctrl.store.get(old.id).label == new.label
+    assert not again and [ctrl.store.get(t.id).label for t in trails] == \
+        [t.label for t in after]
 
 
-def test_a_cool_link_moves_nothing(fat_tree, clock) -> None:
+def test_mice_and_ack_trails_never_move(fat_tree, clock) -> None:
     ctrl = fat_tree.controller(clock)
-    h1, h5 = fat_tree.host(1), fat_tree.host(5)
-    old, install = ctrl.ensure_trail(h1.mac, h5.mac)
-    run_done(install)
-    load(ctrl, clock, old.links()[1], 0.5, old.id)
-    change, allocations = ctrl.rebalance()
-    assert not change and allocations == [] and ctrl.store.get(old.id).label == old.label
-
-
-def test_an_elephant_that_fits_nowhere_stays_and_the_smaller_trail_leaves(fat_tree,
-                                                                         clock) -> None:
-    ctrl = fat_tree.controller(clock)
-    trails = []
-    for src in range(1, 5):  # pod 0 -> pod 1: many trails over few uplinks
-        for dst in range(5, 9):
-            trail, change = ctrl.ensure_trail(fat_tree.host(src).mac, fat_tree.host(dst).mac)
-            run_done(change)
-            trails.append(trail)
-    elephant = trails[0]
-    hot = elephant.links()[1]
-    mouse = next(t for t in trails[1:] if hot in t.links())
-    capacity = ctrl.topo.link_capacity(*hot)
-    sent = {elephant.id: 0, mouse.id: 0}
-    link_sent = 0
-    idle = [(lk.src, lk.src_port) for lk in ctrl.topo.links() if (lk.src, lk.src_port) != hot]
-    for _ in range(4):  # every link measured: idle but the hot one
-        ctrl.port_counters(hot[0], [PortCounters(hot[1], 0, link_sent)])
-        for dpid, port in idle:
-            ctrl.port_counters(dpid, [PortCounters(port, 0, 0)])
-        ctrl.update_counters([(i, n // 100, n) for i, n in sent.items()])
-        clock.advance(1.0)
-        sent[elephant.id] += int(0.9 * capacity / 8)
-        sent[mouse.id] += int(0.08 * capacity / 8)
-        link_sent += int(0.98 * capacity / 8)
+    h1, h2, h5, h6 = (fat_tree.host(n) for n in (1, 2, 5, 6))
+    trails = [ctrl.ensure_trail(a.mac, b.mac)[0] for a, b in
+              ((h1, h5), (h5, h1), (h2, h6), (h6, h2))]
+    for trail in trails:
+        run_done(ctrl.ensure_trail(trail.src_mac, trail.dst_mac)[1])
+    # acks and small flows: 2 % and 8 % of a NIC, below an elephant's tenth
+    feed(ctrl, clock, {t.id: share * nic(ctrl, t) for t, share in
+                       zip(trails, (0.08, 0.02, 0.08, 0.02), strict=True)})
     change, _ = ctrl.rebalance()
-    assert ctrl.store.get(elephant.id).label == elephant.label  # 90 %: it would fill any link
-    moved = ctrl.store.get(mouse.id)
-    assert moved.label != mouse.label and hot not in moved.links()
-    kinds = [(e.kind, e.trail) for e in ctrl.events]
-    assert ("dra-stuck", elephant.id) in kinds and ("dra-move", mouse.id) in kinds
-    assert ("dra-move", elephant.id) not in kinds
+    assert not change and ctrl.moves == 0
+    assert ctrl.placement()["elephants"] == []
 
 
-def test_a_pinned_trail_is_never_moved_for_load_but_still_for_a_failure(fat_tree,
-                                                                       clock) -> None:
+def test_a_pinned_elephant_stays_and_the_other_makes_room(fat_tree, clock) -> None:
     ctrl = fat_tree.controller(clock)
-    h1, h5 = fat_tree.host(1), fat_tree.host(5)
-    old, install = ctrl.ensure_trail(h1.mac, h5.mac)
-    run_done(install)
-    version = ctrl.store.get(old.id).version
-    pinned = ctrl.pin_trail(old.id, True)
-    assert pinned.extra == {"pinned": "true"} and ctrl.trail_view(pinned)["pinned"] is True
-    assert ctrl.store.get(old.id).version == version + 1
-    hot = old.links()[1]
-    load(ctrl, clock, hot, 0.95, old.id)
+    trails = stride(fat_tree, ctrl)
+    crowded = next(k for k, n in elephants_per_link(trails).items() if n > 1)
+    pinned, other = [t for t in trails if crowded in t.links()][:2]
+    ctrl.pin_trail(pinned.id, True)
+    feed(ctrl, clock, {t.id: NIC_SHARE * nic(ctrl, t) for t in (pinned, other)})
     change, _ = ctrl.rebalance()
-    assert not change and ctrl.store.get(old.id).label == old.label
-    down = old.hops[1]  # a broken path still moves it
+    assert ctrl.store.get(pinned.id).label == pinned.label
+    assert crowded not in ctrl.store.get(other.id).links()
+    down = pinned.hops[1]  # a broken path still moves a pinned trail
+    run_done(change)
     assert ctrl.port_status(down.dpid, Port(down.out_port, up=False))
-    assert ctrl.store.get(old.id).label != old.label
-    assert ctrl.pin_trail(old.id, False).extra == {} and ctrl.pin_trail(999, True) is None
+    assert ctrl.store.get(pinned.id).label != pinned.label
+
+
+def test_static_routing_keeps_the_collisions(fat_tree, clock) -> None:
+    ctrl = fat_tree.controller(clock, routing="static")
+    trails = stride(fat_tree, ctrl)
+    feed(ctrl, clock, {t.id: NIC_SHARE * nic(ctrl, t) for t in trails})
+    change, _ = ctrl.rebalance()
+    assert not change and ctrl.moves == 0
+    assert max(elephants_per_link([ctrl.store.get(t.id) for t in trails]).values()) > 1
+
+
+def test_ecmp_routing_hashes_flows_over_every_least_cost_path(fat_tree, clock) -> None:
+    ctrl = fat_tree.controller(clock, routing="ecmp")
+    h1, h5, h2 = fat_tree.host(1), fat_tree.host(5), fat_tree.host(2)
+    net = compile_network(ctrl, fat_tree)
+    head, change = ctrl.ensure_trail(h1.mac, h5.mac)
+    groups = [op for step in change.steps for ops in step.values() for op in ops
+              if isinstance(op, GroupSpec)]
+    assert len(groups) == 1 and groups[0].kind == "select"
+    assert [b.weight for b in groups[0].buckets] == [25, 25, 25, 25]  # 4 paths between pods
+    for step in change.steps:
+        for ops in step.values():
+            net.apply(ops)
+    run_done(change)
+    used = Counter()
+    for port in range(2000, 2200):
+        packet = ipv4_packet(h1.ip, h5.ip, eth_src=h1.mac, eth_dst=h5.mac,
+                             ip_proto=IPPROTO_TCP, src_port=port, dst_port=5201)
+        trace = net.send(attachment(h1), packet)
+        assert trace.delivered_to == ("h5",), trace.format()
+        used[tuple((h.dpid, h.out_port) for h in trace.hops)] += 1
+    assert len(used) == 4 and min(used.values()) > 20  # every path, roughly evenly
+    # hosts on one edge switch have one path: a plain trail
+    same, _ = ctrl.ensure_trail(h1.mac, h2.mac)
+    assert not same.grouped
+    with pytest.raises(ValueError, match="routing 'hashed' is not one of"):
+        fat_tree.controller(clock, routing="hashed")

@@ -7,14 +7,18 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..dra import HostLoad, TrailLoad
+from ..elephants import FlowRate, elephants, natural_demands
+from ..placement import place
 from ..planner import NoPathError
 from ..store import StoreError
-from ..telemetry import PortCounters
+from ..telemetry import PortCounters, TrailUsage
 from ..topology import TopologyError
-from ..trails import TrailState
+from ..trails import Hop, Trail, TrailState
 from .model import (
     AVOID,
+    LOAD_DRAIN,
     MOVE_ROUNDS,
+    ROUTING_SCENT,
     Change,
     NoFreePath,
     is_pinned,
@@ -22,6 +26,9 @@ from .model import (
 from .state import CoreState
 
 LOG = logging.getLogger("sdnscent.controller")
+
+ELEPHANT_MEMORY = 5.0  # s a trail stays an elephant after its rate was last that high
+PLACEMENT_MOVES = 32  # elephants moved per period, at most
 
 
 class LoadManager:
@@ -74,7 +81,9 @@ class LoadManager:
         hosts = self.read_node_loads()
         plan = self.s.dra.step(self.s.telemetry.link_loads(self.s.topo, now), trails, hosts, now)
         change, allocations = Change(), list(plan.allocations)
-        measured = {k: round(v, 2) for k, v in util.items()}
+        # Load-aware planning of new trails is sdnscent's; the baselines plan without load.
+        measured = {k: round(v, 2) for k, v in util.items()} \
+            if self.s.routing == ROUTING_SCENT else {}
         for _ in range(MOVE_ROUNDS):
             blocked = set()
             for move in plan.moves:
@@ -102,4 +111,130 @@ class LoadManager:
             plan = self.s.dra.step(self.s.telemetry.link_loads(self.s.topo, now), trails,
                                  self.s.node_loads, now)
             allocations += plan.allocations
+        if self.s.routing == ROUTING_SCENT:
+            change.merge(self.place_elephants(now, usages))
         return change.merge(self.s.multipath.reweigh_multipath(now)), allocations
+
+    def place_elephants(self, now: float, usages: Mapping[int, TrailUsage]) -> Change:
+        """One period of the global placement: elephants to paths, make-before-break.
+
+        Elephants are trails at ELEPHANT_SHARE of their source NIC or more;
+        their natural demand is estimated over the NICs (Hedera), and all of
+        them are placed together on candidate paths the policy allows
+        (sdnscent.placement), whose hysteresis keeps them still unless a new
+        placement is clearly better. Mice, ACK trails, pinned trails, trails
+        still moving and the legs of split trails never move.
+        """
+        s = self.s
+        hosts = s.topo.hosts
+        nic = {mac: float(s.topo.link_capacity(h.dpid, h.port)) for mac, h in hosts.items()}
+        pinned = s.dra.config.pinned_classes
+        measured = {t.id: t for t in s.store.all()
+                    if t.state in (TrailState.ACTIVE, TrailState.REROUTING) and not t.grouped
+                    and t.src_mac in hosts and t.dst_mac in hosts
+                    and hosts[t.src_mac].dpid != hosts[t.dst_mac].dpid}
+        rates = {t.id: FlowRate(t.id, t.src_mac, t.dst_mac,
+                                max(usages[t.id].bps, usages[t.id].last_bps)
+                                if t.id in usages else 0.0)
+                 for t in measured.values()}
+        # An elephant stays one for ELEPHANT_MEMORY s (a move resets its counters; a
+        # flow squeezed by a collision must not turn into a mouse and be run over).
+        for f in elephants(rates.values(), nic):
+            s.elephant_seen[f.trail_id] = now
+        for t in [t for t, at in s.elephant_seen.items()
+                  if t not in measured or now - at > ELEPHANT_MEMORY]:
+            del s.elephant_seen[t]
+        big = [rates[t] for t in sorted(s.elephant_seen)]
+        if not big:
+            s.placement = {"time": now, "elephants": [], "moves": [], "reason": "no elephants"}
+            return Change()
+        # every elephant shares the NICs; those that may not move are fixed load
+        demands = natural_demands(big, nic)
+        candidates: dict[int, list[tuple[Hop, ...]]] = {}
+        for t in demands:
+            trail = measured[t]
+            if trail.state is TrailState.ACTIVE and not is_pinned(trail) \
+                    and trail.cls not in pinned:
+                found = s.trails.candidate_hops(trail)
+                if found:
+                    candidates[t] = found
+        fixed = {t: d for t, d in demands.items() if t not in candidates}
+        demands = {t: d for t, d in demands.items() if t in candidates}
+        capacity = {lk.key: lk.capacity for lk in s.telemetry.link_loads(s.topo, now)}
+        for hops_list in candidates.values():
+            for hops in hops_list:
+                for key in path_links(hops):
+                    capacity.setdefault(key, float(s.topo.link_capacity(*key)))
+        rate_of = {t: f.rate_bps for t, f in rates.items()}
+        # What does not move: the mice as their counters show them, and the
+        # natural demand of the elephants that may not move.
+        background: dict[tuple[int, int], float] = {}
+        for t, trail in measured.items():
+            load = fixed.get(t, 0.0 if t in demands else rate_of[t])
+            for key in trail.links():
+                background[key] = background.get(key, 0.0) + load
+        if not demands:
+            s.placement = {"time": now, "elephants": [
+                {"trail": t, "rate_bps": round(rate_of[t]), "demand_bps": round(d),
+                 "moves": False} for t, d in sorted(fixed.items())],
+                "moves": [], "reason": "no elephant may move"}
+            return Change()
+        paths = {t: [path_links(h) for h in hs] for t, hs in candidates.items()}
+        result = place(demands, paths, {t: path_links(measured[t].hops) for t in demands},
+                       capacity, background, nic=min(nic[measured[t].src_mac] for t in demands))
+        s.placement = {
+            "time": now, "reason": result.reason,
+            "before": result.before.__dict__, "after": result.after.__dict__,
+            "elephants": [{"trail": t, "rate_bps": round(rate_of[t]), "demand_bps": round(d),
+                           "moves": t in demands}
+                          for t, d in sorted({**demands, **fixed}.items())],
+            "moves": list(result.moves[:PLACEMENT_MOVES])}
+        change = Change()
+        if not result.moves:
+            return change
+        s.record("placement", f"{len(demands)} elephants placed, "
+                 f"{min(len(result.moves), PLACEMENT_MOVES)} moved: {result.reason}")
+        for t in result.moves[:PLACEMENT_MOVES]:
+            hops = candidates[t][result.choice[t]]
+            try:
+                change.merge(s.trails.replan(t, f"placement: {demands[t] / 1e6:.3g} Mbit/s "
+                                            "elephant", hops=hops, drain=LOAD_DRAIN))
+            except (NoPathError, TopologyError) as exc:
+                s.record("dra-stuck", f"elephant trail {t} not moved: {exc}", t)
+                continue
+            s.moves += 1
+            s.dra.moved(t, now)
+            change.merge(self._mirror(measured[t], hops, set(s.elephant_seen)))
+        return change
+
+    def _mirror(self, trail: Trail, hops: tuple[Hop, ...], elephants: set[int]) -> Change:
+        """Move the reply trail of a moved elephant onto the mirror of its new path.
+
+        Request and reply then cross the same switches again (stateful network
+        functions need that), and the acknowledgements of a flow do not queue
+        behind another elephant. Only a reply trail that is not an elephant
+        itself, may move and has the mirror among its policy's candidates.
+        """
+        s = self.s
+        reply = s.trails.trail_for_pair(trail.dst_mac, trail.src_mac, trail.app)
+        if reply is None or reply.id in elephants or reply.state is not TrailState.ACTIVE \
+                or reply.grouped or is_pinned(reply):
+            return Change()
+        path = [h.dpid for h in reversed(hops)]
+        try:
+            mirror = s.static_planner.hops_along(s.host(reply.src_mac), s.host(reply.dst_mac),
+                                                 path)
+        except (NoPathError, TopologyError):
+            return Change()
+        if mirror == reply.hops or mirror not in s.trails.candidate_hops(reply):
+            return Change()
+        try:
+            return s.trails.replan(reply.id, f"reply of elephant trail {trail.id}",
+                                   hops=mirror, drain=LOAD_DRAIN)
+        except (NoPathError, TopologyError):
+            return Change()
+
+
+def path_links(hops: tuple[Hop, ...]) -> tuple[tuple[int, int], ...]:
+    """The inter-switch links (dpid, out port) of a path's hops."""
+    return tuple((h.dpid, h.out_port) for h in hops[:-1])

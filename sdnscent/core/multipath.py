@@ -16,12 +16,14 @@ from ..flows import (
     trail_cookie,
 )
 from ..planner import NoPathError
-from ..policy import Application
+from ..policy import DEFAULT_APP, Application
 from ..store import StaleWrite
 from ..topology import Host, TopologyError
 from ..trails import DEAD_STATES, Hop, Trail, TrailState
-from .model import DRAIN, Change, is_pinned
+from .model import DRAIN, ROUTING_ECMP, Change, is_pinned
 from .state import CoreState
+
+ECMP_PATHS_MAX = 16  # least-cost paths an ECMP trail is split over, at most
 
 
 class MultipathManager:
@@ -34,6 +36,20 @@ class MultipathManager:
         """`profile` splits its trails (requirements.paths > 1) and the hosts are on
         different switches (two hosts on one switch have one path)."""
         return profile is not None and profile.requirements.paths > 1 and src.dpid != dst.dpid
+
+    def wants_ecmp(self, profile: Application | None, src: Host, dst: Host) -> bool:
+        """The default trail of a pair on different switches under `--routing ecmp`:
+        split over every least-cost path, hashed per flow at the ingress."""
+        return self.s.routing == ROUTING_ECMP and profile is None and src.dpid != dst.dpid
+
+    def ecmp_legs(self, src: Host, dst: Host) -> list[tuple[Hop, ...]]:
+        """Every least-cost path (without load) from src to dst, as hops, at most
+        ECMP_PATHS_MAX. Raises NoPathError if there is none."""
+        static = self.s.static_planner
+        paths = static.equal_cost_paths(src.dpid, dst.dpid)[:ECMP_PATHS_MAX]
+        if not paths:
+            raise NoPathError(f"no path from host {src.ip} to host {dst.ip}")
+        return [static.hops_along(src, dst, path) for path in paths]
 
     def leg_trails(self, head: int) -> list[Trail]:
         """The stored legs of multipath trail `head`, head first."""
@@ -81,12 +97,20 @@ class MultipathManager:
         demand = max(rate, profile.requirements.min_bandwidth or 0.0)
         return splits.minmax_weights(keys, capacity, background, demand)
 
-    def ensure_multipath(self, view: PolicyView, profile: Application, src: Host,
+    def ensure_multipath(self, view: PolicyView, profile: Application | None, src: Host,
                           dst: Host) -> tuple[Trail, Change]:
-        """A new multipath trail: legs stored, label paths, then group and classifier."""
-        hops = self._plan_legs(view, profile, src, dst, [])
-        weights = self._leg_weights(profile, hops, 0.0, {})
+        """A new multipath trail: legs stored, label paths, then group and classifier.
+
+        `profile` None: the pair's default trail under ECMP routing (equal weights).
+        """
+        if profile is None:
+            hops = self.ecmp_legs(src, dst)
+            weights: tuple[float, ...] = tuple(1 / len(hops) for _ in hops)
+        else:
+            hops = self._plan_legs(view, profile, src, dst, [])
+            weights = self._leg_weights(profile, hops, 0.0, {})
         fields = self.s.trails.app_fields(view, profile)
+        app = profile.name if profile is not None else DEFAULT_APP
         now = self.s.clock()
         lease = int(self.s.trail_lease)
         head = self.s.store.next_id()
@@ -95,15 +119,15 @@ class MultipathManager:
             first = i == 0
             legs.append(Trail(
                 head if first else self.s.store.next_id(), self.s.labels.allocate(), src.mac,
-                dst.mac, src.ip, dst.ip, path, app=profile.name, created=now,
+                dst.mac, src.ip, dst.ip, path, app=app, created=now,
                 lease=lease if first else 0, expires=now + lease if lease and first else None,
                 grouped=True, extra=bundles.leg_extra({}, head, weight),
                 **{**fields, "rate_cap": fields.get("rate_cap", 0) if first else 0}))
         for leg in legs:
             self.s.put(leg)
         self.s.legs[head] = [leg.id for leg in legs]
-        self.s.by_pair[(profile.name, src.mac, dst.mac)] = head
-        self.s.record("trail", f"{profile.name} trail {head} {src.ip} -> {dst.ip} split over "
+        self.s.by_pair[(app, src.mac, dst.mac)] = head
+        self.s.record("trail", f"{app} trail {head} {src.ip} -> {dst.ip} split over "
                     f"{len(legs)} paths: " + "; ".join(
                         f"label {leg.label} weight {w:.2f} via {self.s.path_text(leg)}"
                         for leg, w in zip(legs, weights, strict=True)), head)
@@ -138,11 +162,13 @@ class MultipathManager:
             return Change()  # from before a restart: hosts not seen yet
         try:
             src, dst = self.s.host(first.src_mac), self.s.host(first.dst_mac)
-            if profile is None or not self.wants_multipath(profile, src, dst):
+            ecmp = self.wants_ecmp(profile, src, dst)
+            if not ecmp and (profile is None or not self.wants_multipath(profile, src, dst)):
                 return self.remove_multipath(head, f"{reason}; the application is not split "
                                               "any more", "removed")
             keep = [leg.hops for leg in legs if keep_intact and self.s.path_intact(leg)]
-            paths = self._plan_legs(view, profile, src, dst, keep)
+            paths = self.ecmp_legs(src, dst) if ecmp \
+                else self._plan_legs(view, profile, src, dst, keep)  # type: ignore[arg-type]
         except (NoPathError, TopologyError) as exc:
             change = self.remove_multipath(head, f"{reason}; no new path: {exc}", "removed")
             if profile is not None and first.src_mac in self.s.topo.hosts \
@@ -172,7 +198,8 @@ class MultipathManager:
         slots.insert(0, slots.pop(at))
         paths.insert(0, paths.pop(at))
         rate = self._multipath_rate(head, self.s.clock())
-        weights = self._leg_weights(profile, paths, rate, bundles.own_load(legs, rate))
+        weights = tuple(1 / len(paths) for _ in paths) if profile is None \
+            else self._leg_weights(profile, paths, rate, bundles.own_load(legs, rate))
         fields = self.s.trails.app_fields(view, profile)
         now = self.s.clock()
         new_legs: list[Trail] = []
@@ -182,7 +209,7 @@ class MultipathManager:
             cap = fields.get("rate_cap", 0) if i == 0 else 0
             if leg is None:
                 new = Trail(self.s.store.next_id(), self.s.labels.allocate(), src.mac, dst.mac,
-                            src.ip, dst.ip, path, app=profile.name, created=now, grouped=True,
+                            src.ip, dst.ip, path, app=first.app, created=now, grouped=True,
                             extra=extra, **{**fields, "rate_cap": 0})
             elif leg.hops != path:
                 new = leg.evolve(label=self.s.labels.allocate(), hops=path,

@@ -7,6 +7,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from .. import tagging
@@ -24,7 +25,7 @@ from ..telemetry import NodeLoadReader, Telemetry, TelemetryConfig
 from ..topology import Host, Link, Topology, TopologyError, dpid_str
 from ..trails import DEAD_STATES, Trail, TrailState
 from .index import TrailIndex
-from .model import LINK_PORT_GRACE, Event, ServiceBinding
+from .model import LINK_PORT_GRACE, ROUTING_SCENT, ROUTINGS, Event, ServiceBinding
 
 if TYPE_CHECKING:
     from .hosts import HostManager
@@ -62,9 +63,15 @@ class CoreState:
                  clock: Callable[[], float] = time.time, switch_grace: float = 0.0,
                  link_port_grace: float = LINK_PORT_GRACE, trail_lease: int = 0,
                  lease_slack: float = 3.0, stats_interval: float = 1.0,
-                 dra: DraConfig | None = None) -> None:
+                 dra: DraConfig | None = None, routing: str = ROUTING_SCENT) -> None:
+        if routing not in ROUTINGS:
+            raise ValueError(f"routing {routing!r} is not one of {', '.join(ROUTINGS)}")
+        self.routing = routing
         self.topo = Topology(default_capacity)
         self.planner = Planner(self.topo)
+        # The same topology without load: equal-cost paths for ECMP and the
+        # candidate paths of the elephant placement.
+        self.static_planner = Planner(self.topo)
         self.labels = LabelAllocator()
         self.store = store
         self.index = TrailIndex()
@@ -98,11 +105,13 @@ class CoreState:
         self.sweep_after = 0.0  # no lease sweep before this (after a restart)
         # Telemetry and the dynamic resource allocation engine (docs/telemetry.rst).
         self.telemetry = Telemetry(TelemetryConfig(period=stats_interval))
-        self.dra = DraEngine(dra or DraConfig(period=stats_interval))
+        self.dra = DraEngine(replace(dra or DraConfig(period=stats_interval), move_links=False))
         self.node_reader = NodeLoadReader()
         self.node_loads: dict[str, HostLoad] = {}
         self.measured: dict[str, HostLoad] = {}  # computing nodes the allocator measures
         self.moves = 0  # trails moved off hot links and nodes
+        self.elephant_seen: dict[int, float] = {}  # trail -> when it last ran as an elephant
+        self.placement: dict[str, Any] = {}  # the last global placement, for REST
         self.reweights = 0  # multipath trails whose split changed with the load
         self.legs: dict[int, list[int]] = {}  # multipath trail: head id -> leg ids, head first
         self.reweighed: dict[int, float] = {}  # multipath trail -> when its split last changed

@@ -30,6 +30,8 @@ from .model import (
 )
 from .state import CoreState
 
+CANDIDATES_MAX = 8  # candidate paths per trail for the elephant placement
+
 
 class TrailManager:
     """The trail lifecycle; shares the core's state."""
@@ -104,8 +106,9 @@ class TrailManager:
         if app != DEFAULT_APP and profile is None and service is None:
             raise TopologyError(f"application {app!r} is not in the policy")
         try:
-            if self.s.multipath.wants_multipath(profile, src, dst):
-                return self.s.multipath.ensure_multipath(view, profile, src, dst)  # type: ignore[arg-type]
+            if self.s.multipath.wants_multipath(profile, src, dst) \
+                    or self.s.multipath.wants_ecmp(profile, src, dst):
+                return self.s.multipath.ensure_multipath(view, profile, src, dst)
             hops = self._plan_hops(view, profile, src, dst)
         except NoPathError as exc:
             if record_failure:
@@ -269,15 +272,61 @@ class TrailManager:
         if trail and trail.setup_ms is None:
             self.s.put(trail.evolve(setup_ms=round(ms, 3), version=trail.version + 1))
 
+    def candidate_hops(self, trail: Trail, limit: int = CANDIDATES_MAX) -> list[tuple[Hop, ...]]:
+        """Paths `trail` may take under its policy, for the elephant placement.
+
+        The default trail of a pair: every least-cost path of the fabric
+        without load. An application's trail: the policy planner's best path
+        and, for each link of it, the best path without that link, so every
+        candidate meets zones, network-function chains and isolation. The
+        current path comes first where it still works. [] if the hosts are unknown.
+        """
+        src, dst = self.s.topo.hosts.get(trail.src_mac), self.s.topo.hosts.get(trail.dst_mac)
+        if src is None or dst is None:
+            return []
+        out: list[tuple[Hop, ...]] = [trail.hops] if self.s.path_intact(trail) else []
+        profile = self.s.policy.app(trail.app)
+        static = self.s.static_planner
+        try:
+            if profile is None:
+                for path in static.equal_cost_paths(src.dpid, dst.dpid) \
+                        if src.dpid != dst.dpid else [[src.dpid]]:
+                    hops = static.hops_along(src, dst, path)
+                    if hops not in out:
+                        out.append(hops)
+                    if len(out) >= limit:
+                        break
+                return out
+            view = PolicyView(self.s.policy, self.s.topo)
+            links, switches = self.isolation_exclusions(profile, trail)
+            best = plan_app_hops(view, profile, src, dst, static, (links, switches))
+            if best not in out:
+                out.append(best)
+            for hop in best[:-1]:
+                if len(out) >= limit:
+                    break
+                try:
+                    other = plan_app_hops(view, profile, src, dst, static,
+                                          (links | {(hop.dpid, hop.out_port)}, switches))
+                except NoPathError:
+                    continue
+                if other not in out:
+                    out.append(other)
+        except (NoPathError, TopologyError):
+            pass
+        return out
+
     def replan(self, trail_id: int, reason: str,
-               avoid: frozenset[tuple[int, int]] = frozenset(), keep_intact: bool = False
-               ) -> Change:
+               avoid: frozenset[tuple[int, int]] = frozenset(), keep_intact: bool = False,
+               hops: tuple[Hop, ...] | None = None, drain: float = DRAIN) -> Change:
         """Move a trail to its current best path under the policy, make-before-break.
 
         With `avoid` (links as (dpid, out port)) the new path must use none of
         them: NoFreePath is raised, and nothing changes, if it cannot. A leg of
         a multipath trail re-plans the whole trail; `keep_intact` keeps the
-        legs whose paths still work (after a failure).
+        legs whose paths still work (after a failure). `hops` moves the trail
+        to exactly that path, one of candidate_hops() (the elephant placement).
+        `drain`: seconds the old path keeps its entries for packets in flight.
         """
         old = self.s.store.get(trail_id)
         if old is None:
@@ -295,10 +344,12 @@ class TrailManager:
             return Change()
         try:
             src, dst = self.s.host(old.src_mac), self.s.host(old.dst_mac)
-            if self.s.multipath.wants_multipath(profile, src, dst):  # ensure_pair splits it afresh
+            if self.s.multipath.wants_multipath(profile, src, dst) \
+                    or self.s.multipath.wants_ecmp(profile, src, dst):  # ensure_pair splits it
                 return self.remove_trail(trail_id, f"{reason}; the application is split over "
                                          "several paths now")
-            hops = self._plan_hops(view, profile, src, dst, replacing=old)
+            if hops is None:
+                hops = self._plan_hops(view, profile, src, dst, replacing=old)
         except (NoPathError, TopologyError) as exc:
             change = self.remove_trail(trail_id, f"{reason}; no new path: {exc}")
             if profile is not None and old.src_mac in self.s.topo.hosts \
@@ -326,14 +377,15 @@ class TrailManager:
 
         steps = tagging.reroute_steps(old, new) if self.s.tagged(new) \
             else compiler.reroute_steps(old, new)
-        drain = {len(steps) - 1: DRAIN} if len(steps) > 2 else {}  # the old path's deletes
+        pause = drain
+        drain = {len(steps) - 1: pause} if len(steps) > 2 else {}  # the old path's deletes
         if new.grouped:  # the bucket moves to the new label once its path is there
             binding = self.s.bindings.get((new.app, new.src_mac))
             group = self.s.services.binding_group(binding) if binding is not None else None
             steps.insert(1, {group.dpid: [group]} if group is not None else {})
         self.s.drop_gone_switches(steps)  # the old path's switches may be gone
         if new.grouped and drain:
-            drain = {len(steps) - 1: DRAIN}
+            drain = {len(steps) - 1: pause}
         return Change(steps, [finish], pause_before=drain)
 
     def remove_trail(self, trail_id: int, reason: str, note: str = "removed") -> Change:
