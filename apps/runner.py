@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-import time
 from collections.abc import Callable
 
 from sdnscent.controller import Change, ScentController
@@ -87,17 +86,20 @@ class ChangeRunner:
             return
 
         def run(finished: Callable[[], None]) -> None:
-            ok = True
+            ok, rest = True, None
             try:
-                ok = self._run_steps(change)
-                self._callbacks(change)
+                ok, rest = self._run_steps(change)
+                if rest is None:
+                    self._callbacks(change)
             except Exception:
                 self.errors += 1
                 ok = False
                 LOG.exception("change failed")
             finally:
                 finished()
-            if then is not None:
+            if rest is not None:
+                self._defer(rest, then)
+            elif then is not None:
                 then(ok)
 
         self.order.submit(switches_of(change.steps), run)
@@ -118,14 +120,34 @@ class ChangeRunner:
                 for callback in change.done:
                     callback()
 
-    def _run_steps(self, change: Change) -> bool:
-        """Send the steps of `change`; False if any failed somewhere."""
+    def _defer(self, rest: tuple[float, Change], then: Callable[[bool], None] | None) -> None:
+        """Send `rest` after its pause, off the switches' order meanwhile."""
+        pause, change = rest
+
+        def later() -> None:
+            if not self._stopping.is_set():
+                self.execute(change, then)
+
+        timer = threading.Timer(pause, later)
+        timer.daemon = True
+        timer.start()
+
+    def _run_steps(self, change: Change) -> tuple[bool, tuple[float, Change] | None]:
+        """Send the steps of `change`: (False if any failed somewhere, the rest).
+
+        At a pause (packets in flight on an old path must arrive before its
+        entries go) the remaining steps and the callbacks are handed back as
+        a Change to send after the pause: other changes to these switches need
+        not wait for the drain.
+        """
         steps = list(change.steps)
         ok = True
         for index in range(len(steps)):
             pause = change.pause_before.get(index, 0.0)
-            if pause:
-                time.sleep(pause)  # let packets in flight on an old path arrive
+            if pause and index > 0:
+                later = {i - index: p for i, p in change.pause_before.items() if i > index}
+                return ok, (pause, Change(steps[index:], change.done,
+                                          pause_before=later))
             failures = self.channel.run_step(index, steps[index])
             if not failures:
                 continue
@@ -141,7 +163,7 @@ class ChangeRunner:
             self.execute(cleanup)
             for dpid in verdict.resync:
                 self._resync(dpid)
-        return ok
+        return ok, None
 
     def _resync(self, dpid: int) -> None:
         """Audit a switch again after a failed step, with back-off (its port list
