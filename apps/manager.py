@@ -20,6 +20,7 @@ from typing import Any
 
 from sdnscent import __version__
 from sdnscent.allocator import AllocatorError, open_allocator
+from sdnscent.core.model import ROUTING_SCENT, ROUTINGS
 from sdnscent.mtu import DEFAULT_LINK_MTU, check_link_mtu
 from sdnscent.policyfile import PolicyError, load_policy
 from sdnscent.secretfile import SecretFileError, read_keys_file, read_secret_file, read_token_file
@@ -237,14 +238,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--leader-ttl", type=_positive_seconds, default=3.0, metavar="SECONDS",
                    help="with a Redis store: how long the master's lease lasts without "
                         "renewal; a standby takes over after it (default 3)")
+    p.add_argument("--routing", choices=list(ROUTINGS), default=ROUTING_SCENT,
+                   help="scent (default): load-aware trails, elephant flows placed together "
+                        "each period; ecmp: every least-cost path, hashed per flow; static: "
+                        "one shortest path per pair (the baselines)")
     p.add_argument("--link-high", type=_fraction, default=0.8, metavar="FRACTION",
-                   help="utilisation at which a link is hot and its largest trails move "
-                        "(default 0.8)")
+                   help="utilisation at which a link is reported hot (dra-hot events; "
+                        "default 0.8)")
     p.add_argument("--link-low", type=_fraction, default=0.6, metavar="FRACTION",
-                   help="utilisation at which a hot link is cool again; moves aim below it "
+                   help="utilisation at which a hot link is reported cool again "
                         "(default 0.6)")
     p.add_argument("--move-hold", type=_positive_seconds, default=30.0, metavar="SECONDS",
-                   help="seconds a moved trail stays where it was put (default 30)")
+                   help="seconds a trail moved off a hot network function stays where it "
+                        "was put (default 30)")
     p.add_argument("--allocator", default="none", metavar="SPEC",
                    help="CPU/memory of computing nodes (NF hosts): none (default), cgroup, "
                         "cgroup:<parent> (cgroups v1, named after the node)")
@@ -315,6 +321,7 @@ def main(argv: list[str] | None = None) -> int:
     SETTINGS.link_high = args.link_high
     SETTINGS.link_low = args.link_low
     SETTINGS.move_hold = args.move_hold
+    SETTINGS.routing = args.routing
     SETTINGS.allocator = args.allocator
     SETTINGS.ovsdb_targets = tuple(args.ovsdb or ())
     SETTINGS.link_mtu = args.link_mtu

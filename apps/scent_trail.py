@@ -91,6 +91,7 @@ class ScentTrailApp(app_manager.OSKenApp):
                                     trail_lease=SETTINGS.trail_lease,
                                     lease_slack=2 * SETTINGS.stats_interval + 1,
                                     stats_interval=SETTINGS.stats_interval,
+                                    routing=SETTINGS.routing,
                                     dra=DraConfig(link_high=SETTINGS.link_high,
                                                   link_low=SETTINGS.link_low,
                                                   hold_time=SETTINGS.move_hold,

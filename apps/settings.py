@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sdnscent.core.model import ROUTING_SCENT
 from sdnscent.mtu import DEFAULT_LINK_MTU
 
 
@@ -26,6 +27,7 @@ class Settings:
     link_high: float = 0.8  # utilisation at which a link is hot (trails move off it)
     link_low: float = 0.6  # ... and cool again
     move_hold: float = 30.0  # s a moved trail stays put
+    routing: str = ROUTING_SCENT  # scent, ecmp or static (sdnscent.core.model.ROUTINGS)
     allocator: str = "none"  # CPU/memory of computing nodes: none, cgroup[:parent]
     api_open_reads: bool = False  # read endpoints answer non-loopback clients without a token
     packet_in_rate: float = 100.0  # packet-ins per second per switch port (0: unlimited)

@@ -121,6 +121,13 @@ SCHEMAS: dict[str, Any] = {
             "type": "object", "properties": {k: INT for k in
                                              ("missing", "wrong", "unknown", "correct")}}},
         "stale": INT, "unread": {"type": "array", "items": STR}}},
+    "Placement": {"type": "object", "required": ["routing", "elephants", "moves"],
+                  "properties": {
+        "routing": STR, "time": NUM, "reason": STR,
+        "elephants": {"type": "array", "items": _obj({
+            "trail": INT, "rate_bps": INT, "demand_bps": INT, "moves": BOOL})},
+        "moves": {"type": "array", "items": INT},
+        "before": {"type": "object"}, "after": {"type": "object"}}},
     "Policy": _obj({"source": _nullable(STR), "policy": {"type": "object"}}),
     "PolicyApplied": {"type": "object", "properties": {
         "status": STR, "replanned": INT, "removed": INT, "added": INT, "blocked": INT,
@@ -231,6 +238,9 @@ PATHS: dict[str, Any] = {
     f"{PREFIX}/audit": _get("What an audit of every switch would fix now (changes nothing)",
                             _json(_ref("Audit"), "per switch: missing, wrong, unknown and "
                                   "correct flows; stale: their sum less correct")),
+    f"{PREFIX}/placement": _get("The last global placement of elephant flows: their "
+                                "natural demand, the moves and why",
+                                _json(_ref("Placement"), "placement")),
     f"{PREFIX}/controller": _get("This controller: id, role, generation, store health",
                                  _json(_ref("Controller"), "controller status")),
     f"{PREFIX}/events": _get("Recent controller events", _json(_ref("Events"), "events")),

@@ -361,6 +361,13 @@ def create_app(ctrl: ScentController, *, token: str | None = None,
             return jsonify(switches={}, stale=0, unread=[])
         return jsonify(audit())
 
+    @app.get(f"{PREFIX}/placement")
+    def placement() -> Any:
+        with ctrl.lock:
+            found = ctrl.placement()
+            routing = ctrl.routing
+        return jsonify(routing=routing, **{"elephants": [], "moves": [], **found})
+
     @app.get(f"{PREFIX}/controller")
     def controller() -> Any:
         return jsonify(status() if status is not None else {"role": "single"})
