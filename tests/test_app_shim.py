@@ -257,3 +257,26 @@ def test_a_switch_that_never_confirms_delays_only_changes_that_touch_it(
         time.sleep(0.01)
     assert done == [True] and time.monotonic() - started < 0.4
     assert COOKIE_MASK_ALL  # the mask constant the cleanup used is the full one
+
+
+def test_a_drain_pause_does_not_hold_up_other_changes_to_its_switches(world: World) -> None:
+    app = world.app
+    from sdnscent.controller import Change
+
+    ping_setup(world)
+    first = FlowSpec.make(1, 0, 5, {"in_port": 1, "eth_type": 0x0806}, cookie=0x1)
+    later = FlowSpec.make(1, 0, 6, {"in_port": 2, "eth_type": 0x0806}, cookie=0x2)
+    other = FlowSpec.make(1, 0, 7, {"in_port": 3, "eth_type": 0x0806}, cookie=0x3)
+    finished: list[str] = []
+    started = time.monotonic()
+    drained = Change([{1: [first]}, {1: [later]}], [lambda: finished.append("drained")],
+                     pause_before={1: 1.0})
+    app._execute(drained, lambda ok: finished.append(f"drained then {ok}"))
+    time.sleep(0.2)  # the first step went out; the change now waits out its drain
+    app._execute(Change([{1: [other]}]), lambda ok: finished.append("other"))
+    while len(finished) < 3 and time.monotonic() - started < 5:
+        time.sleep(0.01)
+    assert finished == ["other", "drained", "drained then True"], finished
+    assert time.monotonic() - started >= 1.0  # the drained step waited its pause
+    installed = {(f.priority, f.cookie) for f in world.net.switches[1].flows}
+    assert {(5, 1), (6, 2), (7, 3)} <= installed

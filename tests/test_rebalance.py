@@ -166,3 +166,50 @@ def test_ecmp_routing_hashes_flows_over_every_least_cost_path(fat_tree, clock) -
     assert not same.grouped
     with pytest.raises(ValueError, match="routing 'hashed' is not one of"):
         fat_tree.controller(clock, routing="hashed")
+
+
+ZONED = """
+zones: {dmz: 0, core: 2}
+nodes:
+  s1: {kind: switch, zone: dmz}
+  s2: {kind: switch, zone: dmz}
+  s3: {kind: switch, zone: core}
+  s4: {kind: switch, zone: core}
+applications:
+  - name: bulk
+    endpoints: {hosts: [%s], ports: [tcp/5201]}
+    requirements: {avoid: {zones: [dmz]}}
+"""
+
+
+def test_placed_elephants_keep_their_policy(fat_tree, clock) -> None:
+    from sdnscent.policyfile import parse_policy
+
+    ctrl = fat_tree.controller(clock)
+    hosts = ", ".join(h.ip for h in fat_tree.hosts)
+    ctrl.set_policy(parse_policy(ZONED % hosts))
+    trails = []
+    for i in range(1, 17):  # stride 4 over two allowed core switches: crowded
+        src, dst = fat_tree.host(i), fat_tree.host((i + 3) % 16 + 1)
+        trail, change = ctrl.ensure_trail(src.mac, dst.mac, "bulk")
+        run_done(change)
+        trails.append(trail)
+    dmz = {1, 2}
+    assert not any(dmz & set(t.switches) for t in trails)
+    for trail in trails:
+        assert all(not dmz & set(h.dpid for h in hops)
+                   for hops in ctrl.s.trails.candidate_hops(trail))
+    feed(ctrl, clock, {t.id: NIC_SHARE * nic(ctrl, t) for t in trails})
+    change, _ = ctrl.rebalance()
+    run_done(change)
+    after = [ctrl.store.get(t.id) for t in trails]
+    assert ctrl.moves > 0 and not any(dmz & set(t.switches) for t in after)
+    net = compile_network(ctrl, fat_tree)
+    for trail in after:
+        src = next(h for h in fat_tree.hosts if h.mac == trail.src_mac)
+        dst = next(h for h in fat_tree.hosts if h.mac == trail.dst_mac)
+        packet = ipv4_packet(src.ip, dst.ip, eth_src=src.mac, eth_dst=dst.mac,
+                             ip_proto=IPPROTO_TCP, src_port=40000, dst_port=5201)
+        trace = net.send(attachment(src), packet)
+        assert trace.delivered_to == (f"h{dst.n}",), trace.format()
+        assert not dmz & {h.dpid for h in trace.hops}
