@@ -70,6 +70,10 @@ class TrailIndex:
             found |= self._links.get(key, set())
         return found
 
+    def count_on(self, link: Link) -> int:
+        """How many trails use `link`."""
+        return len(self._links.get(link, ()))
+
     def on_switch(self, dpid: int) -> set[int]:
         """Ids of trails that cross switch `dpid`."""
         return set(self._switches.get(dpid, ()))

@@ -15,7 +15,7 @@ from ..flows import (
     make_cookie,
 )
 from ..labels import LabelAllocator
-from ..planner import NoPathError
+from ..planner import NoPathError, pair_key, stable_hash
 from ..policy import DEFAULT_APP, Application
 from ..store import StaleWrite
 from ..telemetry import FlowCounters
@@ -24,6 +24,7 @@ from ..trails import DEAD_STATES, Hop, Trail, TrailState
 from .model import (
     DRAIN,
     PINNED,
+    ROUTING_SCENT,
     Change,
     NoFreePath,
     is_pinned,
@@ -173,9 +174,47 @@ class TrailManager:
                    dst: Host, replacing: Trail | None = None) -> tuple[Hop, ...]:
         """Hops for a trail of `profile` (None: the default per-pair trail)."""
         if profile is None:
+            if self.s.routing == ROUTING_SCENT:
+                return self._spread_hops(src, dst, replacing)
             return self.s.planner.host_hops(src, dst)
         return plan_app_hops(view, profile, src, dst, self.s.planner,
                              self.isolation_exclusions(profile, replacing), self.s.chain_cache)
+
+    def _spread_hops(self, src: Host, dst: Host, replacing: Trail | None = None
+                     ) -> tuple[Hop, ...]:
+        """A pair's default trail on a least-cost path: the one it has (re-planning
+        `replacing`) where that still is one, else the mirror of its reply
+        trail's path where that is one, else the least crowded (fewest other
+        trails on its busiest link, then in all), ties broken by the pair's hash.
+
+        Before any flow is measured, spreading trails evenly is the best guess
+        at spreading load; the global placement corrects it once elephants show.
+        """
+        planner = self.s.planner
+        paths = planner.equal_cost_paths(src.dpid, dst.dpid) if src.dpid != dst.dpid else []
+        if len(paths) <= 1:
+            return planner.host_hops(src, dst)
+        if replacing is not None and self.s.path_intact(replacing) \
+                and [h.dpid for h in replacing.hops] in paths:
+            return replacing.hops
+        reply = self.trail_for_pair(dst.mac, src.mac)
+        if reply is not None and reply.state not in DEAD_STATES and self.s.path_intact(reply):
+            mirror = [h.dpid for h in reversed(reply.hops)]
+            if mirror in paths:
+                return planner.hops_along(src, dst, mirror)
+        start = stable_hash(*pair_key(src.mac, dst.mac)) % len(paths)
+        index = self.s.index
+
+        own = set(replacing.links()) if replacing is not None else set()
+
+        def crowd(path: list[int]) -> tuple[int, int]:
+            keys = [(here, planner.link_for(here, there).src_port)
+                    for here, there in zip(path, path[1:], strict=False)]
+            counts = [index.count_on(key) - (key in own) for key in keys]
+            return (max(counts), sum(counts))
+
+        best = min(paths[start:] + paths[:start], key=crowd)
+        return planner.hops_along(src, dst, best)
 
     def isolation_exclusions(self, profile: Application,
                               replacing: Trail | None) -> tuple[set[tuple[int, int]], set[int]]:
