@@ -71,6 +71,7 @@ class Planner:
         self._cache: dict[tuple[int, int], list[list[int]]] = {}
         self._preds: dict[int, dict[int, list[int]]] = {}  # source -> Dijkstra predecessors
         self._avoid_switches: frozenset[int] = frozenset()
+        self._links: dict[tuple[int, int], Link] = {}  # link_for answers
         self._cache_version = -1
 
     @property
@@ -83,6 +84,7 @@ class Planner:
         self._cost = value
         self._cache.clear()
         self._preds.clear()
+        self._links.clear()
 
     @property
     def utilisation(self) -> Mapping[tuple[int, int], float]:
@@ -94,6 +96,7 @@ class Planner:
         self._utilisation = dict(value)
         self._cache.clear()
         self._preds.clear()
+        self._links.clear()
 
     @property
     def avoid_switches(self) -> frozenset[int]:
@@ -107,6 +110,7 @@ class Planner:
             self._avoid_switches = frozenset(value)
             self._cache.clear()
             self._preds.clear()
+            self._links.clear()
 
     def _edge_cost(self, link: Link) -> float:
         cost = self.cost.link_cost(link, self.utilisation.get((link.src, link.src_port), 0.0))
@@ -114,16 +118,21 @@ class Planner:
             cost += AWAY_COST
         return cost
 
+    def _follow_topology(self) -> None:
+        """Forget every cached answer once the topology changed."""
+        if self._cache_version != self.topo.version:
+            self._cache.clear()
+            self._preds.clear()
+            self._links.clear()
+            self._cache_version = self.topo.version
+
     def _weight(self, _u: int, _v: int, edges: Mapping[int, Mapping[str, Link]]) -> float:
         return min(self._edge_cost(d["link"]) for d in edges.values())
 
     def equal_cost_paths(self, src: int, dst: int, avoid: Iterable[int] = ()) -> list[list[int]]:
         """All least-cost switch paths src -> dst, sorted; [] if none."""
         avoid = frozenset(avoid)
-        if self._cache_version != self.topo.version:
-            self._cache.clear()
-            self._preds.clear()
-            self._cache_version = self.topo.version
+        self._follow_topology()
         key = (src, dst)
         if not avoid and key in self._cache:
             return self._cache[key]
@@ -161,11 +170,18 @@ class Planner:
         return paths[stable_hash(*flow_key) % len(paths)]
 
     def link_for(self, src: int, dst: int) -> Link:
-        """The cheapest link src -> dst (lowest port among equals)."""
+        """The cheapest link src -> dst (lowest port among equals); remembered
+        until the topology, the costs or the utilisation change."""
+        self._follow_topology()
+        found = self._links.get((src, dst))
+        if found is not None:
+            return found
         links = self.topo.links_between(src, dst)
         if not links:
             raise NoPathError(f"no link from {dpid_str(src)} to {dpid_str(dst)}")
-        return min(links, key=lambda lk: (self._edge_cost(lk), lk.src_port))
+        found = min(links, key=lambda lk: (self._edge_cost(lk), lk.src_port))
+        self._links[(src, dst)] = found
+        return found
 
     def host_hops(self, src: Host, dst: Host) -> tuple[Hop, ...]:
         """Hops of a trail from host `src` to host `dst`."""
