@@ -26,6 +26,7 @@ be carried, then the bottleneck, then the spread.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -37,6 +38,7 @@ LinkKey = tuple[int, int]  # (dpid, out port)
 Path = tuple[LinkKey, ...]
 
 SEARCH_ROUNDS = 200  # local search moves at most
+SEARCH_SECONDS = 0.1  # ... and this long (the exact assignment takes over)
 GAIN = 0.25  # a new placement must carry this share of one NIC more, or lower the peak by it
 PRUNE = 0.01  # of one NIC: a move that gains less than this is undone
 EXACT_SECONDS = 0.25  # time limit of the exact assignment (HiGHS), per period
@@ -146,7 +148,10 @@ def place(demands: Mapping[int, float], candidates: Mapping[int, Sequence[Path]]
         loads.add(options[pick], demands[t])
 
     # 2. local search off the most loaded links
+    deadline = time.monotonic() + SEARCH_SECONDS
     for _ in range(SEARCH_ROUNDS):
+        if time.monotonic() > deadline:
+            break
         move = _improve(loads, choice, paths, demands, capacity)
         if move is None:
             break

@@ -31,7 +31,15 @@ from .model import (
 )
 from .state import CoreState
 
-CANDIDATES_MAX = 8  # candidate paths per trail for the elephant placement
+CANDIDATES_MAX = 16  # candidate paths per trail for the elephant placement (k=8: all)
+
+
+def spread(paths: list[list[int]], limit: int) -> list[list[int]]:
+    """At most `limit` of the sorted `paths`, evenly spaced: sorted paths share
+    their first hops in runs, so the first few would all leave by one uplink."""
+    if len(paths) <= limit:
+        return paths
+    return [paths[i * len(paths) // limit] for i in range(limit)]
 
 
 class TrailManager:
@@ -328,14 +336,13 @@ class TrailManager:
         static = self.s.static_planner
         try:
             if profile is None:
-                for path in static.equal_cost_paths(src.dpid, dst.dpid) \
-                        if src.dpid != dst.dpid else [[src.dpid]]:
+                paths = static.equal_cost_paths(src.dpid, dst.dpid) \
+                    if src.dpid != dst.dpid else [[src.dpid]]
+                for path in spread(paths, limit):
                     hops = static.hops_along(src, dst, path)
                     if hops not in out:
                         out.append(hops)
-                    if len(out) >= limit:
-                        break
-                return out
+                return out[:max(limit, 1)]
             view = PolicyView(self.s.policy, self.s.topo)
             links, switches = self.isolation_exclusions(profile, trail)
             best = plan_app_hops(view, profile, src, dst, static, (links, switches))
