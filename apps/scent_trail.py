@@ -68,6 +68,7 @@ from .settings import SETTINGS
 
 LOG = logging.getLogger("sdnscent.app")
 WATCH_INTERVAL = 0.05  # s between looks for closed switch connections
+STATS_SETTLE = 0.2  # of a stats period: counter replies are in before the engine runs
 
 
 class ScentTrailApp(app_manager.OSKenApp):
@@ -390,16 +391,21 @@ class ScentTrailApp(app_manager.OSKenApp):
 
     # counters ------------------------------------------------------------
     def _stats_loop(self) -> None:
-        while not self._stopping.wait(self.settings.stats_interval):
+        settle = self.settings.stats_interval * STATS_SETTLE
+        while not self._stopping.wait(self.settings.stats_interval - settle):
             self._submit("store-sync", self._maintain_store)
             if not self.leader:
                 continue
             self._submit("leases", lambda: self._decide(self._leases))
-            self._submit("rebalance", self._rebalance)
             for dp in list(self.datapaths.values()):
                 self.channel.send(dp, ofmsg.port_stats_request(dp))
                 self.channel.send(dp, ofmsg.classifier_stats_request(
                     dp, make_cookie(KIND_TRAIL), COOKIE_MASK_KIND))
+            # the engine decides on these counters, not the last period's: the
+            # replies take milliseconds, a period is a second
+            if self._stopping.wait(settle):
+                break
+            self._submit("rebalance", self._rebalance)
 
     def _leases(self) -> Change:
         """Trails whose lease ran out go; failed trails whose back-off is over come back."""
