@@ -11,6 +11,7 @@ from ..flows import (
     PIPELINE_COOKIE,
     FlowDelete,
     FlowSpec,
+    Group,
     GroupDelete,
 )
 from ..topology import Host, Link, Port, dpid_str
@@ -49,12 +50,14 @@ class LinkManager:
             return self._audit(dpid, link_ports, trails, installed)
         wipe = FlowDelete(dpid, PIPELINE_COOKIE & COOKIE_MASK_OURS, COOKIE_MASK_OURS)
         first: list[compiler.Op] = [wipe]
-        if self.s.policy.services or self.s.bindings or self.s.legs:  # groups: services, multipath
-            first.append(GroupDelete(dpid))
+        protection = self.s.protection.groups(dpid)  # fast-failover groups of protected hops
+        if self.s.policy.services or self.s.bindings or self.s.legs or protection:
+            first.append(GroupDelete(dpid))  # groups: services, multipath, protection
         bindings = [b for b in self.s.bindings.values() if b.dpid == dpid]
-        groups: list[compiler.Op] = [b.group for b in bindings]
+        groups: list[compiler.Op] = [b.group for b in bindings] + protection
         groups += self._ingress_meters(dpid, trails) + self.s.multipath.multipath_ingress(dpid)
-        flows = list(compiler.switch_flows(dpid, link_ports, trails))
+        flows = self.s.protection.expected(dpid, compiler.switch_flows(dpid, link_ports, trails),
+                                           trails)
         flows += self.s.trusted_flows(dpid, trails)
         return Change([{dpid: first}, {dpid: groups + flows + [f for b in bindings
                                                               for f in b.flows]}])
@@ -63,7 +66,8 @@ class LinkManager:
                   multipath: list[compiler.Op]) -> list[FlowSpec]:
         """Every flow switch `dpid` should hold now."""
         bindings = [b for b in self.s.bindings.values() if b.dpid == dpid]
-        expected = compiler.switch_flows(dpid, link_ports, trails)
+        expected = self.s.protection.expected(
+            dpid, compiler.switch_flows(dpid, link_ports, trails), trails)
         expected += [f for flows in self.s.blocks.values() for f in flows if f.dpid == dpid]
         expected += [f for b in bindings for f in b.flows]
         expected += self.s.trusted_flows(dpid, trails)
@@ -127,10 +131,16 @@ class LinkManager:
             steps[0] = {dpid: meters + steps[0].get(dpid, [])}
         elif meters:
             steps = [{dpid: meters}]
-        if self.s.policy.services or bindings or multipath:  # groups are not audited: set again
+        protection = self.s.protection.groups(dpid)
+        if self.s.policy.services or bindings or multipath or protection:
+            # groups are not audited: set again, with the flows into them (a group
+            # delete takes those along)
+            into = [f for f in expected if any(isinstance(a, Group) for a in f.actions)
+                    and f not in [g for b in bindings for g in b.flows]
+                    and f not in multipath] if protection else []
             steps = [{dpid: [GroupDelete(dpid)]},
-                     {dpid: [b.group for b in bindings] + [f for b in bindings for f in b.flows]
-                      + multipath}] + steps
+                     {dpid: [b.group for b in bindings] + protection
+                      + [f for b in bindings for f in b.flows] + multipath + into}] + steps
         return Change(steps)
 
     @staticmethod

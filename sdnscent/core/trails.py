@@ -15,6 +15,7 @@ from ..flows import (
     make_cookie,
 )
 from ..labels import LabelAllocator
+from ..pipeline import TRAIL_LABEL_MAX
 from ..planner import NoPathError
 from ..policy import DEFAULT_APP, Application
 from ..store import StaleWrite
@@ -48,7 +49,7 @@ class TrailManager:
         """
         self.s.by_pair.clear()
         self.s.legs.clear()
-        self.s.labels = LabelAllocator()
+        self.s.labels = LabelAllocator(last=TRAIL_LABEL_MAX)
         # Counters were not read while no controller ran: give leased trails
         # one lease to show traffic before the sweep judges them.
         self.s.sweep_after = self.s.clock() + self.s.trail_lease
@@ -124,6 +125,7 @@ class TrailManager:
                     f"via {self.s.path_text(trail)}", trail.id)
         steps = tagging.install_steps(trail) if self.s.tagged(trail) \
             else compiler.install_steps(trail)
+        steps = self.s.protection.install_steps(trail, steps)
         return trail, Change(steps, [lambda: self.s.activate(trail.id)], [trail.id])
 
     def ensure_pair(self, src_mac: str, dst_mac: str) -> tuple[Trail | None, Change]:
@@ -326,6 +328,7 @@ class TrailManager:
 
         steps = tagging.reroute_steps(old, new) if self.s.tagged(new) \
             else compiler.reroute_steps(old, new)
+        ahead, steps, after = self.s.protection.reroute(old, new, steps)
         drain = {len(steps) - 1: DRAIN} if len(steps) > 2 else {}  # the old path's deletes
         if new.grouped:  # the bucket moves to the new label once its path is there
             binding = self.s.bindings.get((new.app, new.src_mac))
@@ -334,6 +337,10 @@ class TrailManager:
         self.s.drop_gone_switches(steps)  # the old path's switches may be gone
         if new.grouped and drain:
             drain = {len(steps) - 1: DRAIN}
+        if ahead or after:  # protection: groups and detours first, unused ones last
+            drain = {i + len(ahead): pause for i, pause in drain.items()}
+            steps = [*ahead, *steps, *after]
+            self.s.drop_gone_switches(steps)
         return Change(steps, [finish], pause_before=drain)
 
     def remove_trail(self, trail_id: int, reason: str, note: str = "removed") -> Change:
@@ -357,6 +364,10 @@ class TrailManager:
                     f"{trail.dst_ip} removed: {reason}", trail.id)
         ops = [op for op in compiler.remove_ops(trail) if op.dpid in self.s.topo.switches]
         change = Change([{op.dpid: [op] for op in ops}] if ops else [])
+        released = [op for op in self.s.protection.release(trail.id)
+                    if op.dpid in self.s.topo.switches]
+        if released:  # groups and detours no trail uses any more, after the trail's flows
+            change.steps.append(compiler.group_ops(released))
         if self.s.policy.service(trail.app) is not None or self.s.bindings:
             client = trail.src_mac if trail.grouped else trail.dst_mac
             binding = self.s.bindings.get((trail.app, client))
