@@ -529,3 +529,22 @@ def guarded_hop_flows(trail: Trail, armed: Armed | None) -> list[FlowSpec]:
 def guarded_trail_flows(trail: Trail, armed: Armed | None) -> list[FlowSpec]:
     """Every flow of a protected trail, in install order (classifier last)."""
     return guarded_hop_flows(trail, armed) + reentry_flows(trail) + classifier_flows(trail)
+
+
+# -- detection without carrier loss: BFD on inter-switch links ------------------------------------
+BFD_MAX_MS = 10_000
+
+
+def bfd_options(interval_ms: int) -> dict[str, str | None]:
+    """The Interface ``bfd`` column for links checked every `interval_ms` ms (0: BFD off).
+
+    Open vSwitch declares the session down after 3 intervals without a packet
+    and the port is then not live for fast-failover groups, carrier or not.
+    """
+    if isinstance(interval_ms, bool) or not isinstance(interval_ms, int) \
+            or not 0 <= interval_ms <= BFD_MAX_MS:
+        raise ValueError(f"BFD interval {interval_ms!r}: expected 0 (off) to {BFD_MAX_MS} ms")
+    if not interval_ms:
+        return {"enable": "false"}
+    ms = str(interval_ms)
+    return {"enable": "true", "min_tx": ms, "min_rx": ms, "decay_min_rx": None}
