@@ -357,3 +357,31 @@ def test_table_refuses_when_labels_run_out(fat_tree, clock) -> None:
     kinds = [g.kind for g in armed.guards]
     assert "none" in kinds and any(k != "none" for k in kinds)
     assert any("in use" in g.reason for g in armed.guards if g.kind == "none")
+
+
+def test_a_trail_whose_detour_loses_a_link_is_rearmed(fat_tree, clock) -> None:
+    ctrl = fat_controller(fat_tree, clock, "link", [(1, 16)])
+    trail = ctrl.trail_for_pair(fat_tree.host(1).mac, fat_tree.host(16).mac)
+    guard = next(g for g in ctrl.s.protection.armed(trail.id).guards
+                 if g.detour is not None and len(g.detour.links()) > 2
+                 and not set(g.detour.links()[1:2]) & set(trail.links()))
+    dpid, port = guard.detour.links()[1]  # on the detour, not on the trail
+    link = ctrl.topo.link_from(dpid, port)
+    net = fat_network(ctrl, fat_tree)
+    net.fail_link((dpid, port))
+    change = ctrl.port_status(dpid, Port(port, f"s{dpid}-eth{port}", up=False))
+    change.merge(ctrl.port_status(link.dst, Port(link.dst_port, "", up=False)))
+    assert ctrl.trail_for_pair(fat_tree.host(1).mac, fat_tree.host(16).mac) == trail  # unmoved
+    for step in change.steps:
+        for ops in step.values():
+            net.apply(ops)
+    run_done(change)
+    again = next(g for g in ctrl.s.protection.armed(trail.id).guards if g.index == guard.index)
+    cable = {(dpid, port), (link.dst, link.dst_port)}
+    assert again.detour is not None and not cable & set(again.detour.links())
+    assert any(e.kind == "unprotected" for e in ctrl.events) is False
+    net.fail_link((guard.dpid, guard.port))  # the trail's own link now: the new detour works
+    h1, h16 = fat_tree.host(1), fat_tree.host(16)
+    trace = net.send("h1", packet(h1, h16))
+    assert trace.delivered_to == ("h16",), trace.format()
+    assert (again.dpid, again.detour.first_port) in {t.src for t in trace.transits}

@@ -244,6 +244,7 @@ class LinkManager:
             profile = self.s.policy.app(legs[0].app) if legs else None
             if profile is not None and len(legs) < profile.requirements.paths:
                 change.merge(self.s.trails.replan(head, "a link appeared", keep_intact=True))
+        change.steps.extend(self.s.protection.rearm().steps)  # hops a new link can protect
         return change
 
     def expire_links(self, timeout: float) -> Change:
@@ -296,4 +297,6 @@ class LinkManager:
             if trail.id in self.s.index:  # not removed by an earlier re-plan of this loss
                 change.merge(self.s.trails.replan(trail.id, "its path lost a link",
                                                   keep_intact=True))
+        if links or gone_switch is not None:  # detours over what was lost: re-armed, after
+            change.steps.extend(self.s.protection.rearm().steps)
         return change
