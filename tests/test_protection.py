@@ -385,3 +385,33 @@ def test_a_trail_whose_detour_loses_a_link_is_rearmed(fat_tree, clock) -> None:
     trace = net.send("h1", packet(h1, h16))
     assert trace.delivered_to == ("h16",), trace.format()
     assert (again.dpid, again.detour.first_port) in {t.src for t in trace.transits}
+
+
+def test_trails_recovered_after_a_restart_are_armed_once_their_links_are_back(
+        fat_tree, clock) -> None:
+    first = fat_controller(fat_tree, clock, "node", PAIRS)
+    again = ScentController(first.store, clock=clock, protection="node")
+    assert again.recover() == len([t for t in first.store.all()])
+    changes = Change()
+    for dpid in fat_tree.switches:
+        changes.merge(again.switch_enter(dpid, fat_tree.ports(dpid), f"s{dpid}"))
+    for a, pa, b, pb in fat_tree.cables:
+        changes.merge(again.link_seen(a, pa, b, pb))
+        changes.merge(again.link_seen(b, pb, a, pa))
+    for h in fat_tree.hosts:
+        again.learn_host(h.dpid, h.port, h.mac, h.ip)
+    net = Network({}, sim_links(fat_tree), sim_hosts(fat_tree))
+    for step in changes.steps:  # every switch: delete all groups, then the audit
+        for ops in step.values():
+            net.apply(ops)
+    for trail in again.store.all():
+        if len(trail.hops) == 1:
+            continue
+        armed = again.s.protection.armed(trail.id)
+        assert armed is not None and armed.groups, trail
+        src, dst = host_of(fat_tree.hosts, trail.src_mac), host_of(fat_tree.hosts, trail.dst_mac)
+        guard = armed.guards[0]
+        net.fail_link((guard.dpid, guard.port))
+        trace = net.send(f"h{src.n}", packet(src, dst))
+        net.fail_link((guard.dpid, guard.port), up=True)
+        assert trace.delivered_to == (f"h{dst.n}",), trace.format()

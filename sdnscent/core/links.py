@@ -51,7 +51,8 @@ class LinkManager:
         wipe = FlowDelete(dpid, PIPELINE_COOKIE & COOKIE_MASK_OURS, COOKIE_MASK_OURS)
         first: list[compiler.Op] = [wipe]
         protection = self.s.protection.groups(dpid)  # fast-failover groups of protected hops
-        if self.s.policy.services or self.s.bindings or self.s.legs or protection:
+        if self.s.policy.services or self.s.bindings or self.s.legs \
+                or self.s.protection.mode != "none":
             first.append(GroupDelete(dpid))  # groups: services, multipath, protection
         bindings = [b for b in self.s.bindings.values() if b.dpid == dpid]
         groups: list[compiler.Op] = [b.group for b in bindings] + protection
@@ -132,7 +133,7 @@ class LinkManager:
         elif meters:
             steps = [{dpid: meters}]
         protection = self.s.protection.groups(dpid)
-        if self.s.policy.services or bindings or multipath or protection:
+        if self.s.policy.services or bindings or multipath or self.s.protection.mode != "none":
             # groups are not audited: set again, with the flows into them (a group
             # delete takes those along)
             into = [f for f in expected if any(isinstance(a, Group) for a in f.actions)

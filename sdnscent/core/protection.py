@@ -145,7 +145,8 @@ class ProtectionManager:
 
     def rearm(self) -> Change:
         """Re-arm every protected trail whose guards changed with the topology (a
-        detour lost a link, or a hop can be protected now): new groups and
+        detour lost a link, or a hop can be protected now), and arm live trails
+        that hold no protection (recovered after a restart): new groups and
         detours, then its hop entries into them, then what nobody uses any more."""
         if self.mode == "none":
             return Change()
@@ -153,12 +154,14 @@ class ProtectionManager:
         flows: list[Op] = []
         stale: list[Op] = []
         released: list[Op] = []
-        for trail_id, user in sorted(self._users.items()):
+        for trail_id in sorted(set(self._users) | set(self.s.by_pair.values())):
+            user = self._users.get(trail_id)
             trail = self.s.store.get(trail_id)
-            was = self.table.armed.get(user)
-            if trail is None or was is None or trail.state in DEAD_STATES:
+            was = self.table.armed.get(user) if user is not None else None
+            if trail is None or trail.state in DEAD_STATES or not self._eligible(trail):
                 continue
-            if self.guards(trail) == was.guards or not self.s.path_intact(trail):
+            if (was is not None and self.guards(trail) == was.guards) \
+                    or not self.s.path_intact(trail):
                 continue
             new_user, armed, ops = self._arm(trail)
             self._users[trail_id] = new_user
@@ -168,7 +171,8 @@ class ProtectionManager:
             flows.extend(f for k, f in new_flows.items() if old_flows.get(k) != f)
             stale.extend(compiler.delete_exact(f) for k, f in old_flows.items()
                          if k not in new_flows)
-            released.extend(self.table.release(user))
+            if user is not None:
+                released.extend(self.table.release(user))
         change = Change([compiler.group_ops(ops) for ops in (first, flows, stale + released)])
         self.s.drop_gone_switches(change.steps)
         return change if any(change.steps) else Change()
