@@ -415,3 +415,11 @@ def test_trails_recovered_after_a_restart_are_armed_once_their_links_are_back(
         trace = net.send(f"h{src.n}", packet(src, dst))
         net.fail_link((guard.dpid, guard.port), up=True)
         assert trace.delivered_to == (f"h{dst.n}",), trace.format()
+
+
+def test_the_miss_path_restores_a_protected_hop_into_its_group(fat_tree, clock) -> None:
+    ctrl = fat_controller(fat_tree, clock, "node", [(1, 16)])
+    trail = ctrl.trail_for_pair(fat_tree.host(1).mac, fat_tree.host(16).mac)
+    hop = trail.hops[2]  # the core switch
+    [flow] = ctrl.restore_hop(hop.dpid, trail.label).steps[0][hop.dpid]
+    assert flow.actions == (Group(ctrl.s.protection.armed(trail.id).group_of[2]),)

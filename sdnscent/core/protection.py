@@ -86,6 +86,10 @@ class ProtectionManager:
                               f"backup: {guard.reason}", trail.id)
         return user, armed, ops
 
+    def hop_flows(self, trail: Trail) -> list[FlowSpec]:
+        """The trail's table-1 entries as installed: protected hops into their groups."""
+        return guarded_hop_flows(trail, self.armed(trail.id))
+
     def armed(self, trail_id: int) -> Armed | None:
         """The protection trail `trail_id` holds now (None: none)."""
         user = self._users.get(trail_id)

@@ -387,7 +387,7 @@ class TrailManager:
                 or trail.state is TrailState.FAILED:  # half a failed trail is worse than none
             self.s.misses_unknown += 1
             return Change()
-        flows = [f for f in compiler.hop_flows(trail) if f.dpid == dpid]
+        flows = [f for f in self.s.protection.hop_flows(trail) if f.dpid == dpid]
         self.s.record("label-miss", f"label {label} missing at {self.s.topo.switch_name(dpid)}: "
                     "restored from the store", trail.id)
         return Change([{dpid: flows}])
