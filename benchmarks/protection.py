@@ -1,6 +1,12 @@
 """What fast-failover protection costs in table entries, per switch, on k-ary fat-trees.
 
     python -m benchmarks.protection [--k 4 8] [--pairs N] [--seed 1]
+    python -m benchmarks.protection --fabrics
+
+``--fabrics`` instead reports, for the example fabrics of topologies/ (fat-tree
+k=4, leaf-spine 2x4, linear 3, nfchain with mininet_tests/policies/nfchain.yaml),
+every hop a ScentController with ``protection="node"`` leaves unprotected, and why
+(all host pairs, with their application trails).
 
 For each k, a default trail between every ordered host pair (or ``--pairs``
 random ones), planned like the controller plans them (Planner.host_hops), then
@@ -93,13 +99,71 @@ def summary(topo: Topology, per: dict[int, list[FlowSpec | GroupSpec]]) -> dict[
             "groups": sum(groups), "groups_max": max(groups)}
 
 
+def fabric_report() -> None:
+    """Unprotected hops of the example fabrics, with their reasons."""
+    from pathlib import Path
+
+    from sdnscent.controller import ScentController
+    from sdnscent.policyfile import load_policy
+    from sdnscent.store import MemoryStore
+    from sdnscent.topology import Port as SwitchPort
+    from topologies import FatTreeTopo, LeafSpineTopo, LinearTopo, NFChainTopo
+
+    policy = Path(__file__).resolve().parent.parent / "mininet_tests" / "policies" / "nfchain.yaml"
+    fabrics = [("fattree 4", FatTreeTopo(4), None), ("leafspine 2x4", LeafSpineTopo(2, 4), None),
+               ("linear 3", LinearTopo(3), None), ("nfchain", NFChainTopo(), policy)]
+    for name, mn, rules in fabrics:
+        ctrl = ScentController(MemoryStore(), protection="node")
+        if rules is not None:
+            ctrl.set_policy(load_policy(str(rules)))
+        dpid = {s: int(mn.nodeInfo(s)["dpid"], 16) for s in mn.switches()}
+        for sw in mn.switches():
+            ports = sorted(mn.ports[sw])
+            ctrl.switch_enter(dpid[sw], [SwitchPort(p, f"{sw}-eth{p}") for p in ports], sw)
+        hosts = []
+        for a, b in mn.links():
+            (pa, pb) = mn.port(a, b)
+            if a in dpid and b in dpid:
+                ctrl.link_seen(dpid[a], pa, dpid[b], pb)
+                ctrl.link_seen(dpid[b], pb, dpid[a], pa)
+            for host, sw, port in ((a, b, pb), (b, a, pa)):
+                info = mn.nodeInfo(host)
+                if sw in dpid and host not in dpid and info.get("ip"):
+                    hosts.append((info["mac"], info["ip"].split("/")[0], dpid[sw], port))
+        for mac, ip, at, port in hosts:
+            ctrl.learn_host(at, port, mac, ip)
+        for src in hosts:
+            for dst in hosts:
+                if src != dst:
+                    _, change = ctrl.ensure_pair(src[0], dst[0])
+                    for done in change.done:
+                        done()
+        kinds: Counter[str] = Counter()
+        reasons: Counter[str] = Counter()
+        for trail in ctrl.store.all():
+            armed = ctrl.s.protection.armed(trail.id)
+            for guard in armed.guards if armed is not None else ():
+                kinds[guard.kind] += 1
+                if guard.kind == "none":
+                    reasons[f"{trail.app}: {guard.reason}"] += 1
+        print(f"{name}: {len(ctrl.store.all())} trails, hops node {kinds['node']}, "
+              f"link {kinds['link']}, unprotected {kinds['none']}")
+        for reason, n in sorted(reasons.items()):
+            print(f"  {n:>3} x {reason}")
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m benchmarks.protection")
+    p.add_argument("--fabrics", action="store_true",
+                   help="report the unprotected hops of the example fabrics instead")
     p.add_argument("--k", type=int, nargs="+", default=[4, 8])
     p.add_argument("--pairs", type=int, default=None,
                    help="random host pairs per fabric (default: every ordered pair)")
     p.add_argument("--seed", type=int, default=1)
     args = p.parse_args(argv)
+    if args.fabrics:
+        fabric_report()
+        return
     print("Table cost of fast-failover protection (entries per switch; ratio vs none)")
     print(f"{'k':>2} {'mode':>5} {'trails':>6} {'mean':>8} {'max':>6} {'total':>8} "
           f"{'ratio':>6} {'groups':>7} {'grp max':>7} {'detours':>7} {'det.ent':>7} "
