@@ -423,3 +423,23 @@ def test_the_miss_path_restores_a_protected_hop_into_its_group(fat_tree, clock) 
     hop = trail.hops[2]  # the core switch
     [flow] = ctrl.restore_hop(hop.dpid, trail.label).steps[0][hop.dpid]
     assert flow.actions == (Group(ctrl.s.protection.armed(trail.id).group_of[2]),)
+
+
+def test_an_application_added_by_a_new_policy_gets_detours_under_its_rules(clock) -> None:
+    ctrl = protected_zoned(clock)  # payroll detours use the core spines s1 and s6 only
+    default = [t for t in ctrl.store.all() if t.app == "default" and len(t.hops) > 1]
+    via_dmz = [t for t in default if any(
+        g.detour is not None and 2 in g.detour.switches
+        for g in ctrl.s.protection.armed(t.id).guards)]
+    assert via_dmz
+    stricter = policy(PAYROLL + """
+      - name: everyone
+        endpoints: {prefixes: [10.0.0.0/8]}
+        requirements: {avoid: {zones: [dmz]}}
+    """)
+    ctrl.set_policy(stricter)
+    for trail in ctrl.store.all():
+        armed = ctrl.s.protection.armed(trail.id)
+        if trail.app == "default" or armed is None:
+            continue
+        assert all(2 not in g.detour.switches for g in armed.guards if g.detour is not None)
