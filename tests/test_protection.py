@@ -443,3 +443,19 @@ def test_an_application_added_by_a_new_policy_gets_detours_under_its_rules(clock
         if trail.app == "default" or armed is None:
             continue
         assert all(2 not in g.detour.switches for g in armed.guards if g.detour is not None)
+
+
+def test_rest_lists_each_hops_protection_and_events_name_unprotected_hops(clock) -> None:
+    from sdnscent.rest import create_app
+
+    two_spines = tuple(c for c in LEAF_SPINE if c[0] in (1, 2))
+    ctrl = protected_zoned(clock, two_spines)
+    client = create_app(ctrl).test_client()
+    trail = next(t for t in ctrl.store.all() if t.app == "payroll")
+    body = client.get(f"/api/v1/trails/{trail.id}").get_json()
+    assert [g["hop"] for g in body["protection"]] == [
+        i for i, h in enumerate(trail.hops[:-1]) if h.via is None]
+    none = [g for g in body["protection"] if g["protection"] == "none"]
+    assert none and all("level >= 1" in g["reason"] for g in none)
+    events = client.get("/api/v1/events").get_json()["events"]
+    assert any(e["kind"] == "unprotected" and e["trail"] == trail.id for e in events)
