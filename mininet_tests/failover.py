@@ -88,6 +88,17 @@ def carrier_loss(net: ScentNet) -> None:
     m1.cmd("ip link set m1-eth0 down; ip link set m1-eth1 down")
 
 
+def carrier_back(net: ScentNet) -> None:
+    """Both bridge ports up again: the link comes back."""
+    net.host("m1").cmd("ip link set m1-eth0 up; ip link set m1-eth1 up")
+
+
+def link_back(net: ScentNet) -> bool:
+    """Whether the controller lists both directions of the s1 - s2 link."""
+    ends = {(lk["src"], lk["src_port"]) for lk in net.ctl.get("/topology")["links"]}
+    return {(f"{1:016x}", 2), (f"{2:016x}", 1)} <= ends
+
+
 def silent_failure(net: ScentNet) -> None:
     """The bridge drops every frame; carrier stays up at both switch ports."""
     out = net.host("m1").cmd(

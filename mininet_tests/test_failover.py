@@ -16,7 +16,9 @@ from mininet_tests.failover import (
     StreamResult,
     bfd_up,
     bridge,
+    carrier_back,
     carrier_loss,
+    link_back,
     link_gone,
     silent_failure,
     stream_through,
@@ -28,8 +30,9 @@ RATE = 2000  # datagrams per second (benchmarks/failover.py runs 10,000)
 BFD_MS = 10
 
 
-def measure(args: list[str], fail, check=None) -> tuple[StreamResult, list]:
-    """One controller and network: bridge, check the trail, stream through `fail`."""
+def measure(args: list[str], fail, check=None, then=None) -> tuple[StreamResult, list]:
+    """One controller and network: bridge, check the trail, stream through `fail`;
+    `then(net)` afterwards, on the same network."""
     with running_net(FailoverTopo(), controller_args=args) as net:
         bridge(net)
         assert trail_hops(net, "10.0.0.1", "10.0.0.2")[:2] == [("s1", 2), ("s2", 2)]
@@ -43,7 +46,8 @@ def measure(args: list[str], fail, check=None) -> tuple[StreamResult, list]:
         trail = next(t for t in net.ctl.get("/trails?src=10.0.0.1&dst=10.0.0.2")["trails"]
                      if t["app"] == "default")
         events = net.ctl.get("/events")["events"]
-        return result, [trail, events]
+        after = then(net) if then is not None else None
+        return result, [trail, events, after]
 
 
 def test_carrier_loss_with_protection_loses_less_than_without() -> None:
@@ -53,10 +57,20 @@ def test_carrier_loss_with_protection_loses_less_than_without() -> None:
         kinds = [g["protection"] for g in trail["protection"]]
         assert kinds == ["node", "link"], trail["protection"]
 
-    with_ff, (trail, _events) = measure(["--protection", "node"], carrier_loss, armed)
+    def comes_back(net) -> StreamResult:
+        """The link returns under a second stream: rediscovered, nothing lost."""
+        def back(net) -> None:
+            carrier_back(net)
+            wait_for(lambda: link_back(net), 10, "the s1 - s2 link back in /topology",
+                     interval=0.1)
+        return stream_through(net, back, RATE, port=7101)
+
+    with_ff, (trail, _events, back) = measure(["--protection", "node"], carrier_loss, armed,
+                                              comes_back)
     without, _ = measure(["--protection", "none"], carrier_loss)
     print(f"\ncarrier loss at {RATE}/s: protection {with_ff.to_dict()}, "
-          f"none {without.to_dict()}")
+          f"none {without.to_dict()}; the link back: {back.to_dict()}")
+    assert back.lost == 0, back
     assert without.lost > 0, without
     assert with_ff.lost < without.lost, (with_ff, without)
     assert with_ff.gap_ms < without.gap_ms or with_ff.lost == 0, (with_ff, without)
@@ -73,7 +87,7 @@ def test_silent_failure_is_detected_by_bfd_and_fails_over(protection: str) -> No
 
     args = ["--protection", protection, "--ovsdb", f"unix:{OVSDB}",
             "--bfd-interval", str(BFD_MS)]
-    result, (trail, events) = measure(args, silent_failure, sessions)
+    result, (trail, events, _) = measure(args, silent_failure, sessions)
     print(f"\nsilent failure, BFD {BFD_MS} ms, at {RATE}/s: {result.to_dict()}")
     # LLDP alone notices after 3.5 s (7,000 datagrams at this rate); BFD in ~3 intervals
     assert result.lost < RATE * 0.5, result
