@@ -158,8 +158,9 @@ def stream_through(net: ScentNet, fail: Any, rate: int, before: float = 1.5,
     """Send `rate` numbered datagrams/s h1 -> h2; `fail(net)` after `before` s; count."""
     h1, h2 = net.host("h1"), net.host("h2")
     count = int(rate * (before + after))
+    # the receiver must outwait the longest outage (its --idle ends it early)
     receiver = _udpseq(h2, "recv", str(port), "--seconds", str(before + after + 15),
-                       "--idle", "2", "--expect", str(count), "--gaps")
+                       "--idle", str(max(2.0, after)), "--expect", str(count), "--gaps")
     wait_for(lambda: f":{port}" in h2.cmd(f"ss -Hlun sport = :{port}"), 10,
              "the udpseq receiver")
     sender = _udpseq(h1, "send", h2.IP(), str(port), "--rate", str(rate), "--count",
