@@ -357,14 +357,50 @@ class ProtectionTable:
         self._gid_next = PROTECTION_GROUP_MIN
         self._gid_free: list[int] = []
         self.armed: dict[int, Armed] = {}
+        # Groups and detour labels found on switches from before a restart (kept
+        # until the trails using them are armed again; never allocated meanwhile).
+        self.legacy_groups: set[tuple[int, int]] = set()
+        self.legacy_labels: set[tuple[int, int]] = set()
 
     def _gid(self) -> int:
-        if self._gid_free:
-            return self._gid_free.pop(0)
+        legacy = {gid for _, gid in self.legacy_groups}
+        while self._gid_free:
+            gid = self._gid_free.pop(0)
+            if gid not in legacy:
+                return gid
+        while self._gid_next in legacy:
+            self._gid_next += 1
         if self._gid_next > PROTECTION_GROUP_MAX:
             raise LabelExhausted("every protection group id is in use")
         self._gid_next += 1
         return self._gid_next - 1
+
+    def adopt(self, dpid: int, gids: Iterable[int], labels: Iterable[int]) -> None:
+        """Group ids and backup labels found on switch `dpid` that no trail of this
+        table holds (from before a restart): not allocated until `forget_legacy`."""
+        ours = {shared.ident for shared in self._detours.values()}
+        for gid in gids:
+            self.legacy_groups.add((dpid, gid))
+        for label in labels:
+            if label in ours or (dpid, label) in self.legacy_labels:
+                continue
+            if not any(lb == label for _, lb in self.legacy_labels):
+                try:
+                    self.labels.reserve(label)
+                except ValueError:  # in use by a detour of ours, or out of range
+                    continue
+            self.legacy_labels.add((dpid, label))
+
+    def forget_legacy(self) -> list[Op]:
+        """Deletes of every adopted group and detour entry; their ids become free."""
+        ops: list[Op] = [GroupDelete(dpid, gid) for dpid, gid in sorted(self.legacy_groups)]
+        ops += [FlowDelete(dpid, make_cookie(KIND_PROTECTION, label), COOKIE_MASK_ALL)
+                for dpid, label in sorted(self.legacy_labels)]
+        for label in {label for _, label in self.legacy_labels}:
+            self.labels.release(label)
+        self.legacy_groups.clear()
+        self.legacy_labels.clear()
+        return ops
 
     @property
     def detour_count(self) -> int:

@@ -459,3 +459,50 @@ def test_rest_lists_each_hops_protection_and_events_name_unprotected_hops(clock)
     assert none and all("level >= 1" in g["reason"] for g in none)
     events = client.get("/api/v1/events").get_json()["events"]
     assert any(e["kind"] == "unprotected" and e["trail"] == trail.id for e in events)
+
+
+def test_a_restarted_controller_keeps_protection_on_the_switches_then_replaces_it(
+        fat_tree, clock) -> None:
+    first = fat_controller(fat_tree, clock, "node", PAIRS)
+    net = fat_network(first, fat_tree)
+    again = ScentController(first.store, clock=clock, protection="node")
+    again.recover()
+    audit = Change()
+    for dpid in fat_tree.switches:  # each switch reconnects with its table read back
+        audit.merge(again.switch_enter(dpid, fat_tree.ports(dpid), f"s{dpid}",
+                                       installed=list(net.switches[dpid].flows)))
+    ops = [op for step in audit.steps for items in step.values() for op in items]
+    assert not [op for op in ops if isinstance(op, GroupDelete)]  # the groups stay
+    assert not [op for op in ops if getattr(op, "actions", None) is not None
+                or getattr(op, "cookie", 0) >> 32 == 0x5CE70005], ops  # nothing rewritten
+    table = again.s.protection.table
+    assert table.legacy_groups and table.legacy_labels
+    for step in audit.steps:
+        for items in step.values():
+            net.apply(items)
+
+    def fails_over() -> None:
+        for trail in first.store.all():
+            if len(trail.hops) == 1:
+                continue
+            src = host_of(fat_tree.hosts, trail.src_mac)
+            dst = host_of(fat_tree.hosts, trail.dst_mac)
+            hop = trail.hops[1]
+            net.fail_link((hop.dpid, hop.out_port))
+            trace = net.send(f"h{src.n}", packet(src, dst))
+            net.fail_link((hop.dpid, hop.out_port), up=True)
+            assert trace.delivered_to == (f"h{dst.n}",), trace.format()
+
+    fails_over()  # the old groups still protect
+    for h in fat_tree.hosts:
+        again.learn_host(h.dpid, h.port, h.mac, h.ip)
+    for a, pa, b, pb in fat_tree.cables:  # LLDP finds the links again: changes in order
+        for change in (again.link_seen(a, pa, b, pb), again.link_seen(b, pb, a, pa)):
+            for step in change.steps:
+                for items in step.values():
+                    net.apply(items)
+    assert not table.legacy_groups and not table.legacy_labels
+    fails_over()  # the new ones protect, the old ones are gone
+    for d, specs in tables(again).items():
+        assert set(net.switches[d].groups.values()) == {
+            s for s in specs if isinstance(s, GroupSpec)}, d

@@ -64,11 +64,13 @@ class LinkManager:
                                                               for f in b.flows]}])
 
     def _expected(self, dpid: int, link_ports: list[int], trails: list[Trail],
-                  multipath: list[compiler.Op]) -> list[FlowSpec]:
-        """Every flow switch `dpid` should hold now."""
+                  multipath: list[compiler.Op], installed: list[FlowSpec] | None = None
+                  ) -> list[FlowSpec]:
+        """Every flow switch `dpid` should hold now (`installed`: its groups stay, so
+        protection from before a restart is adopted, see ProtectionManager.expected)."""
         bindings = [b for b in self.s.bindings.values() if b.dpid == dpid]
         expected = self.s.protection.expected(
-            dpid, compiler.switch_flows(dpid, link_ports, trails), trails)
+            dpid, compiler.switch_flows(dpid, link_ports, trails), trails, installed)
         expected += [f for flows in self.s.blocks.values() for f in flows if f.dpid == dpid]
         expected += [f for b in bindings for f in b.flows]
         expected += self.s.trusted_flows(dpid, trails)
@@ -86,8 +88,11 @@ class LinkManager:
             return {"missing": 0, "wrong": 0, "unknown": 0, "correct": 0}
         link_ports = [lk.dst_port for lk in self.s.topo.links() if lk.dst == dpid]
         trails = self.s.live(self.s.index.on_switch(dpid))
-        expected = self._expected(dpid, link_ports, trails,
-                                  self.s.multipath.multipath_ingress(dpid))
+        multipath = self.s.multipath.multipath_ingress(dpid)
+        keeps_groups = not (self.s.policy.services or self.s.bindings or multipath
+                            or self.s.protection.groups(dpid))
+        expected = self._expected(dpid, link_ports, trails, multipath,
+                                  installed if keeps_groups else None)
         result = audit.diff_flows(expected, installed,
                                   defer=lambda f: (f.cookie >> 32) & 0xFFFF == KIND_BLOCK)
         keys = {f.key for f in installed}
@@ -100,7 +105,12 @@ class LinkManager:
         """The audit of a (re)connected switch as a Change (see switch_enter)."""
         bindings = [b for b in self.s.bindings.values() if b.dpid == dpid]
         multipath = self.s.multipath.multipath_ingress(dpid)
-        expected = self._expected(dpid, link_ports, trails, multipath)
+        protection = self.s.protection.groups(dpid)
+        # groups are not audited: set again where we hold some (the flows into them
+        # too), else kept as they are, with the protection found (after a restart)
+        wipe_groups = bool(self.s.policy.services or bindings or multipath or protection)
+        expected = self._expected(dpid, link_ports, trails, multipath,
+                                  None if wipe_groups else installed)
         now = self.s.clock()
 
         def keep_for_now(flow: FlowSpec) -> bool:
@@ -132,10 +142,7 @@ class LinkManager:
             steps[0] = {dpid: meters + steps[0].get(dpid, [])}
         elif meters:
             steps = [{dpid: meters}]
-        protection = self.s.protection.groups(dpid)
-        if self.s.policy.services or bindings or multipath or self.s.protection.mode != "none":
-            # groups are not audited: set again, with the flows into them (a group
-            # delete takes those along)
+        if wipe_groups:  # a group delete takes the flows into the groups along
             into = [f for f in expected if any(isinstance(a, Group) for a in f.actions)
                     and f not in [g for b in bindings for g in b.flows]
                     and f not in multipath] if protection else []

@@ -8,7 +8,14 @@ from collections.abc import Iterable
 from .. import bundles, compiler
 from ..compiler import Op, Step
 from ..constraints import app_constraints, network_functions, node_attrs
-from ..flows import FlowSpec
+from ..flows import FlowSpec, Group, cookie_kind
+from ..pipeline import (
+    COOKIE_ID_MAX,
+    KIND_PROTECTION,
+    KIND_TRAIL,
+    PROTECTION_GROUP_MAX,
+    PROTECTION_GROUP_MIN,
+)
 from ..protection import (
     Armed,
     DetourPlanner,
@@ -172,24 +179,44 @@ class ProtectionManager:
             first.extend(ops)
             old_flows = {f.key: f for f in guarded_hop_flows(trail, was)}
             new_flows = {f.key: f for f in guarded_hop_flows(trail, armed)}
-            flows.extend(f for k, f in new_flows.items() if old_flows.get(k) != f)
+            # a trail armed for the first time may hold adopted entries: send them all
+            flows.extend(f for k, f in new_flows.items() if was is None or old_flows.get(k) != f)
             stale.extend(compiler.delete_exact(f) for k, f in old_flows.items()
                          if k not in new_flows)
             if user is not None:
                 released.extend(self.table.release(user))
+        legacy = self.table.legacy_groups or self.table.legacy_labels
+        if legacy and all(self.armed(t) is not None for t in self._live_eligible()):
+            released.extend(self.table.forget_legacy())  # nothing points at them now
         change = Change([compiler.group_ops(ops) for ops in (first, flows, stale + released)])
         self.s.drop_gone_switches(change.steps)
         return change if any(change.steps) else Change()
 
+    def _live_eligible(self) -> list[int]:
+        out = []
+        for trail_id in set(self.s.by_pair.values()):
+            trail = self.s.store.get(trail_id)
+            if trail is not None and trail.state not in DEAD_STATES and self._eligible(trail):
+                out.append(trail_id)
+        return out
+
     # -- the audit and REST -------------------------------------------------------------------
-    def expected(self, dpid: int, flows: list[FlowSpec], trails: Iterable[Trail]
-                 ) -> list[FlowSpec]:
+    def expected(self, dpid: int, flows: list[FlowSpec], trails: Iterable[Trail],
+                 installed: Iterable[FlowSpec] | None = None) -> list[FlowSpec]:
         """`flows` (what switch `dpid` should hold without protection) with the
-        protected hops' entries, the rejoin entries and the detour entries."""
-        if self.mode == "none" or not self._users:
+        protected hops' entries, the rejoin entries and the detour entries.
+
+        With `installed` (the audit of a switch whose groups are kept), the
+        protection a trail not armed yet has there from before a restart is
+        adopted: its hop entries into their groups and the detour entries are
+        expected as they are, until the trail is armed again (rearm)."""
+        if self.mode == "none":
             return flows
+        trails = list(trails)
         swap: dict[tuple[object, ...], FlowSpec] = {}
         extra: list[FlowSpec] = []
+        if installed is not None:
+            swap, extra = self._adopt(dpid, installed, trails)
         for trail in trails:
             armed = self.armed(trail.id)
             if armed is None or not armed.groups:
@@ -204,6 +231,28 @@ class ProtectionManager:
                     extra.append(flow)
         detours = [f for f in self.table.specs(dpid) if isinstance(f, FlowSpec)]
         return [swap.get(f.key, f) for f in flows] + extra + detours
+
+    def _adopt(self, dpid: int, installed: Iterable[FlowSpec], trails: list[Trail]
+               ) -> tuple[dict[tuple[object, ...], FlowSpec], list[FlowSpec]]:
+        plain = {f.key for t in trails if self.armed(t.id) is None
+                 for f in compiler.hop_flows(t) if f.dpid == dpid}
+        mine = {f.key for f in self.table.specs(dpid) if isinstance(f, FlowSpec)}
+        swap: dict[tuple[object, ...], FlowSpec] = {}
+        extra: list[FlowSpec] = []
+        gids: list[int] = []
+        labels: list[int] = []
+        for flow in installed:
+            kind = cookie_kind(flow.cookie)
+            into = flow.actions[0] if len(flow.actions) == 1 else None
+            if kind == KIND_PROTECTION and flow.key not in mine:
+                labels.append(flow.cookie & COOKIE_ID_MAX)
+                extra.append(flow)
+            elif kind == KIND_TRAIL and flow.key in plain and isinstance(into, Group) \
+                    and PROTECTION_GROUP_MIN <= into.group_id <= PROTECTION_GROUP_MAX:
+                gids.append(into.group_id)
+                swap[flow.key] = flow
+        self.table.adopt(dpid, gids, labels)
+        return swap, extra
 
     def groups(self, dpid: int) -> list[Op]:
         """The fast-failover groups switch `dpid` should hold (sent when it connects)."""
