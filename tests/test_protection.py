@@ -506,3 +506,20 @@ def test_a_restarted_controller_keeps_protection_on_the_switches_then_replaces_i
     for d, specs in tables(again).items():
         assert set(net.switches[d].groups.values()) == {
             s for s in specs if isinstance(s, GroupSpec)}, d
+
+
+def test_a_switch_that_reconnects_intact_keeps_its_groups_and_one_that_lost_them_not(
+        fat_tree, clock) -> None:
+    ctrl = fat_controller(fat_tree, clock, "node", PAIRS)
+    net = fat_network(ctrl, fat_tree)
+    dpid = ctrl.trail_for_pair(fat_tree.host(1).mac, fat_tree.host(16).mac).hops[1].dpid
+    intact = ctrl.switch_enter(dpid, fat_tree.ports(dpid), f"s{dpid}",
+                               installed=list(net.switches[dpid].flows))
+    assert not [op for step in intact.steps for ops in step.values() for op in ops
+                if isinstance(op, (GroupDelete, GroupSpec))]
+    wiped = [f for f in net.switches[dpid].flows if not any(
+        isinstance(a, Group) for a in f.actions)]  # as after a group delete
+    again = ctrl.switch_enter(dpid, fat_tree.ports(dpid), f"s{dpid}", installed=wiped)
+    ops = [op for step in again.steps for items in step.values() for op in items]
+    assert isinstance(ops[0], GroupDelete) and {op for op in ops if isinstance(op, GroupSpec)} \
+        == {s for s in ctrl.s.protection.groups(dpid)}

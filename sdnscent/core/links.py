@@ -106,11 +106,18 @@ class LinkManager:
         bindings = [b for b in self.s.bindings.values() if b.dpid == dpid]
         multipath = self.s.multipath.multipath_ingress(dpid)
         protection = self.s.protection.groups(dpid)
-        # groups are not audited: set again where we hold some (the flows into them
-        # too), else kept as they are, with the protection found (after a restart)
-        wipe_groups = bool(self.s.policy.services or bindings or multipath or protection)
+        # Groups are not audited: set again where services or multipath hold some (the
+        # flows into them too). Protection groups are kept when every flow into them
+        # is still there (a switch refuses a flow into a missing group and a group
+        # delete takes its flows along), else set again; with none of ours yet, the
+        # protection found is adopted (after a restart).
+        wipe_groups = bool(self.s.policy.services or bindings or multipath)
         expected = self._expected(dpid, link_ports, trails, multipath,
-                                  None if wipe_groups else installed)
+                                  None if wipe_groups or protection else installed)
+        if protection and not wipe_groups:
+            present = {(f.key, f.actions) for f in installed}
+            wipe_groups = any((f.key, f.actions) not in present for f in expected
+                              if any(isinstance(a, Group) for a in f.actions))
         now = self.s.clock()
 
         def keep_for_now(flow: FlowSpec) -> bool:
