@@ -23,6 +23,7 @@ from sdnscent.allocator import AllocatorError, open_allocator
 from sdnscent.core.model import ROUTING_SCENT, ROUTINGS
 from sdnscent.mtu import DEFAULT_LINK_MTU, check_link_mtu
 from sdnscent.policyfile import PolicyError, load_policy
+from sdnscent.protection import DEFAULT_MODE, MODES, bfd_options
 from sdnscent.secretfile import SecretFileError, read_keys_file, read_secret_file, read_token_file
 from sdnscent.store import StoreError, open_store
 
@@ -155,6 +156,17 @@ def _link_mtu(text: str) -> int:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _bfd_interval(text: str) -> int:
+    """0 (BFD off) or the milliseconds between BFD packets on inter-switch links."""
+    if not text.isascii() or not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of milliseconds")
+    try:
+        bfd_options(int(text))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return int(text)
+
+
 def _app_module(name: str) -> str:
     """Map apps/<x>.py and apps.<x> to the installed sdnscent.apps.<x>.
 
@@ -222,6 +234,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--link-mtu", type=_link_mtu, default=DEFAULT_LINK_MTU, metavar="N",
                    help=f"with --ovsdb: mtu_request of inter-switch link ports (default "
                         f"{DEFAULT_LINK_MTU}, host MTU + label with room; 0: leave them)")
+    p.add_argument("--protection", choices=MODES, default=DEFAULT_MODE,
+                   help="fast-failover backups installed with every trail: per hop a detour "
+                        "around its link (link) or also around the next switch where the fabric "
+                        f"allows (node), or none (default {DEFAULT_MODE}; docs/protection.rst)")
+    p.add_argument("--bfd-interval", type=_bfd_interval, default=0, metavar="MS",
+                   help="with --ovsdb: run BFD on inter-switch links every MS milliseconds, so "
+                        "a link that drops frames with its carrier up is dead for fast-failover "
+                        "after 3 intervals (default 0: off)")
     p.add_argument("--lldp-interval", type=_positive_seconds, default=1.0, metavar="SECONDS",
                    help="seconds between LLDP rounds (default 1.0); links expire after 3.5x")
     p.add_argument("--switch-grace", type=_positive_seconds, default=10.0, metavar="SECONDS",
@@ -325,6 +345,8 @@ def main(argv: list[str] | None = None) -> int:
     SETTINGS.allocator = args.allocator
     SETTINGS.ovsdb_targets = tuple(args.ovsdb or ())
     SETTINGS.link_mtu = args.link_mtu
+    SETTINGS.protection = args.protection
+    SETTINGS.bfd_interval = args.bfd_interval
     if not args.link_low < args.link_high:
         print(f"sdnscent-manager: --link-low {args.link_low} must be below --link-high "
               f"{args.link_high}", file=sys.stderr)

@@ -29,7 +29,7 @@ from sdnscent.flows import (
     ToController,
 )
 
-GROUP_TYPES = {"all": 0, "select": 1, "indirect": 2}
+GROUP_TYPES = {"all": 0, "select": 1, "indirect": 2, "fast_failover": 3}
 
 
 def actions(dp: Any, acts: tuple[Action, ...]) -> list[Any]:
@@ -87,7 +87,8 @@ def flow_delete(dp: Any, op: FlowDelete) -> Any:
 def group_mod(dp: Any, spec: GroupSpec, command: str | None = None) -> Any:
     """An OFPGroupMod for `spec` (command add or modify; default: as the spec says)."""
     ofp, parser = dp.ofproto, dp.ofproto_parser
-    buckets = [parser.OFPBucket(weight=b.weight, watch_port=ofp.OFPP_ANY,
+    buckets = [parser.OFPBucket(weight=b.weight,
+                                watch_port=ofp.OFPP_ANY if b.watch_port is None else b.watch_port,
                                 watch_group=ofp.OFPG_ANY, actions=actions(dp, b.actions))
                for b in spec.buckets]
     command = command or ("modify" if spec.modify else "add")

@@ -282,10 +282,13 @@ class MtuKeeper:
 
     def __init__(self, southbound: OvsdbSouthbound, link_mtu: int,
                  link_of: Callable[[int, int], tuple[tuple[int, int], tuple[int, int]] | None],
-                 record: Callable[[str], None]) -> None:
-        """`link_of(dpid, port)`: the link leaving that port as its two ends, or None."""
+                 record: Callable[[str], None],
+                 bfd: Mapping[str, str | None] | None = None) -> None:
+        """`link_of(dpid, port)`: the link leaving that port as its two ends, or None.
+        `bfd`: the Interface ``bfd`` column both ends get too (None: left alone)."""
         self.southbound = southbound
         self.link_mtu = link_mtu
+        self.bfd = dict(bfd) if bfd else None
         self._link_of = link_of
         self._record = record
         self._jobs: queue.Queue[tuple[int, int] | None] = queue.Queue()
@@ -310,6 +313,10 @@ class MtuKeeper:
             if end is None:
                 return
             link = self._link_of(*end)
+            if self.bfd is not None and link is not None:
+                self._set_bfd(end, link)
+            if not self.link_mtu:
+                continue
             for dpid, ports in link_port_mtus([link] if link else [], self.link_mtu).items():
                 try:
                     changed = self.southbound.set_mtu(dpid, sorted(ports), self.link_mtu)
@@ -320,3 +327,17 @@ class MtuKeeper:
                 if changed:
                     self._record(f"{dpid_str(dpid)}: mtu_request {self.link_mtu} on ports "
                                  f"{sorted(changed)}")
+
+    def _set_bfd(self, end: tuple[int, int],
+                 link: tuple[tuple[int, int], tuple[int, int]]) -> None:
+        """BFD on both ends of a link (docs/protection.rst)."""
+        assert self.bfd is not None
+        for dpid, port in link:
+            try:
+                changed = self.southbound.set_interface_options(dpid, port, "bfd", self.bfd)
+            except OvsdbError as exc:
+                LOG.warning("bfd not set on %s port %d: %s", dpid_str(dpid), port, exc)
+                self._done.discard(end)
+                continue
+            if changed:
+                self._record(f"{dpid_str(dpid)}: bfd {self.bfd} on port {port}")

@@ -53,6 +53,7 @@ from sdnscent.flows import (
 )
 from sdnscent.metrics import ControllerCollector, Metrics, TimedStore
 from sdnscent.policyfile import load_policy
+from sdnscent.protection import bfd_options
 from sdnscent.ratelimit import RateLimiter
 from sdnscent.rest import create_app
 from sdnscent.store import MemoryStore, TrailStore, open_store, redact
@@ -96,7 +97,8 @@ class ScentTrailApp(app_manager.OSKenApp):
                                     dra=DraConfig(link_high=SETTINGS.link_high,
                                                   link_low=SETTINGS.link_low,
                                                   hold_time=SETTINGS.move_hold,
-                                                  period=SETTINGS.stats_interval))
+                                                  period=SETTINGS.stats_interval),
+                                    protection=SETTINGS.protection)
         self.metrics.registry.register(ControllerCollector(self.ctrl))
         # Agent samples must carry an HMAC under their node's key (docs/security.rst).
         self.ctrl.node_reader = NodeLoadReader(SETTINGS.telemetry_keys)
@@ -122,11 +124,12 @@ class ScentTrailApp(app_manager.OSKenApp):
                                  lambda: self.leader, self._read_flows, SETTINGS.policy_file)
         self._api_server: Any = None
         self.mtu: Any = None  # apps.ovsdb.MtuKeeper with --ovsdb
-        if SETTINGS.ovsdb_targets and SETTINGS.link_mtu:
+        if SETTINGS.ovsdb_targets and (SETTINGS.link_mtu or SETTINGS.bfd_interval):
             from .ovsdb import MtuKeeper, OvsdbSouthbound  # the OVS IDL only where used
 
+            bfd = bfd_options(SETTINGS.bfd_interval) if SETTINGS.bfd_interval else None
             self.mtu = MtuKeeper(OvsdbSouthbound(list(SETTINGS.ovsdb_targets)),
-                                 SETTINGS.link_mtu, self._link_ends, self._record_ovsdb)
+                                 SETTINGS.link_mtu, self._link_ends, self._record_ovsdb, bfd)
 
     @property
     def datapaths(self) -> dict[int, Any]:

@@ -37,6 +37,8 @@ class Settings:
     # OVSDB remotes of the switches (unix:PATH, tcp:HOST:PORT); empty: no OVSDB southbound
     ovsdb_targets: tuple[str, ...] = ()
     link_mtu: int = DEFAULT_LINK_MTU  # mtu_request of inter-switch link ports (0: leave them)
+    protection: str = "node"  # fast-failover backups per trail hop: node, link or none
+    bfd_interval: int = 0  # ms between BFD packets on inter-switch links, with --ovsdb (0: off)
 
 
 SETTINGS = Settings()

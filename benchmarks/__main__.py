@@ -4,12 +4,14 @@ Options (``--k``, ``--seed``) reach all but the link-down re-planning one; the
 others belong to one benchmark: run it alone (``python -m benchmarks.store
 --trails 500``). The quality benchmark
 redraws docs/benchmarks/quality.svg (matplotlib: ``make bench`` installs it).
+The failover benchmark needs root (Mininet): it runs only as root.
 """
 
+import os
 import sys
 from pathlib import Path
 
-from benchmarks import planning, quality, replan, speed, store
+from benchmarks import planning, protection, quality, replan, speed, store
 
 PLOT = Path(__file__).parent.parent / "docs" / "benchmarks" / "quality.svg"
 
@@ -23,3 +25,10 @@ if __name__ == "__main__":
     quality.main([*sys.argv[1:], "--plot", str(PLOT)])
     print()
     speed.main()
+    print()
+    protection.main([])  # table cost of fast-failover protection, k=4 and k=8
+    if os.geteuid() == 0:
+        from benchmarks import failover  # Mininet
+
+        print()
+        failover.main([])

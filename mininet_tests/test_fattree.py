@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 import time
 
 from scapy.contrib.mpls import MPLS
@@ -66,8 +67,21 @@ def _flows_by_switch(net: ScentNet) -> dict[str, list[str]]:
     return {dpid: dump_flows(name) for dpid, name in names.items()}
 
 
+def _first_buckets(net: ScentNet) -> dict[str, dict[str, str]]:
+    """dpid -> group id -> its first bucket, of every switch (ovs-ofctl dump-groups)."""
+    view = net.ctl.get("/topology")
+    out: dict[str, dict[str, str]] = {}
+    for sw in view["switches"]:
+        text = subprocess.run(["ovs-ofctl", "-O", "OpenFlow13", "--no-names", "dump-groups",
+                               sw["name"]], check=True, capture_output=True, text=True).stdout
+        out[sw["dpid"]] = {m.group(1): m.group(2) for m in re.finditer(
+            r"group_id=(\d+),type=ff,bucket=([^,]+,actions=[^,]+)", text)}
+    return out
+
+
 def test_every_rest_hop_is_a_flow_on_its_switch(fattree: ScentNet) -> None:
     flows = _flows_by_switch(fattree)
+    groups = _first_buckets(fattree)  # protected hops output into a fast-failover group
     trails = fattree.ctl.get("/trails")["trails"]
     assert trails
     for trail in trails:
@@ -87,6 +101,12 @@ def test_every_rest_hop_is_a_flow_on_its_switch(fattree: ScentNet) -> None:
                      if cookie in f and "table=1," in f and f"mpls_label={label} " in f]
             assert len(entry) == 1, (trail["id"], hop, entry)
             pop = "pop_mpls:0x0800," if i == len(hops) - 1 else ""
+            group = re.search(r"actions=group:(\d+)$", entry[0])
+            if group and not pop:  # bucket 0 watches and outputs to the hop's port
+                port = hop["out_port"]
+                assert groups[hop["dpid"]][group.group(1)] == \
+                    f"watch_port:{port},actions=output:{port}", entry[0]
+                continue
             assert entry[0].endswith(f"actions={pop}output:{hop['out_port']}"), entry[0]
 
 

@@ -399,6 +399,11 @@ def flows_against_trails(storm: Storm) -> tuple[dict[str, dict[str, int]], list[
     names = {sw["dpid"]: sw["name"] for sw in storm.net.ctl.get("/topology")["switches"]}
     trails = {t["id"]: t for t in storm.trails()}
     tables = {sw: dump_flows(sw) for sw in SWITCHES}
+    # a protected hop outputs into a fast-failover group: its first bucket outputs
+    first_buckets = {sw: dict(re.findall(
+        r"group_id=(\d+),type=ff,bucket=watch_port:\d+,actions=([^,]+)",
+        subprocess.run(["ovs-ofctl", "-O", "OpenFlow13", "--no-names", "dump-groups", sw],
+                       check=True, capture_output=True, text=True).stdout)) for sw in SWITCHES}
     counts = {sw: {"missing": 0, "unknown": 0, "wrong": 0} for sw in SWITCHES}
     problems = [] if trails else ["GET /trails lists no trail at all"]
 
@@ -436,6 +441,9 @@ def flows_against_trails(storm: Storm) -> tuple[dict[str, dict[str, int]], list[
             hop = next(h for h in trail["hops"] if names[h["dpid"]] == sw)
             want = (f"set_field:{trail['label']}->mpls_label"
                     if table == 0 and len(trail["hops"]) > 1 else f"output:{hop['out_port']}")
+            group = re.fullmatch(r"group:(\d+)", actions.strip())
+            if group is not None:
+                actions = first_buckets[sw].get(group[1], actions)
             if want not in actions:
                 counts[sw]["wrong"] += 1
                 problems.append(f"{sw}: trail {trail_id} wants {want}: {line}")

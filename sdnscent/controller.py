@@ -36,6 +36,7 @@ from .core.model import (
 from .core.multipath import MultipathManager
 from .core.packets import Decision, PacketManager, Parked
 from .core.policies import PolicyManager
+from .core.protection import ProtectionManager
 from .core.retries import RetryManager
 from .core.services import ServiceManager
 from .core.state import CoreState
@@ -65,13 +66,15 @@ class ScentController:
                  clock: Callable[[], float] = time.time, switch_grace: float = 0.0,
                  link_port_grace: float = LINK_PORT_GRACE, trail_lease: int = 0,
                  lease_slack: float = 3.0, stats_interval: float = 1.0,
-                 dra: DraConfig | None = None, routing: str = ROUTING_SCENT) -> None:
+                 dra: DraConfig | None = None, routing: str = ROUTING_SCENT,
+                 protection: str = "none") -> None:
         s = CoreState(store, default_capacity, clock, switch_grace, link_port_grace,
                       trail_lease, lease_slack, stats_interval, dra, routing)
         s.links, s.hosts, s.trails = LinkManager(s), HostManager(s), TrailManager(s)
         s.policies, s.multipath = PolicyManager(s), MultipathManager(s)
         s.services, s.load, s.retries = ServiceManager(s), LoadManager(s), RetryManager(s)
         s.packets = PacketManager(s)
+        s.protection = ProtectionManager(s, protection)  # --protection: link, node or none
         self.s = s
 
     @property

@@ -142,15 +142,17 @@ class FlowSpec:
 
 @dataclass(frozen=True)
 class Bucket:
-    """A group bucket: `weight` matters for select groups."""
+    """A group bucket: `weight` matters for select groups; `watch_port` for
+    fast-failover groups (the bucket is live while that port is up; None: always)."""
 
     actions: tuple[Action, ...]
     weight: int = 1
+    watch_port: int | None = None
 
 
 @dataclass(frozen=True)
 class GroupSpec:
-    """An OpenFlow group: `kind` is "select", "all" or "indirect".
+    """An OpenFlow group: `kind` is "select", "all", "indirect" or "fast_failover".
 
     `modify` sends it as a group modify (the group exists already and flows
     point at it) rather than an add; it is not part of the group's value.

@@ -75,6 +75,11 @@ SCHEMAS: dict[str, Any] = {
         "match": {"type": "array", "items": {"type": "object"}}, "rewrite": {"type": "object"},
         "priority": _nullable(INT), "grouped": BOOL, "lease": INT, "rate_cap": INT,
         "pinned": BOOL, "rate_bps": INT,
+        "protection": {"type": "array", "items": _obj({
+            "hop": INT, "dpid": DPID, "port": INT,
+            "protection": {"type": "string", "enum": ["node", "link", "none"]},
+            "rejoin": INT, "detour": {"type": "array", "items": DPID}, "reason": STR},
+            ["hop", "dpid", "port", "protection"])},
         "multipath": _obj({"trail": INT, "leg": INT, "legs": INT, "weight": NUM},
                           ["trail", "leg", "legs", "weight"])},
         ["id", "label", "src", "dst", "src_mac", "dst_mac", "hops", "app", "class", "state",

@@ -45,15 +45,21 @@ KIND_TRAIL = 1  # every flow of a trail; id = the trail id
 KIND_BLOCK = 2  # drop rules of an application whose policy cannot be met; id = a counter
 KIND_SERVICE = 3  # a service binding's classifiers into its select group; id = a counter
 KIND_TAGGER = 4  # a tagger port's counted label drop; id = the port number
+KIND_PROTECTION = 5  # a backup detour's label entries, shared by trails; id = its backup label
 PIPELINE_COOKIE = 0x5CE7_0000_0000_0000  # cookie of the KIND_PIPELINE flows
 
 # Id ranges ----------------------------------------------------------------------
 
 NO_LABEL = 0  # a tagger map entry's "leave untagged" (reserved, never a trail's)
 MIN_LABEL = 16  # lowest trail label (0-15 are reserved by RFC 3032)
-MAX_LABEL = 0xF_FFFF  # highest trail label (20 bits)
+MAX_LABEL = 0xF_FFFF  # highest label (20 bits)
+TRAIL_LABEL_MAX = 0xE_FFFF  # highest trail label (backup labels sit above)
+BACKUP_LABEL_MIN = 0xF_0000  # lowest backup label (a protection detour's outer label)
+BACKUP_LABEL_MAX = 0xF_FFFF  # highest backup label
 SERVICE_GROUP_MIN = 1  # service bindings' select groups: allocated upwards, freed ids reused
-SERVICE_GROUP_MAX = 0x3FFF_FFFF  # highest service group id (multipath ids start above)
+SERVICE_GROUP_MAX = 0x2FFF_FFFF  # highest service group id (protection groups start above)
+PROTECTION_GROUP_MIN = 0x3000_0000  # fast-failover groups of protected hops: upwards, reused
+PROTECTION_GROUP_MAX = 0x3FFF_FFFF  # highest protection group id (multipath ids start above)
 MULTIPATH_GROUP_BASE = 0x4000_0000  # a multipath trail's select group: base + head trail id
 MULTIPATH_GROUP_MAX = 0xFFFF_FEFF  # highest multipath group id (OFPG_MAX and up are reserved)
 METER_ID_MIN = 1  # a capped trail's meter at its ingress: its trail id (head's for multipath)

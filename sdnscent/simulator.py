@@ -1,7 +1,9 @@
 """A pure-Python forwarding simulator over FlowSpec/GroupSpec with OpenFlow 1.3 semantics.
 
-Tests use it to prove where a packet goes (MPLS push/set/pop, all/indirect/select
-groups, packet-ins, drops, loops) across a wired set of switches, without a switch.
+Tests use it to prove where a packet goes (MPLS push/set/pop, all/indirect/select/
+fast-failover groups, packet-ins, drops, loops) across a wired set of switches,
+without a switch. Ports can be marked down (`Network.fail_link`): a fast-failover
+group then skips buckets watching them and an output to them is dropped.
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ IPPROTO_UDP = 17
 MPLS_LABEL_MAX = 2**20 - 1
 
 MPLS_ETH_TYPES = frozenset({ETH_TYPE_MPLS, ETH_TYPE_MPLS_MCAST})
-GROUP_KINDS = ("all", "select", "indirect")
+GROUP_KINDS = ("all", "select", "indirect", "fast_failover")
 
 # Drop reasons (Drop.reason).
 DROP_TABLE_MISS = "table-miss"
@@ -55,6 +57,8 @@ DROP_BY_FLOW = "dropped-by-flow"  # a flow matched and emitted nothing
 DROP_IN_PORT = "output-to-in-port"  # suppressed, as a switch does without OFPP_IN_PORT
 DROP_UNCONNECTED = "unconnected-port"
 DROP_EMPTY_GROUP = "empty-group"
+DROP_PORT_DOWN = "port-down"  # output to a port marked down (Network.fail_link)
+DROP_NO_LIVE_BUCKET = "no-live-bucket"  # a fast-failover group whose watched ports are all down
 
 Port = tuple[int, int]  # (dpid, port number)
 _Visit = tuple[int, int, "Packet"]  # (dpid, in_port, packet) on a copy's path
@@ -650,6 +654,8 @@ def _check_group(group: GroupSpec) -> None:
     for bucket in group.buckets:
         if bucket.weight < 0:
             raise ValueError(f"bucket weight {bucket.weight} is negative")
+        if group.kind == "fast_failover" and bucket.watch_port is None:
+            raise ValueError("a fast-failover bucket needs a watch_port")
         _check_actions(bucket.actions, None)
     if group.kind == "select" and group.buckets and not any(b.weight for b in group.buckets):
         raise ValueError("a select group needs a bucket with a positive weight")
@@ -675,6 +681,7 @@ class Switch:
         # a table loaded whole is taken as consistent. Rates are not simulated.
         self._meters: dict[int, MeterSpec] = {}
         self._index: dict[int, list[_Priority]] | None = None
+        self.down: set[int] = set()  # ports whose link is down (liveness for fast-failover)
         specs = list(specs)
         for spec in specs:
             if isinstance(spec, GroupSpec):
@@ -944,6 +951,8 @@ class _Run:
         elif port == self.in_port:
             self.drop(DROP_IN_PORT, packet, self.table, self.cookie,
                       f"output:{port} is the in_port (use OFPP_IN_PORT)")
+        elif port in self.switch.down:
+            self.drop(DROP_PORT_DOWN, packet, self.table, self.cookie, f"output:{port} is down")
         else:
             self.outputs.append(Emission(port, packet))
 
@@ -952,6 +961,13 @@ class _Run:
         buckets: tuple[Bucket, ...] = group.buckets
         if group.kind == "select" and buckets:
             buckets = (buckets[select_bucket(group, packet)],)
+        if group.kind == "fast_failover":
+            live = [b for b in buckets if b.watch_port not in self.switch.down]
+            if buckets and not live:
+                self.drop(DROP_NO_LIVE_BUCKET, packet, self.table, self.cookie,
+                          f"group {group.group_id}: every watched port is down")
+                return
+            buckets = tuple(live[:1])
         if not buckets:
             self.drop(DROP_EMPTY_GROUP, packet, self.table, self.cookie,
                       f"group {group.group_id} has no buckets")
@@ -1050,6 +1066,19 @@ class Network:
     def dump(self) -> str:
         """Every switch's flows and groups, ovs-ofctl style."""
         return "\n".join(self.switches[d].dump() for d in sorted(self.switches))
+
+    def fail_link(self, port: Port, up: bool = False) -> None:
+        """Mark the cable at `port` down at both ends (`up`: back up again), as a
+        carrier loss or a BFD session going down does: fast-failover groups
+        skip buckets watching those ports, outputs to them are dropped."""
+        if port not in self.links:
+            raise TopologyError(f"{port} is not an inter-switch port")
+        for dpid, number in {port, self.links[port]}:
+            down = self.switches.setdefault(dpid, Switch(dpid)).down
+            if up:
+                down.discard(number)
+            else:
+                down.add(number)
 
     def send(self, at: str | Port, packet: Packet) -> Trace:
         """Inject `packet` at host `at` (a name) or at (dpid, in_port); follow it."""

@@ -24,7 +24,7 @@ CATEGORIES = {
     "Priorities": ("PRIO_", "MAX_APPS_PRIORITY"),
     "Cookie layout and kinds": ("COOKIE_", "KIND_", "PIPELINE_COOKIE"),
     "Id ranges": ("NO_LABEL", "MIN_LABEL", "MAX_LABEL", "SERVICE_GROUP_", "MULTIPATH_GROUP_",
-                  "METER_ID_"),
+                  "METER_ID_", "TRAIL_LABEL_", "BACKUP_LABEL_", "PROTECTION_GROUP_"),
 }
 CITED = re.compile(r"``([A-Z][A-Z0-9_]*)``\s*\((?:``)?(0x[0-9a-fA-F_]+|\d+)(?:``)?[,)]")
 
@@ -150,6 +150,10 @@ def test_cookie_layout_and_id_ranges_are_consistent() -> None:
         assert p.cookie_kind(p.make_cookie(kind, p.COOKIE_ID_MAX)) == kind
     assert p.NO_LABEL < p.MIN_LABEL <= p.MAX_LABEL == 2**20 - 1
     assert p.SERVICE_GROUP_MIN <= p.SERVICE_GROUP_MAX < p.MULTIPATH_GROUP_BASE
+    assert p.MIN_LABEL < p.TRAIL_LABEL_MAX < p.BACKUP_LABEL_MIN <= p.BACKUP_LABEL_MAX \
+        == p.MAX_LABEL
+    assert p.SERVICE_GROUP_MAX < p.PROTECTION_GROUP_MIN <= p.PROTECTION_GROUP_MAX \
+        < p.MULTIPATH_GROUP_BASE
     assert p.multipath_group_id(1) == p.MULTIPATH_GROUP_BASE + 1
     assert p.multipath_group_id(p.MULTIPATH_GROUP_MAX - p.MULTIPATH_GROUP_BASE) \
         == p.MULTIPATH_GROUP_MAX < 0xFFFF_FF00  # OFPG_MAX

@@ -11,6 +11,7 @@ from ..flows import (
     PIPELINE_COOKIE,
     FlowDelete,
     FlowSpec,
+    Group,
     GroupDelete,
 )
 from ..topology import Host, Link, Port, dpid_str
@@ -49,21 +50,27 @@ class LinkManager:
             return self._audit(dpid, link_ports, trails, installed)
         wipe = FlowDelete(dpid, PIPELINE_COOKIE & COOKIE_MASK_OURS, COOKIE_MASK_OURS)
         first: list[compiler.Op] = [wipe]
-        if self.s.policy.services or self.s.bindings or self.s.legs:  # groups: services, multipath
-            first.append(GroupDelete(dpid))
+        protection = self.s.protection.groups(dpid)  # fast-failover groups of protected hops
+        if self.s.policy.services or self.s.bindings or self.s.legs \
+                or self.s.protection.mode != "none":
+            first.append(GroupDelete(dpid))  # groups: services, multipath, protection
         bindings = [b for b in self.s.bindings.values() if b.dpid == dpid]
-        groups: list[compiler.Op] = [b.group for b in bindings]
+        groups: list[compiler.Op] = [b.group for b in bindings] + protection
         groups += self._ingress_meters(dpid, trails) + self.s.multipath.multipath_ingress(dpid)
-        flows = list(compiler.switch_flows(dpid, link_ports, trails))
+        flows = self.s.protection.expected(dpid, compiler.switch_flows(dpid, link_ports, trails),
+                                           trails)
         flows += self.s.trusted_flows(dpid, trails)
         return Change([{dpid: first}, {dpid: groups + flows + [f for b in bindings
                                                               for f in b.flows]}])
 
     def _expected(self, dpid: int, link_ports: list[int], trails: list[Trail],
-                  multipath: list[compiler.Op]) -> list[FlowSpec]:
-        """Every flow switch `dpid` should hold now."""
+                  multipath: list[compiler.Op], installed: list[FlowSpec] | None = None
+                  ) -> list[FlowSpec]:
+        """Every flow switch `dpid` should hold now (`installed`: its groups stay, so
+        protection from before a restart is adopted, see ProtectionManager.expected)."""
         bindings = [b for b in self.s.bindings.values() if b.dpid == dpid]
-        expected = compiler.switch_flows(dpid, link_ports, trails)
+        expected = self.s.protection.expected(
+            dpid, compiler.switch_flows(dpid, link_ports, trails), trails, installed)
         expected += [f for flows in self.s.blocks.values() for f in flows if f.dpid == dpid]
         expected += [f for b in bindings for f in b.flows]
         expected += self.s.trusted_flows(dpid, trails)
@@ -81,8 +88,11 @@ class LinkManager:
             return {"missing": 0, "wrong": 0, "unknown": 0, "correct": 0}
         link_ports = [lk.dst_port for lk in self.s.topo.links() if lk.dst == dpid]
         trails = self.s.live(self.s.index.on_switch(dpid))
-        expected = self._expected(dpid, link_ports, trails,
-                                  self.s.multipath.multipath_ingress(dpid))
+        multipath = self.s.multipath.multipath_ingress(dpid)
+        keeps_groups = not (self.s.policy.services or self.s.bindings or multipath
+                            or self.s.protection.groups(dpid))
+        expected = self._expected(dpid, link_ports, trails, multipath,
+                                  installed if keeps_groups else None)
         result = audit.diff_flows(expected, installed,
                                   defer=lambda f: (f.cookie >> 32) & 0xFFFF == KIND_BLOCK)
         keys = {f.key for f in installed}
@@ -95,7 +105,19 @@ class LinkManager:
         """The audit of a (re)connected switch as a Change (see switch_enter)."""
         bindings = [b for b in self.s.bindings.values() if b.dpid == dpid]
         multipath = self.s.multipath.multipath_ingress(dpid)
-        expected = self._expected(dpid, link_ports, trails, multipath)
+        protection = self.s.protection.groups(dpid)
+        # Groups are not audited: set again where services or multipath hold some (the
+        # flows into them too). Protection groups are kept when every flow into them
+        # is still there (a switch refuses a flow into a missing group and a group
+        # delete takes its flows along), else set again; with none of ours yet, the
+        # protection found is adopted (after a restart).
+        wipe_groups = bool(self.s.policy.services or bindings or multipath)
+        expected = self._expected(dpid, link_ports, trails, multipath,
+                                  None if wipe_groups or protection else installed)
+        if protection and not wipe_groups:
+            present = {(f.key, f.actions) for f in installed}
+            wipe_groups = any((f.key, f.actions) not in present for f in expected
+                              if any(isinstance(a, Group) for a in f.actions))
         now = self.s.clock()
 
         def keep_for_now(flow: FlowSpec) -> bool:
@@ -127,10 +149,13 @@ class LinkManager:
             steps[0] = {dpid: meters + steps[0].get(dpid, [])}
         elif meters:
             steps = [{dpid: meters}]
-        if self.s.policy.services or bindings or multipath:  # groups are not audited: set again
+        if wipe_groups:  # a group delete takes the flows into the groups along
+            into = [f for f in expected if any(isinstance(a, Group) for a in f.actions)
+                    and f not in [g for b in bindings for g in b.flows]
+                    and f not in multipath] if protection else []
             steps = [{dpid: [GroupDelete(dpid)]},
-                     {dpid: [b.group for b in bindings] + [f for b in bindings for f in b.flows]
-                      + multipath}] + steps
+                     {dpid: [b.group for b in bindings] + protection
+                      + [f for b in bindings for f in b.flows] + multipath + into}] + steps
         return Change(steps)
 
     @staticmethod
@@ -234,6 +259,7 @@ class LinkManager:
             profile = self.s.policy.app(legs[0].app) if legs else None
             if profile is not None and len(legs) < profile.requirements.paths:
                 change.merge(self.s.trails.replan(head, "a link appeared", keep_intact=True))
+        change.steps.extend(self.s.protection.rearm().steps)  # hops a new link can protect
         return change
 
     def expire_links(self, timeout: float) -> Change:
@@ -286,4 +312,6 @@ class LinkManager:
             if trail.id in self.s.index:  # not removed by an earlier re-plan of this loss
                 change.merge(self.s.trails.replan(trail.id, "its path lost a link",
                                                   keep_intact=True))
+        if links or gone_switch is not None:  # detours over what was lost: re-armed, after
+            change.steps.extend(self.s.protection.rearm().steps)
         return change

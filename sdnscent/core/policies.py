@@ -74,6 +74,7 @@ class PolicyManager:
             change.merge(self.s.services.refresh_binding(binding))
         change.merge(self.s.trails.retire_blocks())
         change.merge(self.s.hosts.retrust(trusted_before))
+        change.steps.extend(self.s.protection.rearm().steps)  # detours under the new rules
         after = {t.id: t.version for t in self.s.store.all()}
         summary = {
             "replanned": sum(1 for i in before if i in after and after[i] != before[i]),

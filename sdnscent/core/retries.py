@@ -124,6 +124,7 @@ class RetryManager:
             self.s.put(again)
             steps = tagging.install_steps(again) if self.s.tagged(again) \
                 else compiler.install_steps(again)
+            steps = self.s.protection.install_steps(again, steps)
             change.merge(Change(steps, [lambda t=trail_id: self.s.activate(t)], [trail_id]))
         return change
 

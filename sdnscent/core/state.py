@@ -17,7 +17,7 @@ from ..dra import DraConfig, DraEngine, HostLoad
 from ..flows import FlowSpec
 from ..labels import LabelAllocator
 from ..patterns import PatternTracker
-from ..pipeline import SERVICE_GROUP_MIN
+from ..pipeline import SERVICE_GROUP_MIN, TRAIL_LABEL_MAX
 from ..planner import Planner
 from ..policy import EMPTY_POLICY, Policy
 from ..store import TrailStore
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from .multipath import MultipathManager
     from .packets import PacketManager
     from .policies import PolicyManager
+    from .protection import ProtectionManager
     from .retries import RetryManager
     from .services import ServiceManager
     from .trails import TrailManager
@@ -58,6 +59,7 @@ class CoreState:
     load: LoadManager
     retries: RetryManager
     packets: PacketManager
+    protection: ProtectionManager
 
     def __init__(self, store: TrailStore, default_capacity: int | None = None,
                  clock: Callable[[], float] = time.time, switch_grace: float = 0.0,
@@ -72,7 +74,7 @@ class CoreState:
         # The same topology without load: equal-cost paths for ECMP and the
         # candidate paths of the elephant placement.
         self.static_planner = Planner(self.topo)
-        self.labels = LabelAllocator()
+        self.labels = LabelAllocator(last=TRAIL_LABEL_MAX)
         self.store = store
         self.index = TrailIndex()
         self.clock = clock

@@ -15,6 +15,7 @@ from ..flows import (
     make_cookie,
 )
 from ..labels import LabelAllocator
+from ..pipeline import TRAIL_LABEL_MAX
 from ..planner import NoPathError, pair_key, stable_hash
 from ..policy import DEFAULT_APP, Application
 from ..store import StaleWrite
@@ -59,7 +60,7 @@ class TrailManager:
         """
         self.s.by_pair.clear()
         self.s.legs.clear()
-        self.s.labels = LabelAllocator()
+        self.s.labels = LabelAllocator(last=TRAIL_LABEL_MAX)
         # Counters were not read while no controller ran: give leased trails
         # one lease to show traffic before the sweep judges them.
         self.s.sweep_after = self.s.clock() + self.s.trail_lease
@@ -136,6 +137,7 @@ class TrailManager:
                     f"via {self.s.path_text(trail)}", trail.id)
         steps = tagging.install_steps(trail) if self.s.tagged(trail) \
             else compiler.install_steps(trail)
+        steps = self.s.protection.install_steps(trail, steps)
         return trail, Change(steps, [lambda: self.s.activate(trail.id)], [trail.id])
 
     def ensure_pair(self, src_mac: str, dst_mac: str) -> tuple[Trail | None, Change]:
@@ -423,6 +425,7 @@ class TrailManager:
 
         steps = tagging.reroute_steps(old, new) if self.s.tagged(new) \
             else compiler.reroute_steps(old, new)
+        ahead, steps, after = self.s.protection.reroute(old, new, steps)
         pause = drain
         drain = {len(steps) - 1: pause} if len(steps) > 2 else {}  # the old path's deletes
         if new.grouped:  # the bucket moves to the new label once its path is there
@@ -432,6 +435,10 @@ class TrailManager:
         self.s.drop_gone_switches(steps)  # the old path's switches may be gone
         if new.grouped and drain:
             drain = {len(steps) - 1: pause}
+        if ahead or after:  # protection: groups and detours first, unused ones last
+            drain = {i + len(ahead): wait for i, wait in drain.items()}
+            steps = [*ahead, *steps, *after]
+            self.s.drop_gone_switches(steps)
         return Change(steps, [finish], pause_before=drain)
 
     def remove_trail(self, trail_id: int, reason: str, note: str = "removed") -> Change:
@@ -455,6 +462,10 @@ class TrailManager:
                     f"{trail.dst_ip} removed: {reason}", trail.id)
         ops = [op for op in compiler.remove_ops(trail) if op.dpid in self.s.topo.switches]
         change = Change([{op.dpid: [op] for op in ops}] if ops else [])
+        released = [op for op in self.s.protection.release(trail.id)
+                    if op.dpid in self.s.topo.switches]
+        if released:  # groups and detours no trail uses any more, after the trail's flows
+            change.steps.append(compiler.group_ops(released))
         if self.s.policy.service(trail.app) is not None or self.s.bindings:
             client = trail.src_mac if trail.grouped else trail.dst_mac
             binding = self.s.bindings.get((trail.app, client))
@@ -474,7 +485,7 @@ class TrailManager:
                 or trail.state is TrailState.FAILED:  # half a failed trail is worse than none
             self.s.misses_unknown += 1
             return Change()
-        flows = [f for f in compiler.hop_flows(trail) if f.dpid == dpid]
+        flows = [f for f in self.s.protection.hop_flows(trail) if f.dpid == dpid]
         self.s.record("label-miss", f"label {label} missing at {self.s.topo.switch_name(dpid)}: "
                     "restored from the store", trail.id)
         return Change([{dpid: flows}])

@@ -82,6 +82,9 @@ def trail_view(s: CoreState, trail: Trail) -> dict[str, object]:
     data["rate_bps"] = round(usage.bps) if usage is not None else 0  # smoothed, ingress
     for hop, raw in zip(data["hops"], trail.hops, strict=False):  # type: ignore[arg-type]
         hop["switch"] = s.topo.switch_name(raw.dpid)
+    protection = s.protection.view(trail.id)
+    if protection is not None:  # per hop on a link: node, link or none (with the reason)
+        data["protection"] = protection
     head = bundles.head_of(trail)
     legs = s.legs.get(head, []) if head is not None else []
     if head is not None and trail.id in legs:
