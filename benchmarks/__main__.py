@@ -4,7 +4,8 @@ Options (``--k``, ``--seed``) reach all but the link-down re-planning one; the
 others belong to one benchmark: run it alone (``python -m benchmarks.store
 --trails 500``). The quality benchmark
 redraws docs/benchmarks/quality.svg (matplotlib: ``make bench`` installs it).
-The failover benchmark needs root (Mininet): it runs only as root.
+The failover and online (Hedera's experiment) benchmarks need root (Mininet):
+they run only as root; online redraws docs/benchmarks/online.svg.
 """
 
 import os
@@ -32,3 +33,7 @@ if __name__ == "__main__":
 
         print()
         failover.main([])
+        from benchmarks import online  # Mininet, about 25 minutes
+
+        print()
+        online.main(["--plot", str(PLOT.parent / "online.svg")])
