@@ -23,8 +23,8 @@ STREAM_PPS, STREAM_SECONDS, STREAM_SIZE = 2000, 10, 1200  # ~19 Mbit/s: an eleph
 
 @pytest.fixture(scope="module")
 def fabric(testbed: None) -> Iterator[ScentNet]:
-    """2 spines, 2 leaves, 2 hosts per leaf; links count as 100 Mbit/s; polls every 0.5 s."""
-    with running_net(LeafSpineTopo(spines=2, leaves=2, hosts_per_leaf=2),
+    """2 spines, 2 leaves, 3 hosts per leaf; links count as 100 Mbit/s; polls every 0.5 s."""
+    with running_net(LeafSpineTopo(spines=2, leaves=2, hosts_per_leaf=3),
                      controller_args=["--default-link-capacity", str(CAPACITY),
                                       "--stats-interval", "0.5"]) as net:
         yield net
@@ -41,15 +41,17 @@ def python(host: Any, *args: str) -> Any:
 
 
 def test_one_of_two_colliding_elephants_moves_without_loss(fabric: ScentNet) -> None:
-    hosts = {n: fabric.host(n) for n in ("h1", "h2", "h3", "h4")}
-    pairs = [(s, d) for s in ("h1", "h2") for d in ("h3", "h4")]
+    hosts = {f"h{n}": fabric.host(f"h{n}") for n in range(1, 7)}
+    # nine trails from leaf 1 to leaf 2 over two uplinks: one uplink carries five,
+    # and five cells of a 3 x 3 grid always hold two in different rows and columns
+    pairs = [(s, d) for s in ("h1", "h2", "h3") for d in ("h4", "h5", "h6")]
     for s, d in pairs:
         assert wait_for(lambda s=s, d=d: ping(hosts[s], hosts[d].IP()), 20, f"{s} -> {d}")
     trails = {p: trail_between(fabric, hosts[p[0]].IP(), hosts[p[1]].IP()) for p in pairs}
     # two elephants from different hosts to different hosts whose trails share a link
     crowded = [(a, b) for a in pairs for b in pairs if a < b and a[0] != b[0]
                and a[1] != b[1] and links(trails[a]) & links(trails[b])]
-    assert crowded, trails  # the planner's hash put one such pair together
+    assert crowded, trails
     streams = crowded[0]
     count = STREAM_PPS * STREAM_SECONDS
     receivers = [python(hosts[d], "recv", str(7000 + i), "--seconds", str(STREAM_SECONDS + 20),
