@@ -27,6 +27,7 @@ from .index import TrailIndex
 from .model import LINK_PORT_GRACE, Event, ServiceBinding
 
 if TYPE_CHECKING:
+    from .edge import EdgeManager
     from .hosts import HostManager
     from .links import LinkManager
     from .load import LoadManager
@@ -57,6 +58,7 @@ class CoreState:
     load: LoadManager
     retries: RetryManager
     packets: PacketManager
+    edge: EdgeManager
 
     def __init__(self, store: TrailStore, default_capacity: int | None = None,
                  clock: Callable[[], float] = time.time, switch_grace: float = 0.0,
