@@ -35,6 +35,12 @@ class Settings:
     # OVSDB remotes of the switches (unix:PATH, tcp:HOST:PORT); empty: no OVSDB southbound
     ovsdb_targets: tuple[str, ...] = ()
     link_mtu: int = DEFAULT_LINK_MTU  # mtu_request of inter-switch link ports (0: leave them)
+    # The network edge (docs/security.rst): LLDP HMAC key (None: random per process),
+    # port security (hosts bound to their first port), its MAC limit and probe timeout.
+    lldp_secret: bytes | None = None
+    port_security: bool = True
+    port_mac_limit: int = 8
+    probe_timeout: float = 1.0
 
 
 SETTINGS = Settings()

@@ -110,6 +110,22 @@ SCHEMAS: dict[str, Any] = {
             "load": NUM, "utilization": NUM, "latency": _nullable(NUM)})},
         "hosts": {"type": "array", "items": _obj({"mac": STR, "ip": STR, "dpid": DPID,
                                                   "port": INT})}}),
+    "Edge": _obj({
+        "port_security": BOOL, "mac_limit": INT, "probe_timeout": NUM,
+        "counts": {"type": "object", "additionalProperties": INT},
+        "host_ports": {"type": "array", "items": _obj({
+            "dpid": DPID, "port": INT, "macs": {"type": "array", "items": STR}})},
+        "claims": {"type": "array", "items": _obj({
+            "kind": {"type": "string", "enum": ["mac", "ip"]}, "mac": STR, "ip": STR,
+            "dpid": DPID, "port": INT, "owner_port": STR, "since": NUM})},
+        "drops": {"type": "array", "items": _obj({
+            "dpid": DPID, "port": INT, "mac": _nullable(STR), "ip": _nullable(STR),
+            "cookie": STR, "reason": STR, "remaining": NUM})},
+        "lldp": _nullable(_obj({
+            "counts": {"type": "object", "additionalProperties": INT},
+            "rejected": {"type": "array", "items": _obj({
+                "at": NUM, "verdict": STR, "dpid": DPID, "in_port": INT,
+                "claimed": _nullable(STR)})}}))}),
     "Events": _obj({"events": {"type": "array", "items": _obj({
         "time": NUM, "kind": STR, "message": STR, "trail": _nullable(INT)})}}),
     "Nodes": _obj({"nodes": {"type": "array", "items": _obj({
@@ -233,6 +249,8 @@ PATHS: dict[str, Any] = {
                                   "correct flows; stale: their sum less correct")),
     f"{PREFIX}/controller": _get("This controller: id, role, generation, store health",
                                  _json(_ref("Controller"), "controller status")),
+    f"{PREFIX}/edge": _get("The network edge: signed-LLDP verdicts, host ports, port-security "
+                           "claims and drop rules", _json(_ref("Edge"), "edge state")),
     f"{PREFIX}/events": _get("Recent controller events", _json(_ref("Events"), "events")),
     f"{PREFIX}/policy": {
         **_get("The running policy", _json(_ref("Policy"), "policy")),

@@ -109,7 +109,8 @@ class EdgeManager:
         (True, nothing) to learn it now; (False, drop rules to install) when it
         contests a binding (a probe is queued) or breaks the port's MAC limit.
         """
-        if not self.enabled:
+        if not self.enabled:  # ports facing hosts are still remembered (no LLDP there)
+            self.host_ports.setdefault((dpid, port), set()).add(mac)
             return True, Change()
         now = self.s.clock()
         self.frames += 1
@@ -134,8 +135,6 @@ class EdgeManager:
 
     def learned(self, dpid: int, port: int, mac: str, old: Host | None) -> None:
         """The core learned `mac` at (dpid, port) (moved from `old`, if given)."""
-        if not self.enabled:
-            return
         self.home_seen[mac] = self.frames
         if old is not None and (old.dpid, old.port) != (dpid, port):
             self.host_ports.get((old.dpid, old.port), set()).discard(mac)
