@@ -24,8 +24,9 @@ from sdnscent.allocator import AllocatorError, open_allocator
 from sdnscent.discovery import SecretError, load_or_create_secret
 from sdnscent.mtu import DEFAULT_LINK_MTU, check_link_mtu
 from sdnscent.policyfile import PolicyError, load_policy
+from sdnscent.redisacl import check_controller_access
 from sdnscent.secretfile import SecretFileError, read_keys_file, read_secret_file, read_token_file
-from sdnscent.store import StoreError, open_store
+from sdnscent.store import StoreError, open_store, redact
 
 from .settings import SETTINGS
 
@@ -309,9 +310,17 @@ def main(argv: list[str] | None = None) -> int:
             print(f"sdnscent-manager: --policy rejected:\n{exc}", file=sys.stderr)
             return 2
     try:
-        open_store(args.store)
+        store = open_store(args.store)
+        client = getattr(store, "_client", None)  # Redis: may its user do what we need?
+        problem = check_controller_access(client) if client is not None else None
+        store.close()
     except StoreError as exc:
         print(f"sdnscent-manager: --store: {exc}", file=sys.stderr)
+        return 2
+    if problem is not None:
+        print(f"sdnscent-manager: --store {redact(args.store)}: {problem}; the controller "
+              "needs full access: connect as the 'controller' user of `sdnscent redis-acl` "
+              "(docs/store.rst)", file=sys.stderr)
         return 2
     token = args.api_token
     try:
