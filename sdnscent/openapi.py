@@ -149,6 +149,24 @@ SCHEMAS: dict[str, Any] = {
         "required": ["nodes", "links"]},
 }
 
+_EMPTY_MAP = {"type": "object", "nullable": True, "maxProperties": 0}
+# The body of PUT /policy as far as OpenAPI 3.0 can promise it: the top level and limits
+# exactly; sections whose names follow a pattern (zones: OpenAPI 3.0 has no propertyNames)
+# or whose entries name each other (nodes name zones, applications name nodes) only empty.
+# Anything this accepts the server accepts; the full grammar is docs/policy.rst.
+POLICY_BODY: dict[str, Any] = {
+    "type": "object", "nullable": True, "additionalProperties": False,
+    "description": "a policy file (docs/policy.rst); the schema covers a subset of it",
+    "properties": {
+        "version": {"type": "integer", "enum": [1]},
+        "limits": {"type": "object", "nullable": True, "additionalProperties": False,
+                   "properties": {"max_utilization": {"type": "number", "minimum": 0,
+                                                      "exclusiveMinimum": True,
+                                                      "maximum": 1}}},
+        "applications": {"type": "array", "nullable": True, "maxItems": 0},
+        **{k: _EMPTY_MAP for k in POLICY_SECTIONS
+           if k not in ("version", "limits", "applications")}}}
+
 TRAIL_ID = {"name": "trail_id", "in": "path", "required": True,
             "description": f"a trail id (1..{MAX_TRAIL_ID})",
             "schema": {"type": "integer", "minimum": 1, "maximum": MAX_TRAIL_ID}}
@@ -257,10 +275,7 @@ PATHS: dict[str, Any] = {
         "put": {"summary": "Replace the policy (YAML body; an empty body is the empty "
                            "policy); atomic", "security": BEARER,
                 "requestBody": {"required": False, "content": {
-                    "application/yaml": {"schema": {
-                        "type": "object", "nullable": True, "additionalProperties": False,
-                        "properties": {k: {} for k in POLICY_SECTIONS},
-                        "description": "a policy file (docs/policy.rst)"}}}},
+                    "application/yaml": {"schema": POLICY_BODY}}},
                 "responses": {"200": _json(_ref("PolicyApplied"), "applied"),
                               "400": _error("rejected, nothing changed (problems list each)"),
                               "409": _error("valid, but does not fit the network "
