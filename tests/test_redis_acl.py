@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import time
 from collections.abc import Iterator
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from apps.manager import main as manager_main
+from sdnscent.apps.manager import main as manager_main
 from sdnscent.cli import main as cli_main
 from sdnscent.redisacl import check_controller_access
 from sdnscent.redisstore import RedisStore
@@ -19,6 +20,19 @@ from sdnscent.trails import Hop, Trail
 from tests.redisproc import REDIS_SERVER
 
 pytestmark = pytest.mark.skipif(REDIS_SERVER is None, reason="redis-server not installed")
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """manager.main reconfigures the root logger: put it back afterwards."""
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)
+    quiet = {name: logging.getLogger(name).level for name in ("os_ken", "werkzeug")}
+    yield
+    root.handlers[:] = saved[0]
+    root.setLevel(saved[1])
+    for name, value in quiet.items():
+        logging.getLogger(name).setLevel(value)
 
 
 class AclRedis:

@@ -139,6 +139,10 @@ class EdgeManager:
         if old is not None and (old.dpid, old.port) != (dpid, port):
             self.host_ports.get((old.dpid, old.port), set()).discard(mac)
 
+    def restored(self, dpid: int, port: int, mac: str) -> None:
+        """A host from the store was placed at (dpid, port) after a restart: bound there."""
+        self.host_ports.setdefault((dpid, port), set()).add(mac)
+
     def _alive(self, host: Host) -> bool:
         """The bound location still exists: its switch is known and its port is up."""
         sw = self.s.topo.switches.get(host.dpid)

@@ -82,6 +82,7 @@ class HostManager:
                 LOG.info("stored host %s not placed: %s", record.mac, exc)
                 continue
             self._saved[record.mac] = record.seen
+            self.s.edge.restored(dpid, record.port, record.mac)
             placed += 1
         if placed:
             self.s.record("host", f"{placed} hosts of {self.s.topo.switch_name(dpid)} "
