@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import re
 import sys
 import time
 from collections.abc import Iterator
@@ -97,7 +98,7 @@ def _lldp(net: ScentNet) -> dict[str, Any]:
     forged = [lk for lk in net.ctl.get("/topology")["links"]
               if (lk["dst"], lk["dst_port"]) == (at["dpid"], at["port"])]
     flows = [line for line in harness.dump_flows("s3")
-             if "priority=500" in line and f"in_port={at['port']}," in line]
+             if "priority=500" in line and re.search(rf"in_port={at['port']}\b", line)]
     return {"lldp_frames_at_host_in_2_5_s": received, "forged_links_in_rest": len(forged),
             "link_port_flow_for_host_port": len(flows)}
 
