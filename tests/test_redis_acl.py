@@ -95,6 +95,13 @@ def test_roles_allow_what_they_need_and_refuse_forbidden_writes(acl_redis: AclRe
         agent.claim_leader("agent-web1", 10.0)  # the master lease
     tagger = acl_redis.store("tagger")
     assert [t.id for t in tagger.all()] == [1] and tagger.get(1) == trail(1)
+    notes: list[dict] = []
+    tagger.subscribe(notes.append)  # the tagger follows changes on the channel
+    controller.put(trail(3))
+    deadline = time.monotonic() + 5
+    while not any(n.get("id") == 3 for n in notes) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert any(n.get("id") == 3 for n in notes)
     with pytest.raises(StoreError, match="NOPERM|no permissions"):
         tagger.put(trail(1).evolve(label=999, version=2))
     with pytest.raises(StoreError, match="NOPERM|no permissions"):
