@@ -125,3 +125,20 @@ def test_port_security_off_keeps_the_old_behaviour(fat_tree, clock) -> None:
     h1, h3 = fat_tree.host(1), fat_tree.host(3)
     ctrl.learn_host(h3.dpid, h3.port, h1.mac, h1.ip)
     assert where(ctrl, h1.mac) == (h3.dpid, h3.port)
+
+
+def test_hosts_restored_after_a_restart_stay_bound_to_their_port(fat_tree, clock) -> None:
+    from sdnscent.controller import ScentController
+
+    first = fat_tree.controller(clock, hosts=[1])
+    h1 = fat_tree.host(1)
+    again = ScentController(first.store, clock=clock)  # a restart on the same store
+    again.edge.enabled = True
+    again.s.hosts.load_stored()
+    for dpid in fat_tree.switches:
+        again.switch_enter(dpid, fat_tree.ports(dpid), f"s{dpid}")
+    assert where(again, h1.mac) == (h1.dpid, h1.port)
+    assert again.edge.faces_hosts(h1.dpid, h1.port)  # no LLDP out of it, no link on it
+    other = fat_tree.host(9)
+    again.learn_host(other.dpid, other.port, h1.mac, h1.ip)
+    assert where(again, h1.mac) == (h1.dpid, h1.port) and again.edge.claims
