@@ -215,8 +215,9 @@ class HostManager:
         self._expire_arp(now)
         change = self.learn_host(dpid, port, src_mac, src_ip)
         requester = self.s.topo.hosts.get(src_mac)
-        if requester is not None and ((requester.dpid, requester.port) != (dpid, port)
-                                      or requester.ip != src_ip):
+        if self.s.edge.enabled and requester is not None and (
+                (requester.dpid, requester.port) != (dpid, port)
+                or requester.ip != src_ip != "0.0.0.0"):
             requester = None  # a claim port security did not admit: no answers for it
         # Whoever was waiting for src_ip gets the answer now.
         waiters = self.pending_arp.pop(src_ip, {}).items()
