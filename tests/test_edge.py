@@ -142,3 +142,22 @@ def test_hosts_restored_after_a_restart_stay_bound_to_their_port(fat_tree, clock
     other = fat_tree.host(9)
     again.learn_host(other.dpid, other.port, h1.mac, h1.ip)
     assert where(again, h1.mac) == (h1.dpid, h1.port) and again.edge.claims
+
+
+def test_edge_counters_reach_prometheus(ctrl, fat_tree) -> None:
+    from sdnscent.discovery import Discovery, LldpAuth, unsigned_frame
+    from sdnscent.edgemetrics import EdgeCollector
+    from sdnscent.metrics import Metrics
+
+    ctrl.edge.discovery = Discovery(LldpAuth(b"s" * 32))
+    ctrl.edge.discovery.receive(unsigned_frame(1, 1, "02:00:00:00:00:01"), 2, 1,
+                                ctrl.edge.faces_hosts)
+    h1 = fat_tree.host(1)
+    ctrl.edge.mac_limit = 1
+    ctrl.learn_host(h1.dpid, h1.port, "00:00:00:00:aa:01", "10.0.9.1")
+    metrics = Metrics()
+    metrics.registry.register(EdgeCollector(ctrl))
+    text = metrics.render()[0].decode()
+    assert 'sdnscent_lldp_frames_total{verdict="unsigned"} 1.0' in text
+    assert 'sdnscent_port_security_total{event="mac_limit"} 1.0' in text
+    assert "sdnscent_edge_drop_rules 1.0" in text
