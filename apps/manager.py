@@ -7,6 +7,7 @@ stops it: apps are closed, the REST API shut down, and the process exits 0.
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import logging
 import math
@@ -21,11 +22,13 @@ from typing import Any
 from sdnscent import __version__
 from sdnscent.allocator import AllocatorError, open_allocator
 from sdnscent.core.model import ROUTING_SCENT, ROUTINGS
+from sdnscent.discovery import SecretError, load_or_create_secret
 from sdnscent.mtu import DEFAULT_LINK_MTU, check_link_mtu
 from sdnscent.policyfile import PolicyError, load_policy
 from sdnscent.protection import DEFAULT_MODE, MODES, bfd_options
+from sdnscent.redisacl import check_controller_access
 from sdnscent.secretfile import SecretFileError, read_keys_file, read_secret_file, read_token_file
-from sdnscent.store import StoreError, open_store
+from sdnscent.store import StoreError, open_store, redact
 
 from .settings import SETTINGS
 
@@ -106,6 +109,16 @@ def _tls_options(args: argparse.Namespace) -> list[str]:
     return ["--ctl-privkey", args.ofp_ssl_privkey, "--ctl-cert", args.ofp_ssl_cert,
             "--ca-certs", args.ofp_ssl_ca_cert,
             "--ofp-ssl-listen-port", str(args.ofp_tcp_listen_port)]
+
+
+def _loopback(host: str) -> bool:
+    """True if `host` is a loopback address (or localhost)."""
+    if host.strip("[]") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def _fraction(text: str) -> float:
@@ -191,8 +204,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"os-ken app modules or files to run (default: {DEFAULT_APP})")
     p.add_argument("--ofp-tcp-listen-port", type=_port, default=6653,
                    help="OpenFlow TCP port switches connect to (default 6653)")
-    p.add_argument("--ofp-listen-host", default="0.0.0.0",
-                   help="address the OpenFlow listener binds (default 0.0.0.0)")
+    p.add_argument("--ofp-listen-host", default="127.0.0.1",
+                   help="address the OpenFlow listener binds (default 127.0.0.1: loopback "
+                        "only; plain TCP beyond loopback is warned about, use TLS)")
     p.add_argument("--api-listen", type=_listen, default="127.0.0.1:8080",
                    help="HOST:PORT of the REST API, or 'none' (default 127.0.0.1:8080)")
     p.add_argument("--store", default="memory://",
@@ -242,6 +256,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --ovsdb: run BFD on inter-switch links every MS milliseconds, so "
                         "a link that drops frames with its carrier up is dead for fast-failover "
                         "after 3 intervals (default 0: off)")
+    p.add_argument("--lldp-secret-file", metavar="FILE",
+                   help="HMAC key of the controller's LLDP frames (hex, mode 0600); created "
+                        "with a random key if absent; give controllers sharing a store the "
+                        "same file (default: a random key per process)")
+    p.add_argument("--port-security", choices=["on", "off"], default="on",
+                   help="bind each host's MAC and IP to the port where it first appeared; a "
+                        "move is accepted only when the old port is down or silent to a "
+                        "probe, else the claimant is dropped at its port (default on)")
+    p.add_argument("--port-mac-limit", type=_positive_int, default=8, metavar="N",
+                   help="MACs one host port may carry; more are dropped (default 8)")
+    p.add_argument("--probe-timeout", type=_positive_seconds, default=1.0, metavar="SECONDS",
+                   help="how long a host's bound port has to answer the probe before a move "
+                        "away from it is accepted (default 1)")
     p.add_argument("--lldp-interval", type=_positive_seconds, default=1.0, metavar="SECONDS",
                    help="seconds between LLDP rounds (default 1.0); links expire after 3.5x")
     p.add_argument("--switch-grace", type=_positive_seconds, default=10.0, metavar="SECONDS",
@@ -309,9 +336,17 @@ def main(argv: list[str] | None = None) -> int:
             print(f"sdnscent-manager: --policy rejected:\n{exc}", file=sys.stderr)
             return 2
     try:
-        open_store(args.store)
+        store = open_store(args.store)
+        client = getattr(store, "_client", None)  # Redis: may its user do what we need?
+        problem = check_controller_access(client) if client is not None else None
+        store.close()
     except StoreError as exc:
         print(f"sdnscent-manager: --store: {exc}", file=sys.stderr)
+        return 2
+    if problem is not None:
+        print(f"sdnscent-manager: --store {redact(args.store)}: {problem}; the controller "
+              "needs full access: connect as the 'controller' user of `sdnscent redis-acl` "
+              "(docs/store.rst)", file=sys.stderr)
         return 2
     token = args.api_token
     try:
@@ -319,7 +354,9 @@ def main(argv: list[str] | None = None) -> int:
             token = read_token_file(args.api_token_file)
         keys = read_keys_file(args.telemetry_keys) if args.telemetry_keys else None
         tls = _tls_options(args)
-    except (SecretFileError, ValueError) as exc:
+        lldp_secret = load_or_create_secret(args.lldp_secret_file) \
+            if args.lldp_secret_file else None
+    except (SecretFileError, SecretError, ValueError, OSError) as exc:
         print(f"sdnscent-manager: {exc}", file=sys.stderr)
         return 2
     SETTINGS.store_url = args.store
@@ -347,6 +384,14 @@ def main(argv: list[str] | None = None) -> int:
     SETTINGS.link_mtu = args.link_mtu
     SETTINGS.protection = args.protection
     SETTINGS.bfd_interval = args.bfd_interval
+    SETTINGS.lldp_secret = lldp_secret
+    SETTINGS.port_security = args.port_security == "on"
+    SETTINGS.port_mac_limit = args.port_mac_limit
+    SETTINGS.probe_timeout = args.probe_timeout
+    if not tls and not _loopback(args.ofp_listen_host):
+        LOG.warning("OpenFlow listens on %s over plain TCP: anyone who reaches that address "
+                    "can pose as a switch; use --ofp-ssl-* (README, docs/security.rst) or "
+                    "keep it on loopback", args.ofp_listen_host)
     if not args.link_low < args.link_high:
         print(f"sdnscent-manager: --link-low {args.link_low} must be below --link-high "
               f"{args.link_high}", file=sys.stderr)

@@ -13,6 +13,7 @@ every message is built in apps/ofmsg.py.
 from __future__ import annotations
 
 import logging
+import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -35,7 +36,9 @@ from sdnscent.allocator import AllocatorError, UsageMeter, open_allocator
 from sdnscent.cache import CachedStore
 from sdnscent.compiler import Op
 from sdnscent.controller import Change, Decision, ScentController
+from sdnscent.discovery import expire_heard
 from sdnscent.dra import DraConfig
+from sdnscent.edgemetrics import EdgeCollector
 from sdnscent.flows import (
     COOKIE_MAGIC,
     COOKIE_MASK_KIND,
@@ -70,6 +73,7 @@ from .settings import SETTINGS
 LOG = logging.getLogger("sdnscent.app")
 WATCH_INTERVAL = 0.05  # s between looks for closed switch connections
 STATS_SETTLE = 0.2  # of a stats period: counter replies are in before the engine runs
+EDGE_INTERVAL = 0.25  # s between decisions on port-security claims (core.edge)
 
 
 class ScentTrailApp(app_manager.OSKenApp):
@@ -100,6 +104,15 @@ class ScentTrailApp(app_manager.OSKenApp):
                                                   period=SETTINGS.stats_interval),
                                     protection=SETTINGS.protection)
         self.metrics.registry.register(ControllerCollector(self.ctrl))
+        # The edge (docs/security.rst): signed LLDP, links confirmed both ways, port security.
+        self.discovery = discovery.Discovery(
+            discovery.LldpAuth(SETTINGS.lldp_secret or secrets.token_bytes(32),
+                               max_age=SETTINGS.link_timeout),
+            confirm_window=SETTINGS.link_timeout)
+        edge = self.ctrl.edge
+        edge.discovery, edge.enabled = self.discovery, SETTINGS.port_security
+        edge.mac_limit, edge.probe_timeout = SETTINGS.port_mac_limit, SETTINGS.probe_timeout
+        self.metrics.registry.register(EdgeCollector(self.ctrl))
         # Agent samples must carry an HMAC under their node's key (docs/security.rst).
         self.ctrl.node_reader = NodeLoadReader(SETTINGS.telemetry_keys)
         self._packet_ins = RateLimiter(SETTINGS.packet_in_rate, SETTINGS.packet_in_burst) \
@@ -146,7 +159,8 @@ class ScentTrailApp(app_manager.OSKenApp):
         """Start the event loop, the worker, timers and the REST API."""
         thread = super().start()
         loops = [(self.worker.run, "worker"), (self._lldp_loop, "lldp"),
-                 (self._stats_loop, "stats"), (self._watch_loop, "watch")]
+                 (self._stats_loop, "stats"), (self._watch_loop, "watch"),
+                 (self._edge_loop, "edge")]
         if self.shared:
             self.leadership.elect()  # master at once if nobody else is
             loops.append((lambda: self.leadership.loop(self._stopping), "leader"))
@@ -359,9 +373,12 @@ class ScentTrailApp(app_manager.OSKenApp):
         sw = self.ctrl.topo.switches.get(dpid)
         if dp is None or sw is None:
             return
-        for port in list(sw.ports.values()):
-            if port.up and port.hw_addr:
-                self._packet_out(dp, port.number, discovery.build(dpid, port.number, port.hw_addr))
+        with self.ctrl.lock:  # never out of ports facing hosts: they would learn the frames
+            ports = [p for p in sw.ports.values() if p.up and p.hw_addr
+                     and not self.ctrl.edge.faces_hosts(dpid, p.number)]
+        for port in ports:
+            self._packet_out(dp, port.number,
+                             self.discovery.auth.frame(dpid, port.number, port.hw_addr))
 
     def _lldp_loop(self) -> None:
         while not self._stopping.wait(self.settings.lldp_interval):
@@ -372,16 +389,37 @@ class ScentTrailApp(app_manager.OSKenApp):
     def _expire_links(self) -> Change:
         return self.ctrl.expire_links(self.settings.link_timeout)
 
-    def _on_lldp(self, found: tuple[int, int], dpid: int, in_port: int) -> None:
+    def _on_lldp(self, data: bytes, dpid: int, in_port: int) -> None:
+        """Check a frame (signature, age, replay, host port); count links seen both ways."""
+        change = Change()
         with self.ctrl.lock:
-            change = self.ctrl.link_seen(found[0], found[1], dpid, in_port)
+            directions = self.discovery.receive(data, dpid, in_port,
+                                                self.ctrl.edge.faces_hosts)
+            for src, src_port, dst, dst_port in directions:
+                change.merge(self.ctrl.link_seen(src, src_port, dst, dst_port))
             parked = self.ctrl.release_parked(time.monotonic()) if change else []
         self._execute(change)
-        if self.mtu is not None:
-            self.mtu.seen(found, (dpid, in_port))
+        if self.mtu is not None and directions:
+            self.mtu.seen(directions[0][:2], directions[0][2:])
         for p in parked:  # a new link: packets that had no path may have one now
             self._on_ipv4(p.dpid, p.in_port, p.eth_src, p.eth_dst, p.ip_src, p.data,
                           p.received, p.deadline)
+
+    def _edge_loop(self) -> None:
+        while not self._stopping.wait(EDGE_INTERVAL):
+            if self.leader:
+                self._submit("edge", self._edge_tick)
+
+    def _edge_tick(self) -> None:
+        """Probe bound locations, settle claims (moves or drop rules), age LLDP memory."""
+        with self.ctrl.lock:
+            change, probes = self.ctrl.edge_tick()
+            expire_heard(self.discovery, time.time())
+        for out in probes:
+            dp = self.datapaths.get(out.dpid)
+            if dp is not None:
+                self._packet_out(dp, out.port, ofmsg.arp_frame(out))
+        self._execute(change)
 
     def _link_ends(self, dpid: int, port: int) -> tuple[tuple[int, int], tuple[int, int]] | None:
         with self.ctrl.lock:
@@ -506,9 +544,7 @@ class ScentTrailApp(app_manager.OSKenApp):
         if eth is None:
             return
         if eth.ethertype == ETH_TYPE_LLDP:
-            found = discovery.parse(msg.data)
-            if found:
-                self._submit("lldp", lambda: self._on_lldp(found, dp.id, in_port))
+            self._submit("lldp", lambda: self._on_lldp(msg.data, dp.id, in_port))
         elif eth.ethertype == ETH_TYPE_ARP:
             req = pkt.get_protocol(arp.arp)
             if req is not None:

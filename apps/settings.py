@@ -39,6 +39,12 @@ class Settings:
     link_mtu: int = DEFAULT_LINK_MTU  # mtu_request of inter-switch link ports (0: leave them)
     protection: str = "node"  # fast-failover backups per trail hop: node, link or none
     bfd_interval: int = 0  # ms between BFD packets on inter-switch links, with --ovsdb (0: off)
+    # The network edge (docs/security.rst): LLDP HMAC key (None: random per process),
+    # port security (hosts bound to their first port), its MAC limit and probe timeout.
+    lldp_secret: bytes | None = None
+    port_security: bool = True
+    port_mac_limit: int = 8
+    probe_timeout: float = 1.0
 
 
 SETTINGS = Settings()

@@ -12,6 +12,7 @@ import urllib.parse
 import urllib.request
 from typing import Any
 
+from . import redisacl
 from .policyfile import PolicyError, Problem, load_policy, parse_policy
 from .topology import DEFAULT_LINK_CAPACITY
 
@@ -305,6 +306,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="skip the baselines (and the LP) for large inputs")
     p.add_argument("-o", "--output", metavar="FILE", help="write the JSON here (default stdout)")
     p.add_argument("--pretty", action="store_true", help="indent the JSON")
+    redisacl.add_parser(sub)
     return parser
 
 
@@ -328,6 +330,8 @@ def main(argv: list[str] | None = None) -> int:
         return check_policy(args.files)
     if args.command == "plan":
         return _plan(args)
+    if args.command == "redis-acl":
+        return redisacl.run(args)
     try:
         if args.command == "trails":
             query = {k: getattr(args, k) for k in (*TRAIL_FILTERS, "limit", "offset")

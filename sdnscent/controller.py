@@ -14,6 +14,7 @@ from typing import Any
 
 from .compiler import Step
 from .core import views
+from .core.edge import EdgeManager
 from .core.hosts import HostManager
 from .core.links import LinkManager
 from .core.load import LoadManager
@@ -75,6 +76,7 @@ class ScentController:
         s.services, s.load, s.retries = ServiceManager(s), LoadManager(s), RetryManager(s)
         s.packets = PacketManager(s)
         s.protection = ProtectionManager(s, protection)  # --protection: link, node or none
+        s.edge = EdgeManager(s)  # port security and signed discovery (off until the app)
         self.s = s
 
     @property
@@ -187,6 +189,15 @@ class ScentController:
     @node_reader.setter
     def node_reader(self, reader: NodeLoadReader) -> None:
         self.s.node_reader = reader
+
+    @property
+    def edge(self) -> EdgeManager:
+        """Port security and discovery checks at the network edge (core.edge)."""
+        return self.s.edge
+
+    def edge_tick(self) -> tuple[Change, list[ArpPacket]]:
+        """Decide port-security claims now: (moves and drop rules, ARP probes to send)."""
+        return self.s.edge.tick()
 
     def arp_in(self, dpid: int, port: int, opcode: int, src_mac: str, src_ip: str,
                dst_ip: str) -> Decision:

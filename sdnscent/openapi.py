@@ -115,6 +115,22 @@ SCHEMAS: dict[str, Any] = {
             "load": NUM, "utilization": NUM, "latency": _nullable(NUM)})},
         "hosts": {"type": "array", "items": _obj({"mac": STR, "ip": STR, "dpid": DPID,
                                                   "port": INT})}}),
+    "Edge": _obj({
+        "port_security": BOOL, "mac_limit": INT, "probe_timeout": NUM,
+        "counts": {"type": "object", "additionalProperties": INT},
+        "host_ports": {"type": "array", "items": _obj({
+            "dpid": DPID, "port": INT, "macs": {"type": "array", "items": STR}})},
+        "claims": {"type": "array", "items": _obj({
+            "kind": {"type": "string", "enum": ["mac", "ip"]}, "mac": STR, "ip": STR,
+            "dpid": DPID, "port": INT, "owner_port": STR, "since": NUM})},
+        "drops": {"type": "array", "items": _obj({
+            "dpid": DPID, "port": INT, "mac": _nullable(STR), "ip": _nullable(STR),
+            "cookie": STR, "reason": STR, "remaining": NUM})},
+        "lldp": _nullable(_obj({
+            "counts": {"type": "object", "additionalProperties": INT},
+            "rejected": {"type": "array", "items": _obj({
+                "at": NUM, "verdict": STR, "dpid": DPID, "in_port": INT,
+                "claimed": _nullable(STR)})}}))}),
     "Events": _obj({"events": {"type": "array", "items": _obj({
         "time": NUM, "kind": STR, "message": STR, "trail": _nullable(INT)})}}),
     "Nodes": _obj({"nodes": {"type": "array", "items": _obj({
@@ -144,6 +160,24 @@ SCHEMAS: dict[str, Any] = {
         "links": {"type": "array", "items": {"type": "object"}}},
         "required": ["nodes", "links"]},
 }
+
+_EMPTY_MAP = {"type": "object", "nullable": True, "maxProperties": 0}
+# The body of PUT /policy as far as OpenAPI 3.0 can promise it: the top level and limits
+# exactly; sections whose names follow a pattern (zones: OpenAPI 3.0 has no propertyNames)
+# or whose entries name each other (nodes name zones, applications name nodes) only empty.
+# Anything this accepts the server accepts; the full grammar is docs/policy.rst.
+POLICY_BODY: dict[str, Any] = {
+    "type": "object", "nullable": True, "additionalProperties": False,
+    "description": "a policy file (docs/policy.rst); the schema covers a subset of it",
+    "properties": {
+        "version": {"type": "integer", "enum": [1]},
+        "limits": {"type": "object", "nullable": True, "additionalProperties": False,
+                   "properties": {"max_utilization": {"type": "number", "minimum": 0,
+                                                      "exclusiveMinimum": True,
+                                                      "maximum": 1}}},
+        "applications": {"type": "array", "nullable": True, "maxItems": 0},
+        **{k: _EMPTY_MAP for k in POLICY_SECTIONS
+           if k not in ("version", "limits", "applications")}}}
 
 TRAIL_ID = {"name": "trail_id", "in": "path", "required": True,
             "description": f"a trail id (1..{MAX_TRAIL_ID})",
@@ -248,16 +282,15 @@ PATHS: dict[str, Any] = {
                                 _json(_ref("Placement"), "placement")),
     f"{PREFIX}/controller": _get("This controller: id, role, generation, store health",
                                  _json(_ref("Controller"), "controller status")),
+    f"{PREFIX}/edge": _get("The network edge: signed-LLDP verdicts, host ports, port-security "
+                           "claims and drop rules", _json(_ref("Edge"), "edge state")),
     f"{PREFIX}/events": _get("Recent controller events", _json(_ref("Events"), "events")),
     f"{PREFIX}/policy": {
         **_get("The running policy", _json(_ref("Policy"), "policy")),
         "put": {"summary": "Replace the policy (YAML body; an empty body is the empty "
                            "policy); atomic", "security": BEARER,
                 "requestBody": {"required": False, "content": {
-                    "application/yaml": {"schema": {
-                        "type": "object", "nullable": True, "additionalProperties": False,
-                        "properties": {k: {} for k in POLICY_SECTIONS},
-                        "description": "a policy file (docs/policy.rst)"}}}},
+                    "application/yaml": {"schema": POLICY_BODY}}},
                 "responses": {"200": _json(_ref("PolicyApplied"), "applied"),
                               "400": _error("rejected, nothing changed (problems list each)"),
                               "409": _error("valid, but does not fit the network "

@@ -16,6 +16,7 @@ TABLES = (TABLE_CLASSIFY, TABLE_FORWARD)  # every table the pipeline uses, in or
 
 # Flow priorities (highest first) ------------------------------------------------
 
+PRIO_EDGE_DROP = 1100  # table 0: a refused claimant's MAC or IP at its port, dropped
 PRIO_LLDP = 1000  # table 0: LLDP to the controller (link discovery)
 PRIO_ARP = 900  # table 0: ARP to the controller (proxy ARP)
 PRIO_LINK_PORT = 500  # table 0: labelled frames from an inter-switch port go on to table 1
@@ -46,6 +47,7 @@ KIND_BLOCK = 2  # drop rules of an application whose policy cannot be met; id = 
 KIND_SERVICE = 3  # a service binding's classifiers into its select group; id = a counter
 KIND_TAGGER = 4  # a tagger port's counted label drop; id = the port number
 KIND_PROTECTION = 5  # a backup detour's label entries, shared by trails; id = its backup label
+KIND_EDGE = 6  # port security's drop rules at a host port; id = a counter
 PIPELINE_COOKIE = 0x5CE7_0000_0000_0000  # cookie of the KIND_PIPELINE flows
 
 # Id ranges ----------------------------------------------------------------------

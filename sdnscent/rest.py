@@ -372,6 +372,11 @@ def create_app(ctrl: ScentController, *, token: str | None = None,
     def controller() -> Any:
         return jsonify(status() if status is not None else {"role": "single"})
 
+    @app.get(f"{PREFIX}/edge")
+    def edge() -> Any:
+        with ctrl.lock:
+            return jsonify(ctrl.edge.view())
+
     @app.get(f"{PREFIX}/events")
     def events() -> Any:
         with ctrl.lock:

@@ -13,6 +13,7 @@ import ipaddress
 import json
 import logging
 import math
+import os
 import re
 import threading
 import time
@@ -20,6 +21,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
@@ -665,8 +667,23 @@ def check_shared_url(url: str) -> None:
                          "or redis+cluster://")
 
 
+def store_password(username: str | None) -> str | None:
+    """A Redis user's password from $SDNSCENT_REDIS_PASSWORD_FILE or $SDNSCENT_REDIS_PASSWORD
+    (for a URL with a user and no password: secrets stay off command lines)."""
+    path = os.environ.get("SDNSCENT_REDIS_PASSWORD_FILE")
+    if username and path:
+        try:
+            return Path(path).read_text(encoding="utf-8").strip() or None
+        except OSError as exc:
+            raise StoreError(f"SDNSCENT_REDIS_PASSWORD_FILE {path}: {exc.strerror}") from None
+    return os.environ.get("SDNSCENT_REDIS_PASSWORD") if username else None
+
+
 def parse_url(url: str) -> tuple[str, dict[str, Any]]:
-    """(scheme, connection options) of a store URL; StoreError saying what is wrong."""
+    """(scheme, connection options) of a store URL; StoreError saying what is wrong.
+
+    A user without a password (redis://agent-web1@host) takes it from the
+    environment (store_password)."""
     shown = redact(url)
     try:
         parts: SplitResult = urlsplit(url)
@@ -685,7 +702,8 @@ def parse_url(url: str) -> tuple[str, dict[str, Any]]:
         if parts.hostname or not parts.path.startswith("/") or parts.query or parts.fragment:
             raise StoreError(f"store {shown!r}: use redis+unix:///absolute/path/to/redis.sock")
         return scheme, {"host": None, "port": None, "db": 0, "unix_socket": parts.path,
-                        "username": parts.username or None, "password": parts.password or None}
+                        "username": parts.username or None,
+                        "password": parts.password or store_password(parts.username)}
     if scheme not in ("redis", "redis+cluster"):
         raise StoreError(f"store {shown!r}: unknown scheme {parts.scheme!r}; use {SCHEMES}")
     if not parts.hostname:
@@ -701,7 +719,8 @@ def parse_url(url: str) -> tuple[str, dict[str, Any]]:
         raise StoreError(f"store {shown!r}: database {path!r} is not a number "
                          "(redis://host:port/db)")
     options = {"host": parts.hostname, "port": port or 6379,
-               "username": parts.username or None, "password": parts.password or None}
+               "username": parts.username or None,
+               "password": parts.password or store_password(parts.username)}
     if scheme == "redis":
         options["db"] = int(path or 0)
     return scheme, options

@@ -82,6 +82,7 @@ class HostManager:
                 LOG.info("stored host %s not placed: %s", record.mac, exc)
                 continue
             self._saved[record.mac] = record.seen
+            self.s.edge.restored(dpid, record.port, record.mac)
             placed += 1
         if placed:
             self.s.record("host", f"{placed} hosts of {self.s.topo.switch_name(dpid)} "
@@ -133,6 +134,9 @@ class HostManager:
             return Change()
         if self.s.topo.is_link_port(dpid, port) or (dpid, port) in self.s.nf_ports():
             return Change()
+        admitted, refused = self.s.edge.admit(dpid, port, mac, ip)
+        if not admitted:  # it contests a binding elsewhere (core.edge)
+            return refused
         previous_owner = self.s.topo.host_by_ip(ip)
         was_known = mac in self.s.topo.hosts
         trusted_before = self.s.tagger_ports()
@@ -141,6 +145,7 @@ class HostManager:
         except TopologyError as exc:
             LOG.warning("host not learned: %s", exc)
             return Change()
+        self.s.edge.learned(dpid, port, host.mac, old)
         change = Change()
         now = self.s.clock()
         self.recovered.pop(host.mac, None)
@@ -210,6 +215,10 @@ class HostManager:
         self._expire_arp(now)
         change = self.learn_host(dpid, port, src_mac, src_ip)
         requester = self.s.topo.hosts.get(src_mac)
+        if self.s.edge.enabled and requester is not None and (
+                (requester.dpid, requester.port) != (dpid, port)
+                or requester.ip != src_ip != "0.0.0.0"):
+            requester = None  # a claim port security did not admit: no answers for it
         # Whoever was waiting for src_ip gets the answer now.
         waiters = self.pending_arp.pop(src_ip, {}).items()
         for waiting_mac, (waiting_ip, wdpid, wport, _since) in waiters:

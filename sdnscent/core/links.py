@@ -59,7 +59,7 @@ class LinkManager:
         groups += self._ingress_meters(dpid, trails) + self.s.multipath.multipath_ingress(dpid)
         flows = self.s.protection.expected(dpid, compiler.switch_flows(dpid, link_ports, trails),
                                            trails)
-        flows += self.s.trusted_flows(dpid, trails)
+        flows += self.s.trusted_flows(dpid, trails) + self.s.edge.flows(dpid)
         return Change([{dpid: first}, {dpid: groups + flows + [f for b in bindings
                                                               for f in b.flows]}])
 
@@ -73,7 +73,7 @@ class LinkManager:
             dpid, compiler.switch_flows(dpid, link_ports, trails), trails, installed)
         expected += [f for flows in self.s.blocks.values() for f in flows if f.dpid == dpid]
         expected += [f for b in bindings for f in b.flows]
-        expected += self.s.trusted_flows(dpid, trails)
+        expected += self.s.trusted_flows(dpid, trails) + self.s.edge.flows(dpid)
         expected += [op for op in multipath if isinstance(op, FlowSpec)]
         return expected
 
@@ -212,6 +212,7 @@ class LinkManager:
             del self.s.pending_link_ports[key]
         name = self.s.topo.switch_name(dpid)
         links, hosts = self.s.topo.remove_switch(dpid)
+        self.s.edge.switch_gone(dpid)
         self.s.record("switch", f"switch {name} disconnected; {len(links)} link directions lost")
         return self._after_loss(links, hosts, gone_switch=dpid)
 
@@ -222,6 +223,7 @@ class LinkManager:
         self.s.topo.set_port(dpid, port)
         if port.up:
             return Change()
+        self.s.edge.port_down(dpid, port.number)
         links, hosts = self.s.topo.remove_port(dpid, port.number)
         if links:
             self.s.record("link", f"port {port.number} of {self.s.topo.switch_name(dpid)} down: "
@@ -232,6 +234,9 @@ class LinkManager:
         """LLDP from (src, src_port) arrived at (dst, dst_port)."""
         if src not in self.s.topo.switches or dst not in self.s.topo.switches:
             return Change()
+        if self.s.edge.enabled and (self.s.edge.faces_hosts(src, src_port)
+                                    or self.s.edge.faces_hosts(dst, dst_port)):
+            return Change()  # hosts were seen there: LLDP alone does not make it a link
         self.s.link_seen_at[(src, src_port)] = self.s.clock()
         confirmed = self.s.pending_link_ports.pop((dst, dst_port), None) is not None
         port = self.s.topo.switches[dst].ports.get(dst_port)

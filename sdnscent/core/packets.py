@@ -94,6 +94,10 @@ class PacketManager:
             return decision
         decision.add(self.s.hosts.learn_host(dpid, in_port, eth_src, ip_src))
         hosts = self.s.topo.hosts
+        here = hosts.get(eth_src)
+        if self.s.edge.enabled and (here is None or (here.dpid, here.port) != (dpid, in_port)) \
+                and (dpid, in_port) not in self.s.nf_ports():
+            return decision  # a claim port security did not admit (core.edge)
         service = self.s.services.service_by_mac(eth_dst)
         if service is not None:  # to a VIP: the service's group takes it from the table
             if eth_src in hosts:

@@ -28,6 +28,7 @@ from .index import TrailIndex
 from .model import LINK_PORT_GRACE, ROUTING_SCENT, ROUTINGS, Event, ServiceBinding
 
 if TYPE_CHECKING:
+    from .edge import EdgeManager
     from .hosts import HostManager
     from .links import LinkManager
     from .load import LoadManager
@@ -60,6 +61,7 @@ class CoreState:
     retries: RetryManager
     packets: PacketManager
     protection: ProtectionManager
+    edge: EdgeManager
 
     def __init__(self, store: TrailStore, default_capacity: int | None = None,
                  clock: Callable[[], float] = time.time, switch_grace: float = 0.0,
