@@ -7,12 +7,16 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from os_ken.lib.packet import arp, ethernet, packet
+from os_ken.lib.packet import arp, ethernet, icmpv6, ipv6, packet
 
 from sdnscent.compiler import Op
 from sdnscent.core.model import ArpPacket
+from sdnscent.core.neighbours import NdPacket
 from sdnscent.flows import (
     ETH_TYPE_ARP,
+    ETH_TYPE_IPV6,
+    ICMPV6_NA,
+    IPPROTO_ICMPV6,
     TABLE_CLASSIFY,
     Action,
     FlowDelete,
@@ -234,3 +238,31 @@ def arp_frame(out: ArpPacket) -> bytes:
                              dst_mac=out.dst_mac, dst_ip=out.dst_ip))
     pkt.serialize()
     return bytes(pkt.data)
+
+
+ND_HOP_LIMIT = 255  # RFC 4861: Neighbour Discovery is accepted only with hop limit 255
+NA_SOLICITED, NA_OVERRIDE = 2, 1  # an NA's S and O flags, in os-ken's 3-bit `res`
+
+
+def nd_frame(out: NdPacket) -> bytes:
+    """The Ethernet frame of a Neighbour Solicitation or Advertisement the core decided to
+    send (the ICMPv6 checksum is computed here)."""
+    if out.kind == ICMPV6_NA:
+        option = icmpv6.nd_option_tla(hw_src=out.lladdr) if out.lladdr else None
+        flags = NA_OVERRIDE | (NA_SOLICITED if out.solicited else 0)
+        body = icmpv6.nd_neighbor(res=flags, dst=out.target, option=option)
+    else:
+        option = icmpv6.nd_option_sla(hw_src=out.lladdr) if out.lladdr else None
+        body = icmpv6.nd_neighbor(res=0, dst=out.target, option=option)
+    pkt = packet.Packet()
+    pkt.add_protocol(ethernet.ethernet(out.eth_dst, out.eth_src, ETH_TYPE_IPV6))
+    pkt.add_protocol(ipv6.ipv6(hop_limit=ND_HOP_LIMIT, nxt=IPPROTO_ICMPV6, src=out.ip_src,
+                               dst=out.ip_dst))
+    pkt.add_protocol(icmpv6.icmpv6(type_=out.kind, code=0, data=body))
+    pkt.serialize()
+    return bytes(pkt.data)
+
+
+def frame(out: ArpPacket | NdPacket) -> bytes:
+    """The frame of an ARP or ND packet the core decided to send."""
+    return nd_frame(out) if isinstance(out, NdPacket) else arp_frame(out)

@@ -27,7 +27,7 @@ from os_ken.controller.handler import (
     MAIN_DISPATCHER,
     set_ev_cls,
 )
-from os_ken.lib.packet import arp, ethernet, ipv4, packet
+from os_ken.lib.packet import arp, ethernet, icmpv6, ipv4, ipv6, packet
 from os_ken.ofproto import ofproto_v1_3
 from werkzeug.serving import make_server
 
@@ -42,7 +42,10 @@ from sdnscent.flows import (
     COOKIE_MASK_OURS,
     ETH_TYPE_ARP,
     ETH_TYPE_IPV4,
+    ETH_TYPE_IPV6,
     ETH_TYPE_LLDP,
+    ICMPV6_NA,
+    ICMPV6_NS,
     KIND_TRAIL,
     TABLE_CLASSIFY,
     TABLE_FORWARD,
@@ -510,6 +513,19 @@ class ScentTrailApp(app_manager.OSKenApp):
             if ip is not None and not _is_multicast(eth.dst):
                 self._submit("ipv4", lambda: self._on_ipv4(
                     dp.id, in_port, eth.src, eth.dst, ip.src, msg.data, received))
+        elif eth.ethertype == ETH_TYPE_IPV6:
+            ip6 = pkt.get_protocol(ipv6.ipv6)
+            icmp = pkt.get_protocol(icmpv6.icmpv6)
+            if ip6 is None:
+                return
+            if icmp is not None and icmp.type_ in (ICMPV6_NS, ICMPV6_NA):
+                target = getattr(icmp.data, "dst", None)
+                if target is not None:
+                    self._submit("nd", lambda: self._on_nd(dp.id, in_port, icmp.type_, eth.src,
+                                                           ip6.src, target, received))
+            elif not _is_multicast(eth.dst):
+                self._submit("ipv6", lambda: self._on_ipv4(
+                    dp.id, in_port, eth.src, eth.dst, ip6.src, msg.data, received))
 
     def _on_arp(self, dpid: int, in_port: int, req: Any, received: float) -> None:
         with self.ctrl.lock, self.metrics.planning.time():
@@ -518,7 +534,17 @@ class ScentTrailApp(app_manager.OSKenApp):
         for out in decision.packets:
             dp = self.datapaths.get(out.dpid)
             if dp is not None:
-                self._packet_out(dp, out.port, ofmsg.arp_frame(out))
+                self._packet_out(dp, out.port, ofmsg.frame(out))
+        self._carry_out(decision, dpid, in_port, None, received)
+
+    def _on_nd(self, dpid: int, in_port: int, kind: int, eth_src: str, ip_src: str,
+               target: str, received: float) -> None:
+        with self.ctrl.lock, self.metrics.planning.time():
+            decision = self.ctrl.nd_in(dpid, in_port, kind, eth_src, ip_src, target)
+        for out in decision.packets:
+            dp = self.datapaths.get(out.dpid)
+            if dp is not None:
+                self._packet_out(dp, out.port, ofmsg.frame(out))
         self._carry_out(decision, dpid, in_port, None, received)
 
     def _on_ipv4(self, dpid: int, in_port: int, eth_src: str, eth_dst: str, ip_src: str,
@@ -569,7 +595,8 @@ def _error_name(ofp: Any, kind: int, code: int) -> str:
 
 
 def _packet_kind(msg: Any, eth: Any) -> str:
-    """lldp, arp, label-miss, ipv4 or other: what a packet-in asks for."""
+    """lldp, arp, label-miss, ipv4, ipv4-broadcast, ipv6, ipv6-multicast or other: what a
+    packet-in asks for (ND is ipv6-multicast or ipv6)."""
     if eth is None:
         return "other"
     if eth.ethertype == ETH_TYPE_LLDP:
@@ -578,6 +605,10 @@ def _packet_kind(msg: Any, eth: Any) -> str:
         return "arp"
     if msg.table_id == TABLE_FORWARD:
         return "label-miss"
+    if eth.ethertype == ETH_TYPE_IPV6:
+        return "ipv6-multicast" if _is_multicast(eth.dst) else "ipv6"
+    if eth.ethertype == ETH_TYPE_IPV4 and _is_multicast(eth.dst):
+        return "ipv4-broadcast"
     return "ipv4" if eth.ethertype == ETH_TYPE_IPV4 else "other"
 
 

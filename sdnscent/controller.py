@@ -33,6 +33,7 @@ from .core.model import (
     is_pinned,
 )
 from .core.multipath import MultipathManager
+from .core.neighbours import NeighbourManager, pair_trails
 from .core.packets import Decision, PacketManager, Parked
 from .core.policies import PolicyManager
 from .core.retries import RetryManager
@@ -71,6 +72,7 @@ class ScentController:
         s.policies, s.multipath = PolicyManager(s), MultipathManager(s)
         s.services, s.load, s.retries = ServiceManager(s), LoadManager(s), RetryManager(s)
         s.packets = PacketManager(s)
+        s.neighbours = NeighbourManager(s)
         self.s = s
 
     @property
@@ -195,6 +197,23 @@ class ScentController:
         return self.s.packets.ipv4(dpid, in_port, eth_src, eth_dst, ip_src, data, received,
                                    deadline)
 
+    def ipv6_in(self, dpid: int, in_port: int, eth_src: str, eth_dst: str, ip_src: str,
+                data: bytes, received: float, deadline: float | None = None) -> Decision:
+        """An IPv6 packet-in (not Neighbour Discovery): as ipv4_in, with IPv6 trails."""
+        return self.s.packets.ipv4(dpid, in_port, eth_src, eth_dst, ip_src, data, received,
+                                   deadline)
+
+    def nd_in(self, dpid: int, port: int, kind: int, eth_src: str, ip_src: str,
+              target: str) -> Decision:
+        """A Neighbour Solicitation or Advertisement: answers and probes to send now, then
+        IPv6 trails for the pairs it shows (core/neighbours.py)."""
+        result = self.s.neighbours.handle(dpid, port, kind, eth_src, ip_src, target)
+        decision = Decision(packets=list(result.packets))
+        decision.add(result.change)
+        for change in pair_trails(self.s, result.pairs):
+            decision.add(change)
+        return decision
+
     def release_parked(self, now: float) -> list[Parked]:
         """Parked packets to decide again now that a link appeared."""
         return self.s.packets.release(now)
@@ -256,18 +275,19 @@ class ScentController:
         return self.s.hosts.handle_arp(dpid, port, opcode, src_mac, src_ip, dst_ip)
 
     def trail_for_pair(self, src_mac: str, dst_mac: str,
-                       app: str = DEFAULT_APP) -> Trail | None:
-        """The live trail of `app` from src_mac to dst_mac, if any."""
-        return self.s.trails.trail_for_pair(src_mac, dst_mac, app)
+                       app: str = DEFAULT_APP, family: int = 4) -> Trail | None:
+        """The live `family` (4 or 6) trail of `app` from src_mac to dst_mac, if any."""
+        return self.s.trails.trail_for_pair(src_mac, dst_mac, app, family)
 
     def ensure_trail(self, src_mac: str, dst_mac: str, app: str = DEFAULT_APP,
-                     record_failure: bool = True) -> tuple[Trail, Change]:
-        """The trail of `app` for a host pair, planned and compiled if missing."""
-        return self.s.trails.ensure_trail(src_mac, dst_mac, app, record_failure)
+                     record_failure: bool = True, family: int = 4) -> tuple[Trail, Change]:
+        """The `family` trail of `app` for a host pair, planned and compiled if missing."""
+        return self.s.trails.ensure_trail(src_mac, dst_mac, app, record_failure, family)
 
-    def ensure_pair(self, src_mac: str, dst_mac: str) -> tuple[Trail | None, Change]:
-        """The default trail of a pair plus the trails of every application on it."""
-        return self.s.trails.ensure_pair(src_mac, dst_mac)
+    def ensure_pair(self, src_mac: str, dst_mac: str,
+                    family: int = 4) -> tuple[Trail | None, Change]:
+        """The default `family` trail of a pair plus the trails of every application on it."""
+        return self.s.trails.ensure_pair(src_mac, dst_mac, family)
 
     def blocked(self) -> list[tuple[str, str, str]]:
         """(application, src MAC, dst MAC) whose packets are dropped by policy."""

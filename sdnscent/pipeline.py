@@ -18,6 +18,7 @@ TABLES = (TABLE_CLASSIFY, TABLE_FORWARD)  # every table the pipeline uses, in or
 
 PRIO_LLDP = 1000  # table 0: LLDP to the controller (link discovery)
 PRIO_ARP = 900  # table 0: ARP to the controller (proxy ARP)
+PRIO_ND = 890  # table 0: IPv6 Neighbour Solicitations and Advertisements to the controller
 PRIO_LINK_PORT = 500  # table 0: labelled frames from an inter-switch port go on to table 1
 PRIO_TAGGED = 450  # table 0: a label of a tagger port's own trail goes on to table 1
 PRIO_TAGGER_DROP = 410  # table 0: any other label from a tagger port, dropped and counted
@@ -28,7 +29,7 @@ PRIO_APP_TOP = 299  # table 0: the policy's first application (PRIO_APP_BASE + s
 PRIO_APP_BASE = 200  # table 0: lowest application priority (later ones clamp here)
 PRIO_APP = 200  # table 0: an application trail stored without a priority
 PRIO_TRAIL = 100  # table 0: a host pair's default trail; table 1: every trail hop
-PRIO_PUNT = 10  # table 0: IPv4 without a classifier, to the controller (trail set-up)
+PRIO_PUNT = 10  # table 0: IPv4 or IPv6 without a classifier, to the controller (trail set-up)
 PRIO_MISS = 0  # table 0: drop anything else; table 1: unknown label to the controller
 
 # Cookies: magic (bits 63-48), kind (bits 47-32), id (bits 31-0) ----------------

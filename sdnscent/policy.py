@@ -72,7 +72,7 @@ class Endpoints:
     """
 
     hosts: tuple[str, ...] = ()
-    prefixes: tuple[ipaddress.IPv4Network, ...] = ()
+    prefixes: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()  # either family
     ports: tuple[L4Port, ...] = ()
     dscp: tuple[int, ...] = ()
 
@@ -227,7 +227,8 @@ def to_jsonable(value: Any) -> Any:
         return sorted(to_jsonable(v) for v in value)
     if isinstance(value, (tuple, list)):
         return [to_jsonable(v) for v in value]
-    if isinstance(value, (ipaddress.IPv4Network, ipaddress.IPv4Address)):
+    if isinstance(value, (ipaddress.IPv4Network, ipaddress.IPv4Address, ipaddress.IPv6Network,
+                          ipaddress.IPv6Address)):
         return str(value)
     return value
 

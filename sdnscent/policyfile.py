@@ -928,7 +928,7 @@ class _Reader:
         if fields is None:
             return None
         hosts: list[str] | None = []
-        prefixes: list[ipaddress.IPv4Network | None] = []
+        prefixes: list[ipaddress.IPv4Network | ipaddress.IPv6Network | None] = []
         ports: list[L4Port | None] = []
         dscp: list[int | None] = []
         bad = False
@@ -936,7 +936,7 @@ class _Reader:
             hosts = self.names(fields["hosts"], f"{path}.hosts", "host names", self.host_ref)
             bad |= hosts is None
         for key, out, what, read in (
-                ("prefixes", prefixes, "IPv4 prefixes", self.prefix),
+                ("prefixes", prefixes, "IP prefixes", self.prefix),
                 ("ports", ports, "ports such as tcp/443", self.l4port),
                 ("dscp", dscp, "DSCP values 0..63",
                  lambda item, item_path: self.integer(item, item_path, 0, 63))):
@@ -954,20 +954,20 @@ class _Reader:
         return Endpoints(hosts=tuple(hosts), prefixes=tuple(dict.fromkeys(prefixes)),  # type: ignore[arg-type]
                          ports=tuple(dict.fromkeys(ports)), dscp=tuple(dict.fromkeys(dscp)))
 
-    def prefix(self, node: Node, path: str) -> ipaddress.IPv4Network | None:
+    def prefix(self, node: Node, path: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network \
+            | None:
         ok, value = self.value(node, path)
         if not ok:
             return None
         if not isinstance(value, str):
-            self.error(node, path, "must be an IPv4 prefix such as 10.0.1.0/24, "
-                       f"got {_describe(node, value)}")
+            self.error(node, path, "must be an IPv4 or IPv6 prefix such as 10.0.1.0/24 or "
+                       f"fc00::/64, got {_describe(node, value)}")
             return None
         try:
-            return ipaddress.IPv4Network(value.strip(), strict=False)
+            return ipaddress.ip_network(value.strip(), strict=False)
         except ValueError as exc:
-            reason = "IPv6 is not supported" if ":" in value else str(exc)
-            self.error(node, path, f"{value!r} is not an IPv4 prefix such as 10.0.1.0/24 "
-                       f"({reason})")
+            self.error(node, path, f"{value!r} is not an IPv4 or IPv6 prefix such as "
+                       f"10.0.1.0/24 or fc00::/64 ({exc})")
             return None
 
     def l4port(self, node: Node, path: str) -> L4Port | None:

@@ -442,7 +442,9 @@ def test_one_hop_trail_is_delivered_locally_without_a_label_by_pipeline_and_link
         trace = net.send(attachment(h1), Packet(h1.mac, "ff:ff:ff:ff:ff:ff", eth_type))
         assert [(p.dpid, p.table) for p in trace.packet_ins] == [(dpid, TABLE_CLASSIFY)]
         assert not trace.deliveries and not trace.drops
-    trace = net.send(attachment(h1), Packet(h1.mac, h2.mac, 0x86DD))  # IPv6
+    trace = net.send(attachment(h1), Packet(h1.mac, h2.mac, 0x86DD))  # IPv6: asks for a trail
+    assert [(p.dpid, p.table) for p in trace.packet_ins] == [(dpid, TABLE_CLASSIFY)]
+    trace = net.send(attachment(h1), Packet(h1.mac, h2.mac, 0x88B5))  # local experimental
     assert [(d.reason, d.table, d.cookie) for d in trace.drops] == [
         (DROP_BY_FLOW, TABLE_CLASSIFY, PIPELINE_COOKIE)]
     # Labelled frames are accepted on the link ports only (then table 1 misses here).

@@ -129,7 +129,7 @@ class HostManager:
 
     def learn_host(self, dpid: int, port: int, mac: str, ip: str) -> Change:
         """A host spoke from (dpid, port); learn it, moving its trails if it moved."""
-        if mac == CONTROLLER_MAC or ip == "0.0.0.0" or dpid not in self.s.topo.switches:
+        if mac == CONTROLLER_MAC or ip in ("0.0.0.0", "::") or dpid not in self.s.topo.switches:
             return Change()
         if self.s.topo.is_link_port(dpid, port) or (dpid, port) in self.s.nf_ports():
             return Change()
@@ -137,15 +137,16 @@ class HostManager:
         was_known = mac in self.s.topo.hosts
         trusted_before = self.s.tagger_ports()
         try:
-            host, old = self.s.topo.add_host(mac, ip, dpid, port)
+            add = self.s.topo.add_host6 if ":" in ip else self.s.topo.add_host
+            host, old = add(mac, ip, dpid, port)
         except TopologyError as exc:
             LOG.warning("host not learned: %s", exc)
             return Change()
         change = Change()
         now = self.s.clock()
         self.recovered.pop(host.mac, None)
-        if old is not None or not was_known \
-                or now - self._saved.get(host.mac, float("-inf")) >= HOST_REFRESH:
+        if host.ip and (old is not None or not was_known  # the store keeps IPv4 hosts
+                        or now - self._saved.get(host.mac, float("-inf")) >= HOST_REFRESH):
             self._save(host, now)
         if previous_owner is not None and previous_owner.mac != host.mac:
             self.s.record("host", f"{ip} moved from {previous_owner.mac} to {mac}")
@@ -296,4 +297,5 @@ class HostManager:
             change.merge(self.s.trails.unblock(key))
         for waiting in self.pending_arp.values():
             waiting.pop(mac, None)
+        self.s.neighbours.forget(mac)
         return change

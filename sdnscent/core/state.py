@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from .links import LinkManager
     from .load import LoadManager
     from .multipath import MultipathManager
+    from .neighbours import NeighbourManager
     from .packets import PacketManager
     from .policies import PolicyManager
     from .retries import RetryManager
@@ -57,6 +58,7 @@ class CoreState:
     load: LoadManager
     retries: RetryManager
     packets: PacketManager
+    neighbours: NeighbourManager
 
     def __init__(self, store: TrailStore, default_capacity: int | None = None,
                  clock: Callable[[], float] = time.time, switch_grace: float = 0.0,
