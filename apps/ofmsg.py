@@ -34,6 +34,7 @@ from sdnscent.flows import (
 )
 
 GROUP_TYPES = {"all": 0, "select": 1, "indirect": 2}
+MASKED_FIELDS = frozenset({"eth_dst"})  # masked matches the compiler writes (edge drops)
 
 
 def actions(dp: Any, acts: tuple[Action, ...]) -> list[Any]:
@@ -73,8 +74,14 @@ def flow_mod(dp: Any, spec: FlowSpec) -> Any:
         dp, cookie=spec.cookie, table_id=spec.table, command=ofp.OFPFC_ADD,
         idle_timeout=spec.idle_timeout, hard_timeout=spec.hard_timeout,
         priority=spec.priority, flags=ofp.OFPFF_SEND_FLOW_REM if spec.notify_removed else 0,
-        match=parser.OFPMatch(**spec.match_dict),
+        match=parser.OFPMatch(**oxm_match(spec.match_dict)),
         instructions=inst)
+
+
+def oxm_match(match: dict[str, int | str]) -> dict[str, Any]:
+    """os-ken's form of a match: a masked value "value/mask" becomes (value, mask)."""
+    return {k: tuple(v.split("/", 1)) if isinstance(v, str) and "/" in v else v
+            for k, v in match.items()}
 
 
 def flow_delete(dp: Any, op: FlowDelete) -> Any:
@@ -85,7 +92,7 @@ def flow_delete(dp: Any, op: FlowDelete) -> Any:
         table_id=ofp.OFPTT_ALL if op.table is None else op.table,
         command=ofp.OFPFC_DELETE_STRICT if op.strict else ofp.OFPFC_DELETE,
         priority=op.priority or 0, out_port=ofp.OFPP_ANY, out_group=ofp.OFPG_ANY,
-        match=parser.OFPMatch(**dict(op.match)))
+        match=parser.OFPMatch(**oxm_match(dict(op.match))))
 
 
 def group_mod(dp: Any, spec: GroupSpec, command: str | None = None) -> Any:
@@ -134,14 +141,16 @@ def actions_from(dp: Any, acts: list[Any]) -> tuple[Action, ...]:
 def flow_from_stats(dp: Any, entry: Any) -> FlowSpec:
     """A FlowSpec comparable with the compiler's for one OFPFlowStats entry.
 
-    Raises UnparsedFlow for masked matches, write/clear actions, meters and
+    Raises UnparsedFlow for masked matches (but of MASKED_FIELDS), write/clear actions, meters and
     actions FlowSpec does not model (the caller falls back to a wipe).
     """
     ofp = dp.ofproto
     match: dict[str, int | str] = {}
     for name, value in entry.match.items():
         if isinstance(value, tuple):
-            raise UnparsedFlow(f"masked match field {name}")
+            if name not in MASKED_FIELDS or not all(isinstance(v, str) for v in value):
+                raise UnparsedFlow(f"masked match field {name}")
+            value = "/".join(value)  # the compiler's "value/mask" (hosttraffic.EDGE_KINDS)
         match[name] = value.lower() if isinstance(value, str) else value
     acts: tuple[Action, ...] = ()
     goto = None

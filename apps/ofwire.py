@@ -66,6 +66,12 @@ def _value(name: str, value: int | str) -> bytes:
 
 
 def _oxm(name: str, value: int | str) -> bytes:
+    if isinstance(value, str) and "/" in value:  # "value/mask": has_mask set, both follow
+        if FIELDS.get(name, (0, 0, ""))[2] != "mac":
+            raise Unsupported(f"masked OXM field {name}")
+        plain, mask = value.split("/", 1)
+        body = _value(name, plain) + _value(name, mask)
+        return struct.pack("!HBB", OXM_CLASS, FIELDS[name][0] << 1 | 1, len(body)) + body
     body = _value(name, value)
     return struct.pack("!HBB", OXM_CLASS, FIELDS[name][0] << 1, len(body)) + body
 

@@ -27,13 +27,13 @@ from os_ken.controller.handler import (
     MAIN_DISPATCHER,
     set_ev_cls,
 )
-from os_ken.lib.packet import arp, ethernet, icmpv6, ipv4, ipv6, packet
+from os_ken.lib.packet import arp, dhcp, ethernet, icmpv6, ipv4, ipv6, packet, udp
 from os_ken.ofproto import ofproto_v1_3
 from werkzeug.serving import make_server
 
 from sdnscent.allocator import AllocatorError, UsageMeter, open_allocator
 from sdnscent.cache import CachedStore
-from sdnscent.compiler import Op
+from sdnscent.compiler import DHCP_CLIENT_PORT, DHCP_SERVER_PORT, Op
 from sdnscent.controller import Change, Decision, ScentController
 from sdnscent.dra import DraConfig
 from sdnscent.flows import (
@@ -46,6 +46,7 @@ from sdnscent.flows import (
     ETH_TYPE_LLDP,
     ICMPV6_NA,
     ICMPV6_NS,
+    KIND_EDGE,
     KIND_TRAIL,
     TABLE_CLASSIFY,
     TABLE_FORWARD,
@@ -54,6 +55,7 @@ from sdnscent.flows import (
     cookie_trail_id,
     make_cookie,
 )
+from sdnscent.hosttraffic import HostTrafficCollector, edge_kind
 from sdnscent.metrics import ControllerCollector, Metrics, TimedStore
 from sdnscent.policyfile import load_policy
 from sdnscent.ratelimit import RateLimiter
@@ -99,6 +101,7 @@ class ScentTrailApp(app_manager.OSKenApp):
                                                   hold_time=SETTINGS.move_hold,
                                                   period=SETTINGS.stats_interval))
         self.metrics.registry.register(ControllerCollector(self.ctrl))
+        self.metrics.registry.register(HostTrafficCollector(self.ctrl.traffic, self.ctrl.lock))
         # Agent samples must carry an HMAC under their node's key (docs/security.rst).
         self.ctrl.node_reader = NodeLoadReader(SETTINGS.telemetry_keys)
         self._packet_ins = RateLimiter(SETTINGS.packet_in_rate, SETTINGS.packet_in_burst) \
@@ -402,6 +405,8 @@ class ScentTrailApp(app_manager.OSKenApp):
                 self.channel.send(dp, ofmsg.port_stats_request(dp))
                 self.channel.send(dp, ofmsg.classifier_stats_request(
                     dp, make_cookie(KIND_TRAIL), COOKIE_MASK_KIND))
+                self.channel.send(dp, ofmsg.classifier_stats_request(
+                    dp, make_cookie(KIND_EDGE), COOKIE_MASK_KIND))  # host traffic dropped
 
     def _leases(self) -> Change:
         """Trails whose lease ran out go; failed trails whose back-off is over come back."""
@@ -475,13 +480,19 @@ class ScentTrailApp(app_manager.OSKenApp):
         if self.channel.flow_stats_reply(msg.datapath.id, msg.xid, msg.body, more):
             return  # a flow table read back for the audit
         stats = []
+        edges = []
         for entry in ev.msg.body:
             trail_id = cookie_trail_id(entry.cookie)
             if trail_id is not None:
                 stats.append((trail_id, entry.match.get("in_port"), entry.packet_count,
                               entry.byte_count))
+            elif edge_kind(entry.cookie) is not None:
+                edges.append((entry.cookie, entry.packet_count))
         with self.ctrl.lock:
-            self.ctrl.classifier_counters(msg.datapath.id, stats)
+            if stats or not edges:
+                self.ctrl.classifier_counters(msg.datapath.id, stats)
+            if edges:
+                self.ctrl.edge_stats(msg.datapath.id, edges)
 
     # packets -------------------------------------------------------------
     @set_ev_cls(ofp_event.EventOFPPacketIn, MAIN_DISPATCHER)
@@ -508,6 +519,12 @@ class ScentTrailApp(app_manager.OSKenApp):
                 self._submit("arp", lambda: self._on_arp(dp.id, in_port, req, received))
         elif msg.table_id == TABLE_FORWARD:
             self._submit("label-miss", lambda: self._on_label_miss(dp.id, in_port, msg.data))
+        elif eth.ethertype == ETH_TYPE_IPV4 and _dhcp_port(pkt) is not None:
+            ip, boot = pkt.get_protocol(ipv4.ipv4), pkt.get_protocol(dhcp.dhcp)
+            if ip is not None and boot is not None:
+                to_server = _dhcp_port(pkt) == DHCP_SERVER_PORT
+                self._submit("dhcp", lambda: self._on_dhcp(dp.id, in_port, eth.src, ip.src,
+                                                           to_server, boot.chaddr, msg.data))
         elif eth.ethertype == ETH_TYPE_IPV4:
             ip = pkt.get_protocol(ipv4.ipv4)
             if ip is not None and not _is_multicast(eth.dst):
@@ -536,6 +553,23 @@ class ScentTrailApp(app_manager.OSKenApp):
             if dp is not None:
                 self._packet_out(dp, out.port, ofmsg.frame(out))
         self._carry_out(decision, dpid, in_port, None, received)
+
+    def _on_dhcp(self, dpid: int, in_port: int, eth_src: str, ip_src: str, to_server: bool,
+                 chaddr: str, data: bytes) -> None:
+        """Relay a DHCP packet as it is to the server's port or the client's."""
+        with self.ctrl.lock:
+            relays, decision = self.ctrl.dhcp_in(dpid, in_port, eth_src, ip_src, to_server,
+                                                 chaddr)
+        for relay in relays:
+            dp = self.datapaths.get(relay.dpid)
+            if dp is not None:
+                self._packet_out(dp, relay.port, data)
+        for out in decision.packets:
+            dp = self.datapaths.get(out.dpid)
+            if dp is not None:
+                self._packet_out(dp, out.port, ofmsg.frame(out))
+        if decision.changes:
+            self._carry_out(decision, dpid, in_port, None, None)
 
     def _on_nd(self, dpid: int, in_port: int, kind: int, eth_src: str, ip_src: str,
                target: str, received: float) -> None:
@@ -619,6 +653,14 @@ def _decode(name: bytes | str) -> str:
 def _port(ofp: Any, desc: Any) -> Port:
     up = not (desc.state & ofp.OFPPS_LINK_DOWN) and not (desc.config & ofp.OFPPC_PORT_DOWN)
     return Port(desc.port_no, _decode(desc.name), desc.hw_addr, desc.curr_speed * 1000, up)
+
+
+def _dhcp_port(pkt: Any) -> int | None:
+    """67 or 68: the DHCP port a UDP packet is sent to, else None."""
+    segment = pkt.get_protocol(udp.udp)
+    if segment is None or segment.dst_port not in (DHCP_SERVER_PORT, DHCP_CLIENT_PORT):
+        return None
+    return int(segment.dst_port)
 
 
 def _is_multicast(mac: str) -> bool:

@@ -21,6 +21,7 @@ from .flows import (
     ICMPV6_NA,
     ICMPV6_NS,
     IPPROTO_ICMPV6,
+    IPPROTO_UDP,
     OFPP_IN_PORT,
     Action,
     Bucket,
@@ -38,11 +39,13 @@ from .flows import (
     ToController,
     meter_for,
 )
+from .hosttraffic import edge_flows
 from .pipeline import (
     COOKIE_MASK_ALL,
     PIPELINE_COOKIE,
     PRIO_APP,
     PRIO_ARP,
+    PRIO_DHCP,
     PRIO_LINK_PORT,
     PRIO_LLDP,
     PRIO_MISS,
@@ -58,6 +61,8 @@ from .pipeline import (
 from .pipeline import meter_id as trail_meter_id
 from .policy import DEFAULT_APP
 from .trails import Trail
+
+DHCP_SERVER_PORT, DHCP_CLIENT_PORT = 67, 68  # DHCPv4's UDP ports (RFC 2131)
 
 Op = FlowSpec | FlowDelete | GroupSpec | GroupDelete | MeterSpec | MeterDelete
 Step = dict[int, list[Op]]  # dpid -> ops, sent together, then one barrier
@@ -76,6 +81,13 @@ def pipeline_flows(dpid: int) -> list[FlowSpec]:
                         {"eth_type": ETH_TYPE_IPV6, "ip_proto": IPPROTO_ICMPV6,
                          "icmpv6_type": kind}, [ToController()], cookie=c)
           for kind in (ICMPV6_NS, ICMPV6_NA)),
+        # DHCPv4 both ways: relayed by the controller (core/dhcp.py), never flooded.
+        *(FlowSpec.make(dpid, TABLE_CLASSIFY, PRIO_DHCP,
+                        {"eth_type": ETH_TYPE_IPV4, "ip_proto": IPPROTO_UDP, "udp_dst": port},
+                        [ToController()], cookie=c)
+          for port in (DHCP_SERVER_PORT, DHCP_CLIENT_PORT)),
+        # Other broadcast and multicast: dropped here at the edge, counted per kind.
+        *edge_flows(dpid),
         # Labelled frames are accepted only on inter-switch ports (link_port_flow).
         FlowSpec.make(dpid, TABLE_CLASSIFY, PRIO_UNTRUSTED_LABEL, {"eth_type": ETH_TYPE_MPLS},
                       cookie=c),

@@ -14,6 +14,7 @@ from typing import Any
 
 from .compiler import Step
 from .core import views
+from .core.dhcp import DhcpRelay, Relay
 from .core.hosts import HostManager
 from .core.links import LinkManager
 from .core.load import LoadManager
@@ -41,7 +42,8 @@ from .core.services import ServiceManager
 from .core.state import CoreState
 from .core.trails import TrailManager
 from .dra import DraConfig, HostLoad
-from .flows import FlowSpec
+from .flows import ICMPV6_NA, ICMPV6_NS, FlowSpec
+from .hosttraffic import HostTrafficCounters
 from .policy import DEFAULT_APP, Policy, Service
 from .store import TrailStore
 from .telemetry import NodeLoadReader, PortCounters
@@ -72,7 +74,8 @@ class ScentController:
         s.policies, s.multipath = PolicyManager(s), MultipathManager(s)
         s.services, s.load, s.retries = ServiceManager(s), LoadManager(s), RetryManager(s)
         s.packets = PacketManager(s)
-        s.neighbours = NeighbourManager(s)
+        s.neighbours, s.dhcp = NeighbourManager(s), DhcpRelay(s)
+        self.traffic = HostTrafficCounters()  # host traffic answered or dropped (/metrics)
         self.s = s
 
     @property
@@ -189,7 +192,11 @@ class ScentController:
     def arp_in(self, dpid: int, port: int, opcode: int, src_mac: str, src_ip: str,
                dst_ip: str) -> Decision:
         """An ARP packet-in: answers and probes to send, trails to set up."""
-        return self.s.packets.arp(dpid, port, opcode, src_mac, src_ip, dst_ip)
+        decision = self.s.packets.arp(dpid, port, opcode, src_mac, src_ip, dst_ip)
+        for kind, opcode_sent in (("arp", ARP_REPLY), ("arp-probe", ARP_REQUEST)):
+            self.traffic.count(kind, sum(1 for p in decision.packets
+                                         if getattr(p, "opcode", None) == opcode_sent))
+        return decision
 
     def ipv4_in(self, dpid: int, in_port: int, eth_src: str, eth_dst: str, ip_src: str,
                 data: bytes, received: float, deadline: float | None = None) -> Decision:
@@ -208,11 +215,27 @@ class ScentController:
         """A Neighbour Solicitation or Advertisement: answers and probes to send now, then
         IPv6 trails for the pairs it shows (core/neighbours.py)."""
         result = self.s.neighbours.handle(dpid, port, kind, eth_src, ip_src, target)
+        self.traffic.count("nd", sum(1 for p in result.packets if p.kind == ICMPV6_NA))
+        self.traffic.count("nd-probe", sum(1 for p in result.packets if p.kind == ICMPV6_NS))
         decision = Decision(packets=list(result.packets))
         decision.add(result.change)
         for change in pair_trails(self.s, result.pairs):
             decision.add(change)
         return decision
+
+    def dhcp_in(self, dpid: int, port: int, eth_src: str, ip_src: str, to_server: bool,
+                chaddr: str) -> tuple[list[Relay], Decision]:
+        """A DHCPv4 packet-in: where to send its frame (core/dhcp.py), and probes for an
+        unknown server."""
+        result = self.s.dhcp.handle(dpid, port, eth_src, ip_src, to_server, chaddr)
+        self.traffic.count(result.outcome)
+        decision = Decision(packets=list(result.packets))
+        decision.add(result.change)
+        return result.relays, decision
+
+    def edge_stats(self, dpid: int, entries: Iterable[tuple[int, int]]) -> None:
+        """Counters of the edge drop flows of switch `dpid`: (cookie, packets)."""
+        self.traffic.edge_stats(dpid, entries)
 
     def release_parked(self, now: float) -> list[Parked]:
         """Parked packets to decide again now that a link appeared."""

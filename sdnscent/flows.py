@@ -15,6 +15,7 @@ from .pipeline import COOKIE_MASK_ALL as COOKIE_MASK_ALL
 from .pipeline import COOKIE_MASK_KIND as COOKIE_MASK_KIND
 from .pipeline import COOKIE_MASK_OURS as COOKIE_MASK_OURS
 from .pipeline import KIND_BLOCK as KIND_BLOCK
+from .pipeline import KIND_EDGE as KIND_EDGE
 from .pipeline import KIND_PIPELINE as KIND_PIPELINE
 from .pipeline import KIND_SERVICE as KIND_SERVICE
 from .pipeline import KIND_TRAIL as KIND_TRAIL
@@ -33,6 +34,7 @@ ETH_TYPE_MPLS = 0x8847
 ETH_TYPE_LLDP = 0x88CC
 ETH_TYPE_IPV6 = 0x86DD
 IPPROTO_ICMPV6 = 58
+IPPROTO_UDP = 17
 ICMPV6_NS, ICMPV6_NA = 135, 136  # Neighbour Solicitation and Advertisement (RFC 4861)
 
 

@@ -19,6 +19,7 @@ TABLES = (TABLE_CLASSIFY, TABLE_FORWARD)  # every table the pipeline uses, in or
 PRIO_LLDP = 1000  # table 0: LLDP to the controller (link discovery)
 PRIO_ARP = 900  # table 0: ARP to the controller (proxy ARP)
 PRIO_ND = 890  # table 0: IPv6 Neighbour Solicitations and Advertisements to the controller
+PRIO_DHCP = 880  # table 0: DHCPv4 (UDP to port 67 or 68) to the controller (relay)
 PRIO_LINK_PORT = 500  # table 0: labelled frames from an inter-switch port go on to table 1
 PRIO_TAGGED = 450  # table 0: a label of a tagger port's own trail goes on to table 1
 PRIO_TAGGER_DROP = 410  # table 0: any other label from a tagger port, dropped and counted
@@ -29,6 +30,8 @@ PRIO_APP_TOP = 299  # table 0: the policy's first application (PRIO_APP_BASE + s
 PRIO_APP_BASE = 200  # table 0: lowest application priority (later ones clamp here)
 PRIO_APP = 200  # table 0: an application trail stored without a priority
 PRIO_TRAIL = 100  # table 0: a host pair's default trail; table 1: every trail hop
+PRIO_EDGE_DROP = 21  # table 0: broadcast, IPv4 and IPv6 multicast from hosts, dropped and counted
+PRIO_EDGE_DROP_ANY = 20  # table 0: any other multicast from hosts, dropped and counted
 PRIO_PUNT = 10  # table 0: IPv4 or IPv6 without a classifier, to the controller (trail set-up)
 PRIO_MISS = 0  # table 0: drop anything else; table 1: unknown label to the controller
 
@@ -46,6 +49,7 @@ KIND_TRAIL = 1  # every flow of a trail; id = the trail id
 KIND_BLOCK = 2  # drop rules of an application whose policy cannot be met; id = a counter
 KIND_SERVICE = 3  # a service binding's classifiers into its select group; id = a counter
 KIND_TAGGER = 4  # a tagger port's counted label drop; id = the port number
+KIND_EDGE = 5  # the counted drops of broadcast and multicast; id = the kind of traffic
 PIPELINE_COOKIE = 0x5CE7_0000_0000_0000  # cookie of the KIND_PIPELINE flows
 
 # Id ranges ----------------------------------------------------------------------

@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any, Literal
 
+from .hosttraffic import HostTrafficPolicy
+
 NodeKind = Literal["switch", "host", "nf"]
 Isolation = Literal["none", "link", "switch"]
 ISOLATIONS: tuple[str, ...] = ("none", "link", "switch")
@@ -174,6 +176,7 @@ class Policy:
     limits: Limits = field(default_factory=Limits)
     services: tuple[Service, ...] = ()
     source: str = "<built-in>"
+    host_traffic: HostTrafficPolicy = field(default_factory=HostTrafficPolicy)  # DHCP, gateway
 
     def service(self, name: str) -> Service | None:
         """The service called `name`, if any."""

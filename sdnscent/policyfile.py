@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from .hosttraffic import HostTrafficPolicy
 from .policy import (
     DEFAULT_APP,
     ISOLATIONS,
@@ -77,7 +78,8 @@ _BANDWIDTH_HINT = "give bit/s as a number or with a unit, e.g. 10G, 100M, 1.5Gbi
 _DURATION_HINT = "give seconds as a number or with a unit, e.g. 2ms, 150us, 0.5s"
 
 _TOP_KEYS = ("version", "zones", "nodes", "classifications", "data_classes", "applications",
-             "services", "limits")
+             "services", "limits", "host_traffic")
+_HOST_TRAFFIC_KEYS = ("dhcp_server", "gateway")  # docs/host-traffic.rst
 _ZONE_KEYS = ("level",)
 _NODE_KEYS = ("kind", "zone", "level", "role", "capacity", "attach", "ip", "mac", "tagger")
 _NF_KEYS = ("role", "attach")
@@ -597,9 +599,11 @@ class _Reader:
         applications = self.applications(top["applications"]) if "applications" in top else ()
         services = self.services(top["services"], applications) if "services" in top else ()
         limits = self.limits(top["limits"]) if "limits" in top else Limits()
+        host_traffic = self.host_traffic(top["host_traffic"]) if "host_traffic" in top \
+            else HostTrafficPolicy()
         policy = Policy(zones=zones, nodes=nodes, classifications=classifications,
                         data_classes=data_classes, applications=applications, limits=limits,
-                        services=services, source=self.source)
+                        services=services, source=self.source, host_traffic=host_traffic)
         self.check_multipath(policy)
         return policy
 
@@ -1159,6 +1163,27 @@ class _Reader:
                        f"{len(found)} weights")
             return None
         return tuple(found)  # type: ignore[arg-type]
+
+    def host_traffic(self, node: Node) -> HostTrafficPolicy:
+        """The DHCP server and the gateway: each a declared host or an IPv4 address."""
+        if _is_null(node):
+            return HostTrafficPolicy()
+        fields = self.mapping(node, "host_traffic", _HOST_TRAFFIC_KEYS)
+        if not fields:
+            return HostTrafficPolicy()
+        found: dict[str, str] = {}
+        for key, item in fields.items():
+            path = f"host_traffic.{key}"
+            ok, value = self.value(item, path)
+            if not ok:
+                continue
+            if not isinstance(value, str) or not value.strip():
+                self.error(item, path, "must name a host (declared under nodes) or give its "
+                           f"IPv4 address, got {_describe(item, value)}")
+                continue
+            if self.host_ref(value.strip(), item, path):
+                found[key] = value.strip()
+        return HostTrafficPolicy(**found)
 
     def limits(self, node: Node) -> Limits:
         if _is_null(node):

@@ -575,7 +575,25 @@ class Trace:
 
 
 _Value = int | str
-_Prefix = tuple[str, ipaddress.IPv4Network]  # (ipv4_src or ipv4_dst, network)
+@dataclass(frozen=True)
+class MacMask:
+    """A masked Ethernet address match ("value/mask", as Open vSwitch writes it)."""
+
+    value: int
+    mask: int
+
+    @classmethod
+    def parse(cls, text: str) -> MacMask:
+        """Read "aa:bb:cc:dd:ee:ff/ff:ff:ff:00:00:00"; ValueError if malformed."""
+        value, _, mask = text.partition("/")
+        return cls(int(str(_check_value("eth_dst", value)).replace(":", ""), 16),
+                   int(str(_check_value("eth_dst", mask)).replace(":", ""), 16))
+
+    def __contains__(self, mac: object) -> bool:
+        return isinstance(mac, str) and int(mac.replace(":", ""), 16) & self.mask == self.value
+
+
+_Prefix = tuple[str, "ipaddress.IPv4Network | MacMask"]  # (field, network or MAC mask)
 
 
 @dataclass(frozen=True)
@@ -604,7 +622,12 @@ class _Entry:
         """True when the packet's IPv4 addresses fall in every prefix tested."""
         for name, network in self.prefixes:
             have = packet.get(name)
-            if have is None or ipaddress.IPv4Address(have) not in network:
+            if have is None:
+                return False
+            if isinstance(network, MacMask):
+                if have not in network:
+                    return False
+            elif ipaddress.IPv4Address(have) not in network:
                 return False
         return True
 
@@ -662,7 +685,12 @@ def _compile_match(flow: FlowSpec) -> tuple[tuple[tuple[str, _Value], ...], tupl
     for name, value in match.items():
         if name not in MATCH_FIELDS:
             raise ValueError(f"unknown or unsupported match field {name!r}")
-        if name in _IPV4_FIELDS and isinstance(value, str) and "/" in value:
+        if name in _MAC_FIELDS and isinstance(value, str) and "/" in value:
+            try:
+                prefixes.append((name, MacMask.parse(value)))
+            except ValueError:
+                raise ValueError(f"{name}={value!r}: expected a masked MAC address") from None
+        elif name in _IPV4_FIELDS and isinstance(value, str) and "/" in value:
             try:
                 prefixes.append((name, ipaddress.IPv4Network(value, strict=False)))
             except ValueError:

@@ -127,6 +127,10 @@ class HostManager:
         self.probed[ip] = now
         return self._arp_probes(ip)
 
+    def probe(self, ip: str) -> list[ArpPacket]:
+        """ARP probes for `ip` now, within the same bounds as for an ARP request."""
+        return self._probe(ip, self.s.clock())
+
     def learn_host(self, dpid: int, port: int, mac: str, ip: str) -> Change:
         """A host spoke from (dpid, port); learn it, moving its trails if it moved."""
         if mac == CONTROLLER_MAC or ip in ("0.0.0.0", "::") or dpid not in self.s.topo.switches:

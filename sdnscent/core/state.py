@@ -27,6 +27,7 @@ from .index import TrailIndex
 from .model import LINK_PORT_GRACE, Event, ServiceBinding
 
 if TYPE_CHECKING:
+    from .dhcp import DhcpRelay
     from .hosts import HostManager
     from .links import LinkManager
     from .load import LoadManager
@@ -59,6 +60,7 @@ class CoreState:
     retries: RetryManager
     packets: PacketManager
     neighbours: NeighbourManager
+    dhcp: DhcpRelay
 
     def __init__(self, store: TrailStore, default_capacity: int | None = None,
                  clock: Callable[[], float] = time.time, switch_grace: float = 0.0,
