@@ -34,7 +34,8 @@ from sdnscent.flows import (
 )
 
 GROUP_TYPES = {"all": 0, "select": 1, "indirect": 2}
-MASKED_FIELDS = frozenset({"eth_dst"})  # masked matches the compiler writes (edge drops)
+# masked matches the compiler writes: edge drops, prefixes through the gateway
+MASKED_FIELDS = frozenset({"eth_dst", "ipv4_src", "ipv4_dst"})
 
 
 def actions(dp: Any, acts: tuple[Action, ...]) -> list[Any]:

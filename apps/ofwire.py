@@ -67,7 +67,7 @@ def _value(name: str, value: int | str) -> bytes:
 
 def _oxm(name: str, value: int | str) -> bytes:
     if isinstance(value, str) and "/" in value:  # "value/mask": has_mask set, both follow
-        if FIELDS.get(name, (0, 0, ""))[2] != "mac":
+        if FIELDS.get(name, (0, 0, ""))[2] not in ("mac", "ip"):
             raise Unsupported(f"masked OXM field {name}")
         plain, mask = value.split("/", 1)
         body = _value(name, plain) + _value(name, mask)

@@ -1,6 +1,8 @@
 """Host traffic beyond unicast IP, for real on s1 - s2 - s3: a DHCP lease from a real
-dnsmasq through the controller's relay (nothing flooded), and broadcasts dropped at the
-edge and counted on /metrics."""
+dnsmasq through the controller's relay (nothing flooded), broadcasts dropped at the
+edge and counted on /metrics, and the way out: an address behind the gateway h2 (a
+router with a second interface to o1, outside the fabric) reached on trails, with the
+policy's application for the outside prefix applied."""
 
 from __future__ import annotations
 
@@ -14,13 +16,22 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from scapy.contrib.mpls import MPLS
 from scapy.layers.dhcp import BOOTP
 from scapy.layers.inet import ICMP
 
 from mininet_tests.harness import Capture, ScentNet, ping, running_net, trail_between, wait_for
 from topologies.linear import LinearTopo
 
-POLICY = "nodes:\n  dhcp1: {kind: host, ip: 10.0.0.1}\nhost_traffic: {dhcp_server: dhcp1}\n"
+POLICY = """\
+nodes:
+  dhcp1: {kind: host, ip: 10.0.0.1}
+  router: {kind: host, ip: 10.0.0.2}
+host_traffic: {dhcp_server: dhcp1, gateway: router}
+applications:
+  - name: outside
+    endpoints: {prefixes: [192.168.1.0/24]}
+"""
 # dnsmasq pings an address before offering it (up to 3 s of silence): off, so the lease
 # time measures the fabric and the relay, not that check (DNSMASQ_PING=1 puts it back).
 DNSMASQ_EXTRA = [] if os.environ.get("DNSMASQ_PING") == "1" else ["--no-ping"]
@@ -33,7 +44,7 @@ exit 0
 
 @pytest.fixture(scope="module")
 def line(testbed: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScentNet]:
-    """s1 - s2 - s3; h1 is the policy's DHCP server, running dnsmasq."""
+    """s1 - s2 - s3; h1 is the policy's DHCP server, running dnsmasq; h2 the gateway."""
     for tool in ("dnsmasq", "udhcpc"):
         if shutil.which(tool) is None:
             pytest.skip(f"{tool} not installed: run `make setup` (dnsmasq-base, udhcpc)")
@@ -112,3 +123,29 @@ def dropped(net: ScentNet) -> float:
     found = re.search(r'sdnscent_host_traffic_dropped_packets_total\{kind="broadcast"\} (\S+)',
                       text)
     return float(found[1]) if found else 0.0
+
+
+def test_an_address_behind_the_gateway_is_reached_on_trails_under_the_policy(
+        line: ScentNet) -> None:
+    h1, h2 = line.host("h1"), line.host("h2")
+    outside = line.net.addHost("o1", ip="192.168.1.1/24")
+    link = line.net.addLink(h2, outside)
+    h2.setIP("192.168.1.254/24", intf=link.intf1)
+    outside.setIP("192.168.1.1/24", intf=link.intf2)
+    h2.cmd("sysctl -qw net.ipv4.ip_forward=1")
+    outside.cmd("ip route add default via 192.168.1.254")
+    h1.cmd(f"ip route add 192.168.1.0/24 via {h2.IP()}")
+    capture = Capture("s1-eth2", bpf="mpls")  # s1 towards s2
+    assert ping(h1, "192.168.1.1", count=3), h1.cmd("ping -c 1 192.168.1.1")
+    frames = capture.stop()
+    out = [t for t in line.ctl.get("/trails?src=10.0.0.1&dst=10.0.0.2")["trails"]]
+    by_app = {t["app"]: line.ctl.get(f"/trails/{t['id']}") for t in out}
+    assert set(by_app) >= {"outside"}, by_app
+    assert by_app["outside"]["match"] == [{"ipv4_dst": "192.168.1.0/255.255.255.0"}]
+    echoes = [f for f in frames if ICMP in f and f[ICMP].type == 8]
+    assert echoes and {f[MPLS].label for f in echoes} == {by_app["outside"]["label"]}
+    hosts = {h["mac"]: h for h in line.ctl.get("/topology")["hosts"]}
+    assert hosts[h2.MAC()]["ip"] == h2.IP()  # not the outside source of the replies
+    assert not any(h["ip"] == "192.168.1.1" for h in hosts.values())
+    back = line.ctl.get("/trails?src=10.0.0.2&dst=10.0.0.1")["trails"]
+    assert {t["app"] for t in back} >= {"outside"}  # replies come back on trails

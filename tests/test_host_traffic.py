@@ -125,3 +125,55 @@ def test_the_host_traffic_section_names_hosts_or_addresses() -> None:
     assert "host_traffic.gatway: unknown key 'gatway' (did you mean 'gateway'?)" in str(err.value)
     assert "host_traffic.dhcp_server: unknown host 'nosuch'" in str(err.value)
     assert ETH_TYPE_IPV4 == 0x0800
+
+
+GATEWAY = """\
+nodes:
+  r1: {kind: host, ip: 10.0.0.16}
+host_traffic: {gateway: r1}
+applications:
+  - name: outside-web
+    endpoints: {prefixes: [192.168.1.0/24], ports: [tcp/80]}
+"""
+
+
+def test_the_way_out_goes_by_trails_to_the_gateway_and_policy_applies(fat_tree,
+                                                                     clock) -> None:
+    ctrl = fat_tree.controller(clock)
+    ctrl.set_policy(parse_policy(GATEWAY, "gw.yaml"))
+    h1, gw = fat_tree.host(1), fat_tree.host(16)
+    # A reply from outside, forwarded by the gateway: its source is not the gateway's.
+    decision = ctrl.ipv4_in(gw.dpid, gw.port, gw.mac, h1.mac, "192.168.1.1", b"", 0.0)
+    assert decision.resend
+    assert ctrl.topo.hosts[gw.mac].ip == gw.ip and ctrl.topo.host_by_ip("192.168.1.1") is None
+    back = {t.app: t for t in ctrl.store.all() if t.src_mac == gw.mac}
+    assert set(back) == {"default", "outside-web"}
+    assert {dict(m)["ipv4_src"] for m in back["outside-web"].match} == {
+        "192.168.1.0/255.255.255.0"}
+    ctrl.ensure_pair(h1.mac, gw.mac)
+    out = {t.app: t for t in ctrl.store.all() if t.src_mac == h1.mac}
+    assert set(out) == {"default", "outside-web"}
+    assert sorted(out["outside-web"].match) == sorted([
+        (("ip_proto", 6), ("ipv4_dst", "192.168.1.0/255.255.255.0"), ("tcp_dst", 80)),
+        (("ip_proto", 6), ("ipv4_dst", "192.168.1.0/255.255.255.0"), ("tcp_src", 80))])
+    net = compile_network(ctrl, fat_tree)
+    for dst_ip, port, app in (("192.168.1.1", 80, "outside-web"), ("192.168.1.1", 22, "default"),
+                              (gw.ip, 80, "default")):
+        sent = ipv4_packet(h1.ip, dst_ip, eth_src=h1.mac, eth_dst=gw.mac, dst_port=port)
+        trace = net.send(attachment(h1), sent)
+        assert trace.delivered_to == ("h16",), trace.format()
+        assert {t.packet.mpls for t in trace.transits} == {(out[app].label,)}, (dst_ip, port)
+    reply = ipv4_packet("192.168.1.1", h1.ip, eth_src=gw.mac, eth_dst=h1.mac, src_port=80,
+                        dst_port=40000)
+    trace = net.send(attachment(gw), reply)
+    assert trace.delivered_to == ("h1",)
+    assert {t.packet.mpls for t in trace.transits} == {(back["outside-web"].label,)}
+
+
+def test_without_a_gateway_in_the_policy_no_application_reaches_outside(fat_tree,
+                                                                       clock) -> None:
+    ctrl = fat_tree.controller(clock)
+    ctrl.set_policy(parse_policy(GATEWAY.replace("host_traffic: {gateway: r1}\n", ""), "p"))
+    h1, gw = fat_tree.host(1), fat_tree.host(16)
+    ctrl.ensure_pair(h1.mac, gw.mac)
+    assert {t.app for t in ctrl.store.all()} == {"default"}

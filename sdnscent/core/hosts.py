@@ -8,6 +8,7 @@ from .. import tagging
 from ..ratelimit import RateLimiter
 from ..store import HostRecord, StoreError
 from ..topology import Host, TopologyError
+from .gateway import forwarded
 from .model import (
     ARP_REPLY,
     ARP_REQUEST,
@@ -135,7 +136,8 @@ class HostManager:
         """A host spoke from (dpid, port); learn it, moving its trails if it moved."""
         if mac == CONTROLLER_MAC or ip in ("0.0.0.0", "::") or dpid not in self.s.topo.switches:
             return Change()
-        if self.s.topo.is_link_port(dpid, port) or (dpid, port) in self.s.nf_ports():
+        if self.s.topo.is_link_port(dpid, port) or (dpid, port) in self.s.nf_ports() \
+                or forwarded(self.s, mac, ip):  # from outside, through the gateway
             return Change()
         previous_owner = self.s.topo.host_by_ip(ip)
         was_known = mac in self.s.topo.hosts

@@ -22,6 +22,7 @@ from ..store import StaleWrite
 from ..telemetry import FlowCounters
 from ..topology import Host, TopologyError
 from ..trails import DEAD_STATES, IPV6_KEY, Hop, Trail, TrailState, pair_key
+from .gateway import gateway_apps, gateway_match
 from .model import (
     DRAIN,
     PINNED,
@@ -122,7 +123,7 @@ class TrailManager:
                 self.s.record("no-path", f"{app} trail {src_ip} -> {dst_ip} not installed: {exc}")
             raise
         fields = self.s.services.service_fields(service, dst) if service is not None \
-            else self.app_fields(view, profile)
+            else self.app_fields(view, profile, src, dst)
         lease = 0 if fields.get("grouped") else int(self.s.trail_lease)
         now = self.s.clock()
         trail = Trail(self.s.store.next_id(), self.s.labels.allocate(), src.mac, dst.mac, src_ip,
@@ -152,7 +153,9 @@ class TrailManager:
         src, dst = self.s.host(src_mac), self.s.host(dst_mac)
         now = self.s.clock()
         self.s.patterns.request((DEFAULT_APP, src.mac, dst.mac), now)
-        for profile in PolicyView(self.s.policy, self.s.topo).apps_for(src, dst):
+        view = PolicyView(self.s.policy, self.s.topo)
+        through_gateway = gateway_apps(self.s, view, src, dst) if family == 4 else []
+        for profile in view.apps_for(src, dst) + through_gateway:
             self.s.patterns.request((profile.name, src.mac, dst.mac), now,
                                   *self.s.criticality(profile.name))
             key = pair_key(profile.name, src.mac, dst.mac, family)
@@ -171,11 +174,15 @@ class TrailManager:
             change.merge(self.unblock(key)).merge(extra)
         return default, change
 
-    def app_fields(self, view: PolicyView, profile: Application | None) -> dict[str, Any]:
+    def app_fields(self, view: PolicyView, profile: Application | None,
+                   src: Host | None = None, dst: Host | None = None) -> dict[str, Any]:
+        """A trail's fields from its application (core/gateway.py: through the gateway,
+        classified on the application's prefixes too)."""
         if profile is None:
             return {}
         cap = self.s.policy.weights_of(profile).max_rate
-        return {"cls": profile.data_class, "match": app_matches(profile),
+        match = gateway_match(self.s, profile, src, dst) if src and dst else None
+        return {"cls": profile.data_class, "match": match or app_matches(profile),
                 "priority": view.priority(profile), "rate_cap": round(cap) if cap else 0}
 
     def _plan_hops(self, view: PolicyView, profile: Application | None, src: Host,
@@ -223,8 +230,9 @@ class TrailManager:
         eth_type = ETH_TYPE_IPV6 if family == 6 else ETH_TYPE_IPV4
         base = {"in_port": src.port, "eth_type": eth_type, "eth_src": src.mac,
                 "eth_dst": dst.mac}
-        matches = [(src.dpid, view.priority(profile), {**base, **dict(alt)})
-                   for alt in (app_matches(profile) or ((),))]
+        alts = (gateway_match(self.s, profile, src, dst) if family == 4 else None) \
+            or app_matches(profile) or ((),)
+        matches = [(src.dpid, view.priority(profile), {**base, **dict(alt)}) for alt in alts]
         retired = self.s.retired_blocks.pop(key, None)
         if retired is not None and [(f.dpid, f.priority, f.match_dict) for f in retired] \
                 == matches:
@@ -251,7 +259,8 @@ class TrailManager:
         src, dst = self.s.topo.hosts.get(trail.src_mac), self.s.topo.hosts.get(trail.dst_mac)
         if src is None or dst is None:  # kept from before a restart until its hosts speak
             return True
-        return profile in view.apps_for(src, dst)
+        return profile in view.apps_for(src, dst) or (
+            trail.family == 4 and profile in gateway_apps(self.s, view, src, dst))
 
     def retire_blocks(self) -> Change:
         """Delete drop rules that a re-evaluation did not want back."""
@@ -321,7 +330,7 @@ class TrailManager:
                     and old.dst_mac in self.s.topo.hosts:
                 change.merge(self.block(profile, src, dst, old.family))
             return change
-        fields = self.app_fields(view, profile) if service is None \
+        fields = self.app_fields(view, profile, src, dst) if service is None \
             else self.s.services.service_fields(service, dst)
         if avoid and avoid & {(h.dpid, h.out_port) for h in hops[:-1]}:
             raise NoFreePath(f"trail {trail_id}: every path crosses "
