@@ -33,6 +33,7 @@ from .core.model import (
     ServiceBinding,
     is_pinned,
 )
+from .core.multicast import MulticastManager
 from .core.multipath import MultipathManager
 from .core.neighbours import NeighbourManager, pair_trails
 from .core.packets import Decision, PacketManager, Parked
@@ -75,6 +76,7 @@ class ScentController:
         s.services, s.load, s.retries = ServiceManager(s), LoadManager(s), RetryManager(s)
         s.packets = PacketManager(s)
         s.neighbours, s.dhcp = NeighbourManager(s), DhcpRelay(s)
+        s.multicast = MulticastManager(s)
         self.traffic = HostTrafficCounters()  # host traffic answered or dropped (/metrics)
         self.s = s
 

@@ -40,13 +40,22 @@ EDGE_KINDS: dict[int, tuple[str, str, int]] = {
 
 
 @dataclass(frozen=True)
+class MulticastGroup:
+    """A named IPv4 multicast group and its member hosts (policy names or addresses)."""
+
+    name: str
+    address: str
+    members: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class HostTrafficPolicy:
     """The policy's ``host_traffic`` section: hosts named by a policy host name or an
     IPv4 address (None: not configured)."""
 
     dhcp_server: str | None = None  # DHCPv4 requests go to this host (core/dhcp.py)
     gateway: str | None = None  # a router: addresses outside the fabric go to it
-    outside: tuple[str, ...] = ()  # prefixes behind the gateway (empty: anything unknown)
+    groups: tuple[MulticastGroup, ...] = ()  # delivered on trees (core/multicast.py)
 
 
 def edge_flows(dpid: int) -> list[FlowSpec]:

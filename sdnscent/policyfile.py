@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from .hosttraffic import HostTrafficPolicy
+from .hosttraffic import HostTrafficPolicy, MulticastGroup
 from .policy import (
     DEFAULT_APP,
     ISOLATIONS,
@@ -79,7 +79,8 @@ _DURATION_HINT = "give seconds as a number or with a unit, e.g. 2ms, 150us, 0.5s
 
 _TOP_KEYS = ("version", "zones", "nodes", "classifications", "data_classes", "applications",
              "services", "limits", "host_traffic")
-_HOST_TRAFFIC_KEYS = ("dhcp_server", "gateway")  # docs/host-traffic.rst
+_HOST_TRAFFIC_KEYS = ("dhcp_server", "gateway", "groups")  # docs/host-traffic.rst
+_GROUP_KEYS = ("name", "address", "members")
 _ZONE_KEYS = ("level",)
 _NODE_KEYS = ("kind", "zone", "level", "role", "capacity", "attach", "ip", "mac", "tagger")
 _NF_KEYS = ("role", "attach")
@@ -1171,7 +1172,9 @@ class _Reader:
         fields = self.mapping(node, "host_traffic", _HOST_TRAFFIC_KEYS)
         if not fields:
             return HostTrafficPolicy()
-        found: dict[str, str] = {}
+        found: dict[str, Any] = {}
+        if "groups" in fields:
+            found["groups"] = self.multicast_groups(fields.pop("groups"))
         for key, item in fields.items():
             path = f"host_traffic.{key}"
             ok, value = self.value(item, path)
@@ -1184,6 +1187,35 @@ class _Reader:
             if self.host_ref(value.strip(), item, path):
                 found[key] = value.strip()
         return HostTrafficPolicy(**found)
+
+    def multicast_groups(self, node: Node) -> tuple[MulticastGroup, ...]:
+        """Named IPv4 multicast groups, each with its member hosts."""
+        items = self.sequence(node, "host_traffic.groups", "groups") or []
+        groups: list[MulticastGroup] = []
+        for i, item in enumerate(items):
+            path = f"host_traffic.groups[{i}]"
+            fields = self.mapping(item, path, _GROUP_KEYS, required=_GROUP_KEYS)
+            if not fields or not all(k in fields for k in _GROUP_KEYS):
+                continue
+            name = self.text(fields["name"], f"{path}.name", name=True)
+            address = self.text(fields["address"], f"{path}.address")
+            members = self.names(fields["members"], f"{path}.members", "host names",
+                                 self.host_ref)
+            if address is not None:
+                try:
+                    ok = ipaddress.IPv4Address(address.strip()).is_multicast
+                except ValueError:
+                    ok = False
+                if not ok:
+                    self.error(fields["address"], f"{path}.address", f"{address!r} is not an "
+                               "IPv4 multicast address (224.0.0.0/4) such as 239.1.1.1")
+                    address = None
+            if name in {g.name for g in groups}:
+                self.error(fields["name"], f"{path}.name", f"group {name!r} is named twice")
+                continue
+            if name is not None and address is not None and members:
+                groups.append(MulticastGroup(name, address.strip(), tuple(members)))
+        return tuple(groups)
 
     def limits(self, node: Node) -> Limits:
         if _is_null(node):

@@ -170,6 +170,7 @@ class HostManager:
             change.merge(self._drop_misplaced_trails(host))
         if not was_known or old is not None:
             change.merge(self._proactive_pairs(mac))
+            change.merge(self.s.multicast.refresh())  # a group member may have appeared
         return change.merge(self.retrust(trusted_before))
 
     def _drop_misplaced_trails(self, host: Host) -> Change:
@@ -304,4 +305,4 @@ class HostManager:
         for waiting in self.pending_arp.values():
             waiting.pop(mac, None)
         self.s.neighbours.forget(mac)
-        return change
+        return change.merge(self.s.multicast.refresh())

@@ -74,6 +74,7 @@ class PolicyManager:
                 change.merge(self.s.services.ensure_service(client, name))
         for binding in list(self.s.bindings.values()):
             change.merge(self.s.services.refresh_binding(binding))
+        change.merge(self.s.multicast.refresh())
         change.merge(self.s.trails.retire_blocks())
         change.merge(self.s.hosts.retrust(trusted_before))
         after = {t.id: t.version for t in self.s.store.all()}

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from .hosts import HostManager
     from .links import LinkManager
     from .load import LoadManager
+    from .multicast import MulticastManager
     from .multipath import MultipathManager
     from .neighbours import NeighbourManager
     from .packets import PacketManager
@@ -61,6 +62,7 @@ class CoreState:
     packets: PacketManager
     neighbours: NeighbourManager
     dhcp: DhcpRelay
+    multicast: MulticastManager
 
     def __init__(self, store: TrailStore, default_capacity: int | None = None,
                  clock: Callable[[], float] = time.time, switch_grace: float = 0.0,
