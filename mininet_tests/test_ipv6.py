@@ -116,3 +116,15 @@ def test_tcp_over_ipv6_and_ipv4_on_the_same_path(line: ScentNet) -> None:
           f"set-up IPv4 {four['setup_latency_ms']} ms, IPv6 {six['setup_latency_ms']} ms; "
           f"TCP IPv4 {mbits4:.0f} Mbit/s, IPv6 {mbits6:.0f} Mbit/s "
           f"(ratio {mbits6 / mbits4:.2f}); first ping IPv4 {first4} ms")
+
+
+def test_the_audit_reads_the_ipv6_trails_and_the_masked_edge_drops_back_as_correct(
+        line: ScentNet) -> None:
+    """Every switch's table, IPv6 classifiers, pop_mpls:0x86dd and the masked eth_dst
+    drops included, compares equal with what the controller expects."""
+    audit = line.ctl.get("/audit")
+    assert audit["stale"] == 0 and not audit["unread"], audit
+    for name, counts in audit["switches"].items():
+        assert (counts["missing"], counts["wrong"], counts["unknown"]) == (0, 0, 0), (name,
+                                                                                     counts)
+        assert counts["correct"] > 0
