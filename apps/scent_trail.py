@@ -46,7 +46,7 @@ from sdnscent.flows import (
     ETH_TYPE_LLDP,
     ICMPV6_NA,
     ICMPV6_NS,
-    KIND_EDGE,
+    KIND_HOST_TRAFFIC,
     KIND_TRAIL,
     TABLE_CLASSIFY,
     TABLE_FORWARD,
@@ -406,7 +406,7 @@ class ScentTrailApp(app_manager.OSKenApp):
                 self.channel.send(dp, ofmsg.classifier_stats_request(
                     dp, make_cookie(KIND_TRAIL), COOKIE_MASK_KIND))
                 self.channel.send(dp, ofmsg.classifier_stats_request(
-                    dp, make_cookie(KIND_EDGE), COOKIE_MASK_KIND))  # host traffic dropped
+                    dp, make_cookie(KIND_HOST_TRAFFIC), COOKIE_MASK_KIND))  # host traffic dropped
 
     def _leases(self) -> Change:
         """Trails whose lease ran out go; failed trails whose back-off is over come back."""

@@ -15,7 +15,7 @@ from .pipeline import COOKIE_MASK_ALL as COOKIE_MASK_ALL
 from .pipeline import COOKIE_MASK_KIND as COOKIE_MASK_KIND
 from .pipeline import COOKIE_MASK_OURS as COOKIE_MASK_OURS
 from .pipeline import KIND_BLOCK as KIND_BLOCK
-from .pipeline import KIND_EDGE as KIND_EDGE
+from .pipeline import KIND_HOST_TRAFFIC as KIND_HOST_TRAFFIC
 from .pipeline import KIND_PIPELINE as KIND_PIPELINE
 from .pipeline import KIND_SERVICE as KIND_SERVICE
 from .pipeline import KIND_TRAIL as KIND_TRAIL

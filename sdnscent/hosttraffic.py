@@ -20,9 +20,9 @@ from typing import Any
 
 from .flows import FlowSpec
 from .pipeline import (
-    KIND_EDGE,
-    PRIO_EDGE_DROP,
-    PRIO_EDGE_DROP_ANY,
+    KIND_HOST_TRAFFIC,
+    PRIO_HOST_DROP,
+    PRIO_HOST_DROP_ANY,
     TABLE_CLASSIFY,
     cookie_kind,
     make_cookie,
@@ -32,10 +32,10 @@ from .pipeline import (
 # Masks are written as Open vSwitch reads them back ("value/mask"), so the audit
 # compares equal; the specific kinds sit above the catch-all multicast one.
 EDGE_KINDS: dict[int, tuple[str, str, int]] = {
-    1: ("broadcast", "ff:ff:ff:ff:ff:ff", PRIO_EDGE_DROP),
-    2: ("ipv4-multicast", "01:00:5e:00:00:00/ff:ff:ff:80:00:00", PRIO_EDGE_DROP),
-    3: ("ipv6-multicast", "33:33:00:00:00:00/ff:ff:00:00:00:00", PRIO_EDGE_DROP),
-    4: ("other-multicast", "01:00:00:00:00:00/01:00:00:00:00:00", PRIO_EDGE_DROP_ANY),
+    1: ("broadcast", "ff:ff:ff:ff:ff:ff", PRIO_HOST_DROP),
+    2: ("ipv4-multicast", "01:00:5e:00:00:00/ff:ff:ff:80:00:00", PRIO_HOST_DROP),
+    3: ("ipv6-multicast", "33:33:00:00:00:00/ff:ff:00:00:00:00", PRIO_HOST_DROP),
+    4: ("other-multicast", "01:00:00:00:00:00/01:00:00:00:00:00", PRIO_HOST_DROP_ANY),
 }
 
 
@@ -61,13 +61,13 @@ class HostTrafficPolicy:
 def edge_flows(dpid: int) -> list[FlowSpec]:
     """The counted drops of broadcast and multicast every switch gets."""
     return [FlowSpec.make(dpid, TABLE_CLASSIFY, prio, {"eth_dst": dst},
-                          cookie=make_cookie(KIND_EDGE, ident))
+                          cookie=make_cookie(KIND_HOST_TRAFFIC, ident))
             for ident, (_name, dst, prio) in EDGE_KINDS.items()]
 
 
 def edge_kind(cookie: int) -> str | None:
     """The kind of traffic an edge drop flow counts, from its cookie (None: not one)."""
-    if cookie_kind(cookie) != KIND_EDGE:
+    if cookie_kind(cookie) != KIND_HOST_TRAFFIC:
         return None
     found = EDGE_KINDS.get(cookie & 0xFFFF_FFFF)
     return found[0] if found else None

@@ -31,8 +31,8 @@ PRIO_APP_BASE = 200  # table 0: lowest application priority (later ones clamp he
 PRIO_APP = 200  # table 0: an application trail stored without a priority
 PRIO_TRAIL = 100  # table 0: a host pair's default trail; table 1: every trail hop
 PRIO_GROUP = 30  # table 0: a named multicast group from a member, into its tree's group
-PRIO_EDGE_DROP = 21  # table 0: broadcast, IPv4 and IPv6 multicast from hosts, dropped and counted
-PRIO_EDGE_DROP_ANY = 20  # table 0: any other multicast from hosts, dropped and counted
+PRIO_HOST_DROP = 21  # table 0: broadcast, IPv4 and IPv6 multicast from hosts, dropped and counted
+PRIO_HOST_DROP_ANY = 20  # table 0: any other multicast from hosts, dropped and counted
 PRIO_PUNT = 10  # table 0: IPv4 or IPv6 without a classifier, to the controller (trail set-up)
 PRIO_MISS = 0  # table 0: drop anything else; table 1: unknown label to the controller
 
@@ -50,8 +50,8 @@ KIND_TRAIL = 1  # every flow of a trail; id = the trail id
 KIND_BLOCK = 2  # drop rules of an application whose policy cannot be met; id = a counter
 KIND_SERVICE = 3  # a service binding's classifiers into its select group; id = a counter
 KIND_TAGGER = 4  # a tagger port's counted label drop; id = the port number
-KIND_EDGE = 5  # the counted drops of broadcast and multicast; id = the kind of traffic
-KIND_MCAST = 6  # every flow of a multicast group's tree from one sender; id = a counter
+KIND_HOST_TRAFFIC = 7  # the counted drops of broadcast and multicast; id = the kind of traffic
+KIND_MCAST = 8  # every flow of a multicast group's tree from one sender; id = a counter
 PIPELINE_COOKIE = 0x5CE7_0000_0000_0000  # cookie of the KIND_PIPELINE flows
 
 # Id ranges ----------------------------------------------------------------------

@@ -38,7 +38,7 @@ from sdnscent.flows import (
     trail_cookie,
 )
 from sdnscent.hosttraffic import EDGE_KINDS, edge_kind
-from sdnscent.pipeline import KIND_EDGE
+from sdnscent.pipeline import KIND_HOST_TRAFFIC
 from sdnscent.simulator import (
     DROP_BY_FLOW,
     DROP_IN_PORT,
@@ -533,7 +533,7 @@ def test_trail_flows_carry_the_trail_cookie_and_pipeline_flows_the_pipeline_cook
         assert {op.cookie for op in compiler.remove_ops(trail)} == {trail_cookie(trail.id)}
     for dpid in tree.switches:
         assert {f.cookie for f in compiler.pipeline_flows(dpid)} == {PIPELINE_COOKIE} | {
-            make_cookie(KIND_EDGE, i) for i in EDGE_KINDS}  # the counted edge drops
+            make_cookie(KIND_HOST_TRAFFIC, i) for i in EDGE_KINDS}  # the counted edge drops
         assert {compiler.link_port_flow(dpid, p.number).cookie for p in tree.ports(dpid)} == {
             PIPELINE_COOKIE}
     assert cookie_trail_id(PIPELINE_COOKIE) is None

@@ -9,7 +9,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from sdnscent.controller import ARP_REQUEST
 from sdnscent.flows import ETH_TYPE_ARP, ETH_TYPE_IPV4, ICMPV6_NS, TABLE_CLASSIFY
 from sdnscent.hosttraffic import EDGE_KINDS, HostTrafficCollector, edge_kind
-from sdnscent.pipeline import KIND_EDGE, PIPELINE_COOKIE, make_cookie
+from sdnscent.pipeline import KIND_HOST_TRAFFIC, PIPELINE_COOKIE, make_cookie
 from sdnscent.policyfile import PolicyError, parse_policy
 from sdnscent.simulator import DROP_BY_FLOW, Packet, ipv4_packet, ipv6_packet
 from tests.fabric import attachment, compile_network
@@ -40,7 +40,7 @@ def test_broadcast_and_multicast_are_dropped_at_the_edge_by_a_counted_flow(
     trace = net.send(attachment(h1), sent)
     assert not trace.deliveries and not trace.packet_ins and not trace.transits
     assert [(d.dpid, d.reason, d.table, d.cookie) for d in trace.drops] == [
-        (h1.dpid, DROP_BY_FLOW, TABLE_CLASSIFY, make_cookie(KIND_EDGE, ident))]
+        (h1.dpid, DROP_BY_FLOW, TABLE_CLASSIFY, make_cookie(KIND_HOST_TRAFFIC, ident))]
     assert edge_kind(trace.drops[0].cookie) == EDGE_KINDS[ident][0]
 
 
@@ -103,9 +103,9 @@ def test_dhcp_from_an_inter_switch_port_is_ignored(fat_tree, clock) -> None:
 def test_metrics_show_edge_drops_summed_over_switches_and_answers(fat_tree, clock) -> None:
     ctrl = fat_tree.controller(clock)
     h1, h9 = fat_tree.host(1), fat_tree.host(9)
-    ctrl.edge_stats(1, [(make_cookie(KIND_EDGE, 1), 5), (make_cookie(KIND_EDGE, 3), 7)])
-    ctrl.edge_stats(2, [(make_cookie(KIND_EDGE, 1), 2), (PIPELINE_COOKIE, 99)])
-    ctrl.edge_stats(1, [(make_cookie(KIND_EDGE, 1), 6)])  # a later poll of the same flow
+    ctrl.edge_stats(1, [(make_cookie(KIND_HOST_TRAFFIC, 1), 5), (make_cookie(KIND_HOST_TRAFFIC, 3), 7)])
+    ctrl.edge_stats(2, [(make_cookie(KIND_HOST_TRAFFIC, 1), 2), (PIPELINE_COOKIE, 99)])
+    ctrl.edge_stats(1, [(make_cookie(KIND_HOST_TRAFFIC, 1), 6)])  # a later poll of the same flow
     ctrl.arp_in(h1.dpid, h1.port, ARP_REQUEST, h1.mac, h1.ip, h9.ip)
     registry = CollectorRegistry()
     registry.register(HostTrafficCollector(ctrl.traffic, ctrl.lock))
