@@ -103,7 +103,8 @@ def test_dhcp_from_an_inter_switch_port_is_ignored(fat_tree, clock) -> None:
 def test_metrics_show_edge_drops_summed_over_switches_and_answers(fat_tree, clock) -> None:
     ctrl = fat_tree.controller(clock)
     h1, h9 = fat_tree.host(1), fat_tree.host(9)
-    ctrl.edge_stats(1, [(make_cookie(KIND_HOST_TRAFFIC, 1), 5), (make_cookie(KIND_HOST_TRAFFIC, 3), 7)])
+    ctrl.edge_stats(1, [(make_cookie(KIND_HOST_TRAFFIC, 1), 5),
+                        (make_cookie(KIND_HOST_TRAFFIC, 3), 7)])
     ctrl.edge_stats(2, [(make_cookie(KIND_HOST_TRAFFIC, 1), 2), (PIPELINE_COOKIE, 99)])
     ctrl.edge_stats(1, [(make_cookie(KIND_HOST_TRAFFIC, 1), 6)])  # a later poll of the same flow
     ctrl.arp_in(h1.dpid, h1.port, ARP_REQUEST, h1.mac, h1.ip, h9.ip)
