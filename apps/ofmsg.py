@@ -7,12 +7,16 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from os_ken.lib.packet import arp, ethernet, packet
+from os_ken.lib.packet import arp, ethernet, icmpv6, ipv6, packet
 
 from sdnscent.compiler import Op
 from sdnscent.core.model import ArpPacket
+from sdnscent.core.neighbours import NdPacket
 from sdnscent.flows import (
     ETH_TYPE_ARP,
+    ETH_TYPE_IPV6,
+    ICMPV6_NA,
+    IPPROTO_ICMPV6,
     TABLE_CLASSIFY,
     Action,
     FlowDelete,
@@ -30,6 +34,8 @@ from sdnscent.flows import (
 )
 
 GROUP_TYPES = {"all": 0, "select": 1, "indirect": 2, "fast_failover": 3}
+# masked matches the compiler writes: edge drops, prefixes through the gateway
+MASKED_FIELDS = frozenset({"eth_dst", "ipv4_src", "ipv4_dst"})
 
 
 def actions(dp: Any, acts: tuple[Action, ...]) -> list[Any]:
@@ -69,8 +75,14 @@ def flow_mod(dp: Any, spec: FlowSpec) -> Any:
         dp, cookie=spec.cookie, table_id=spec.table, command=ofp.OFPFC_ADD,
         idle_timeout=spec.idle_timeout, hard_timeout=spec.hard_timeout,
         priority=spec.priority, flags=ofp.OFPFF_SEND_FLOW_REM if spec.notify_removed else 0,
-        match=parser.OFPMatch(**spec.match_dict),
+        match=parser.OFPMatch(**oxm_match(spec.match_dict)),
         instructions=inst)
+
+
+def oxm_match(match: dict[str, int | str]) -> dict[str, Any]:
+    """os-ken's form of a match: a masked value "value/mask" becomes (value, mask)."""
+    return {k: tuple(v.split("/", 1)) if isinstance(v, str) and "/" in v else v
+            for k, v in match.items()}
 
 
 def flow_delete(dp: Any, op: FlowDelete) -> Any:
@@ -81,7 +93,7 @@ def flow_delete(dp: Any, op: FlowDelete) -> Any:
         table_id=ofp.OFPTT_ALL if op.table is None else op.table,
         command=ofp.OFPFC_DELETE_STRICT if op.strict else ofp.OFPFC_DELETE,
         priority=op.priority or 0, out_port=ofp.OFPP_ANY, out_group=ofp.OFPG_ANY,
-        match=parser.OFPMatch(**dict(op.match)))
+        match=parser.OFPMatch(**oxm_match(dict(op.match))))
 
 
 def group_mod(dp: Any, spec: GroupSpec, command: str | None = None) -> Any:
@@ -131,14 +143,16 @@ def actions_from(dp: Any, acts: list[Any]) -> tuple[Action, ...]:
 def flow_from_stats(dp: Any, entry: Any) -> FlowSpec:
     """A FlowSpec comparable with the compiler's for one OFPFlowStats entry.
 
-    Raises UnparsedFlow for masked matches, write/clear actions, meters and
+    Raises UnparsedFlow for masked matches (but of MASKED_FIELDS), write/clear actions, meters and
     actions FlowSpec does not model (the caller falls back to a wipe).
     """
     ofp = dp.ofproto
     match: dict[str, int | str] = {}
     for name, value in entry.match.items():
         if isinstance(value, tuple):
-            raise UnparsedFlow(f"masked match field {name}")
+            if name not in MASKED_FIELDS or not all(isinstance(v, str) for v in value):
+                raise UnparsedFlow(f"masked match field {name}")
+            value = "/".join(value)  # the compiler's "value/mask" (hosttraffic.EDGE_KINDS)
         match[name] = value.lower() if isinstance(value, str) else value
     acts: tuple[Action, ...] = ()
     goto = None
@@ -235,3 +249,31 @@ def arp_frame(out: ArpPacket) -> bytes:
                              dst_mac=out.dst_mac, dst_ip=out.dst_ip))
     pkt.serialize()
     return bytes(pkt.data)
+
+
+ND_HOP_LIMIT = 255  # RFC 4861: Neighbour Discovery is accepted only with hop limit 255
+NA_SOLICITED, NA_OVERRIDE = 2, 1  # an NA's S and O flags, in os-ken's 3-bit `res`
+
+
+def nd_frame(out: NdPacket) -> bytes:
+    """The Ethernet frame of a Neighbour Solicitation or Advertisement the core decided to
+    send (the ICMPv6 checksum is computed here)."""
+    if out.kind == ICMPV6_NA:
+        option = icmpv6.nd_option_tla(hw_src=out.lladdr) if out.lladdr else None
+        flags = NA_OVERRIDE | (NA_SOLICITED if out.solicited else 0)
+        body = icmpv6.nd_neighbor(res=flags, dst=out.target, option=option)
+    else:
+        option = icmpv6.nd_option_sla(hw_src=out.lladdr) if out.lladdr else None
+        body = icmpv6.nd_neighbor(res=0, dst=out.target, option=option)
+    pkt = packet.Packet()
+    pkt.add_protocol(ethernet.ethernet(out.eth_dst, out.eth_src, ETH_TYPE_IPV6))
+    pkt.add_protocol(ipv6.ipv6(hop_limit=ND_HOP_LIMIT, nxt=IPPROTO_ICMPV6, src=out.ip_src,
+                               dst=out.ip_dst))
+    pkt.add_protocol(icmpv6.icmpv6(type_=out.kind, code=0, data=body))
+    pkt.serialize()
+    return bytes(pkt.data)
+
+
+def frame(out: ArpPacket | NdPacket) -> bytes:
+    """The frame of an ARP or ND packet the core decided to send."""
+    return nd_frame(out) if isinstance(out, NdPacket) else arp_frame(out)

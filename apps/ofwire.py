@@ -40,6 +40,7 @@ FIELDS: dict[str, tuple[int, int, str]] = {
     "ipv4_src": (11, 4, "ip"), "ipv4_dst": (12, 4, "ip"), "tcp_src": (13, 2, "int"),
     "tcp_dst": (14, 2, "int"), "udp_src": (15, 2, "int"), "udp_dst": (16, 2, "int"),
     "mpls_label": (34, 4, "int"), "mpls_tc": (35, 1, "int"),
+    "ipv6_src": (26, 16, "ip6"), "ipv6_dst": (27, 16, "ip6"), "icmpv6_type": (29, 1, "int"),
 }
 
 _HEADER = struct.Struct("!BBHI")
@@ -59,10 +60,18 @@ def _value(name: str, value: int | str) -> bytes:
         return bytes.fromhex(str(value).replace(":", ""))
     if kind == "ip":
         return ipaddress.IPv4Address(value).packed
+    if kind == "ip6":
+        return ipaddress.IPv6Address(value).packed
     return int(value).to_bytes(length, "big")
 
 
 def _oxm(name: str, value: int | str) -> bytes:
+    if isinstance(value, str) and "/" in value:  # "value/mask": has_mask set, both follow
+        if FIELDS.get(name, (0, 0, ""))[2] not in ("mac", "ip"):
+            raise Unsupported(f"masked OXM field {name}")
+        plain, mask = value.split("/", 1)
+        body = _value(name, plain) + _value(name, mask)
+        return struct.pack("!HBB", OXM_CLASS, FIELDS[name][0] << 1 | 1, len(body)) + body
     body = _value(name, value)
     return struct.pack("!HBB", OXM_CLASS, FIELDS[name][0] << 1, len(body)) + body
 

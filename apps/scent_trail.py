@@ -28,13 +28,13 @@ from os_ken.controller.handler import (
     MAIN_DISPATCHER,
     set_ev_cls,
 )
-from os_ken.lib.packet import arp, ethernet, ipv4, packet
+from os_ken.lib.packet import arp, dhcp, ethernet, icmpv6, ipv4, ipv6, packet, udp
 from os_ken.ofproto import ofproto_v1_3
 from werkzeug.serving import make_server
 
 from sdnscent.allocator import AllocatorError, UsageMeter, open_allocator
 from sdnscent.cache import CachedStore
-from sdnscent.compiler import Op
+from sdnscent.compiler import DHCP_CLIENT_PORT, DHCP_SERVER_PORT, Op
 from sdnscent.controller import Change, Decision, ScentController
 from sdnscent.discovery import expire_heard
 from sdnscent.dra import DraConfig
@@ -45,7 +45,11 @@ from sdnscent.flows import (
     COOKIE_MASK_OURS,
     ETH_TYPE_ARP,
     ETH_TYPE_IPV4,
+    ETH_TYPE_IPV6,
     ETH_TYPE_LLDP,
+    ICMPV6_NA,
+    ICMPV6_NS,
+    KIND_HOST_TRAFFIC,
     KIND_TRAIL,
     TABLE_CLASSIFY,
     TABLE_FORWARD,
@@ -54,6 +58,7 @@ from sdnscent.flows import (
     cookie_trail_id,
     make_cookie,
 )
+from sdnscent.hosttraffic import HostTrafficCollector, edge_kind
 from sdnscent.metrics import ControllerCollector, Metrics, TimedStore
 from sdnscent.policyfile import load_policy
 from sdnscent.protection import bfd_options
@@ -113,6 +118,7 @@ class ScentTrailApp(app_manager.OSKenApp):
         edge.discovery, edge.enabled = self.discovery, SETTINGS.port_security
         edge.mac_limit, edge.probe_timeout = SETTINGS.port_mac_limit, SETTINGS.probe_timeout
         self.metrics.registry.register(EdgeCollector(self.ctrl))
+        self.metrics.registry.register(HostTrafficCollector(self.ctrl.traffic, self.ctrl.lock))
         # Agent samples must carry an HMAC under their node's key (docs/security.rst).
         self.ctrl.node_reader = NodeLoadReader(SETTINGS.telemetry_keys)
         self._packet_ins = RateLimiter(SETTINGS.packet_in_rate, SETTINGS.packet_in_burst) \
@@ -442,6 +448,8 @@ class ScentTrailApp(app_manager.OSKenApp):
                 self.channel.send(dp, ofmsg.port_stats_request(dp))
                 self.channel.send(dp, ofmsg.classifier_stats_request(
                     dp, make_cookie(KIND_TRAIL), COOKIE_MASK_KIND))
+                self.channel.send(dp, ofmsg.classifier_stats_request(
+                    dp, make_cookie(KIND_HOST_TRAFFIC), COOKIE_MASK_KIND))  # host traffic dropped
             # the engine decides on these counters, not the last period's: the
             # replies take milliseconds, a period is a second
             if self._stopping.wait(settle):
@@ -520,13 +528,19 @@ class ScentTrailApp(app_manager.OSKenApp):
         if self.channel.flow_stats_reply(msg.datapath.id, msg.xid, msg.body, more):
             return  # a flow table read back for the audit
         stats = []
+        edges = []
         for entry in ev.msg.body:
             trail_id = cookie_trail_id(entry.cookie)
             if trail_id is not None:
                 stats.append((trail_id, entry.match.get("in_port"), entry.packet_count,
                               entry.byte_count))
+            elif edge_kind(entry.cookie) is not None:
+                edges.append((entry.cookie, entry.packet_count))
         with self.ctrl.lock:
-            self.ctrl.classifier_counters(msg.datapath.id, stats)
+            if stats or not edges:
+                self.ctrl.classifier_counters(msg.datapath.id, stats)
+            if edges:
+                self.ctrl.edge_stats(msg.datapath.id, edges)
 
     # packets -------------------------------------------------------------
     @set_ev_cls(ofp_event.EventOFPPacketIn, MAIN_DISPATCHER)
@@ -551,11 +565,30 @@ class ScentTrailApp(app_manager.OSKenApp):
                 self._submit("arp", lambda: self._on_arp(dp.id, in_port, req, received))
         elif msg.table_id == TABLE_FORWARD:
             self._submit("label-miss", lambda: self._on_label_miss(dp.id, in_port, msg.data))
+        elif eth.ethertype == ETH_TYPE_IPV4 and _dhcp_port(pkt) is not None:
+            ip, boot = pkt.get_protocol(ipv4.ipv4), pkt.get_protocol(dhcp.dhcp)
+            if ip is not None and boot is not None:
+                to_server = _dhcp_port(pkt) == DHCP_SERVER_PORT
+                self._submit("dhcp", lambda: self._on_dhcp(dp.id, in_port, eth.src, ip.src,
+                                                           to_server, boot.chaddr, msg.data))
         elif eth.ethertype == ETH_TYPE_IPV4:
             ip = pkt.get_protocol(ipv4.ipv4)
             if ip is not None and not _is_multicast(eth.dst):
                 self._submit("ipv4", lambda: self._on_ipv4(
                     dp.id, in_port, eth.src, eth.dst, ip.src, msg.data, received))
+        elif eth.ethertype == ETH_TYPE_IPV6:
+            ip6 = pkt.get_protocol(ipv6.ipv6)
+            icmp = pkt.get_protocol(icmpv6.icmpv6)
+            if ip6 is None:
+                return
+            if icmp is not None and icmp.type_ in (ICMPV6_NS, ICMPV6_NA):
+                target = getattr(icmp.data, "dst", None)
+                if target is not None:
+                    self._submit("nd", lambda: self._on_nd(dp.id, in_port, icmp.type_, eth.src,
+                                                           ip6.src, target, received))
+            elif not _is_multicast(eth.dst):
+                self._submit("ipv6", lambda: self._on_ipv4(
+                    dp.id, in_port, eth.src, eth.dst, ip6.src, msg.data, received))
 
     def _on_arp(self, dpid: int, in_port: int, req: Any, received: float) -> None:
         with self.ctrl.lock, self.metrics.planning.time():
@@ -564,7 +597,34 @@ class ScentTrailApp(app_manager.OSKenApp):
         for out in decision.packets:
             dp = self.datapaths.get(out.dpid)
             if dp is not None:
-                self._packet_out(dp, out.port, ofmsg.arp_frame(out))
+                self._packet_out(dp, out.port, ofmsg.frame(out))
+        self._carry_out(decision, dpid, in_port, None, received)
+
+    def _on_dhcp(self, dpid: int, in_port: int, eth_src: str, ip_src: str, to_server: bool,
+                 chaddr: str, data: bytes) -> None:
+        """Relay a DHCP packet as it is to the server's port or the client's."""
+        with self.ctrl.lock:
+            relays, decision = self.ctrl.dhcp_in(dpid, in_port, eth_src, ip_src, to_server,
+                                                 chaddr)
+        for relay in relays:
+            dp = self.datapaths.get(relay.dpid)
+            if dp is not None:
+                self._packet_out(dp, relay.port, data)
+        for out in decision.packets:
+            dp = self.datapaths.get(out.dpid)
+            if dp is not None:
+                self._packet_out(dp, out.port, ofmsg.frame(out))
+        if decision.changes:
+            self._carry_out(decision, dpid, in_port, None, None)
+
+    def _on_nd(self, dpid: int, in_port: int, kind: int, eth_src: str, ip_src: str,
+               target: str, received: float) -> None:
+        with self.ctrl.lock, self.metrics.planning.time():
+            decision = self.ctrl.nd_in(dpid, in_port, kind, eth_src, ip_src, target)
+        for out in decision.packets:
+            dp = self.datapaths.get(out.dpid)
+            if dp is not None:
+                self._packet_out(dp, out.port, ofmsg.frame(out))
         self._carry_out(decision, dpid, in_port, None, received)
 
     def _on_ipv4(self, dpid: int, in_port: int, eth_src: str, eth_dst: str, ip_src: str,
@@ -615,7 +675,8 @@ def _error_name(ofp: Any, kind: int, code: int) -> str:
 
 
 def _packet_kind(msg: Any, eth: Any) -> str:
-    """lldp, arp, label-miss, ipv4 or other: what a packet-in asks for."""
+    """lldp, arp, label-miss, ipv4, ipv4-broadcast, ipv6, ipv6-multicast or other: what a
+    packet-in asks for (ND is ipv6-multicast or ipv6)."""
     if eth is None:
         return "other"
     if eth.ethertype == ETH_TYPE_LLDP:
@@ -624,6 +685,10 @@ def _packet_kind(msg: Any, eth: Any) -> str:
         return "arp"
     if msg.table_id == TABLE_FORWARD:
         return "label-miss"
+    if eth.ethertype == ETH_TYPE_IPV6:
+        return "ipv6-multicast" if _is_multicast(eth.dst) else "ipv6"
+    if eth.ethertype == ETH_TYPE_IPV4 and _is_multicast(eth.dst):
+        return "ipv4-broadcast"
     return "ipv4" if eth.ethertype == ETH_TYPE_IPV4 else "other"
 
 
@@ -634,6 +699,14 @@ def _decode(name: bytes | str) -> str:
 def _port(ofp: Any, desc: Any) -> Port:
     up = not (desc.state & ofp.OFPPS_LINK_DOWN) and not (desc.config & ofp.OFPPC_PORT_DOWN)
     return Port(desc.port_no, _decode(desc.name), desc.hw_addr, desc.curr_speed * 1000, up)
+
+
+def _dhcp_port(pkt: Any) -> int | None:
+    """67 or 68: the DHCP port a UDP packet is sent to, else None."""
+    segment = pkt.get_protocol(udp.udp)
+    if segment is None or segment.dst_port not in (DHCP_SERVER_PORT, DHCP_CLIENT_PORT):
+        return None
+    return int(segment.dst_port)
 
 
 def _is_multicast(mac: str) -> bool:

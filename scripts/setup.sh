@@ -16,7 +16,7 @@ LOG=$ROOT/.cache/setup.log
 
 DEB_PACKAGES=(openvswitch-switch mininet redis-server iperf3 tcpdump iputils-ping
               ethtool iproute2 nftables cgroup-tools python3-venv clang llvm bpftool
-              chromium)
+              chromium dnsmasq-base udhcpc)  # the last two: the DHCP Mininet test
 VENV=.venv
 STAMP=$VENV/.sdnscent-install.stamp
 PKG_FILES=(setup.py setup.cfg pyproject.toml)

@@ -49,13 +49,14 @@ class PolicyView:
         return ports
 
     # applications -----------------------------------------------------------
-    def _endpoint_ips(self, app: Application) -> list[ipaddress.IPv4Network]:
-        nets = list(app.endpoints.prefixes)
+    def _endpoint_ips(self, app: Application) -> list[ipaddress.IPv4Network
+                                                       | ipaddress.IPv6Network]:
+        nets: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = list(app.endpoints.prefixes)
         for name in app.endpoints.hosts:
             spec = self.policy.nodes.get(name)
             ip = spec.ip if spec is not None and spec.ip else name
             try:
-                nets.append(ipaddress.IPv4Network(ip))
+                nets.append(ipaddress.ip_network(ip))
             except ValueError:
                 continue  # a host the policy cannot place: matches nothing
         return nets
@@ -65,13 +66,22 @@ class PolicyView:
         e = app.endpoints
         if not e.hosts and not e.prefixes:
             return True
-        addr = ipaddress.IPv4Address(ip)
+        if not ip:
+            return False
+        addr = ipaddress.ip_address(ip)
         return any(addr in net for net in self._endpoint_ips(app))
 
+    def covers_host(self, app: Application, host: Host) -> bool:
+        """True if any address of `host` (IPv4 or IPv6) is one of `app`'s endpoints."""
+        e = app.endpoints
+        return (not e.hosts and not e.prefixes) or any(self.covers(app, a)
+                                                       for a in host.addresses)
+
     def apps_for(self, src: Host, dst: Host) -> list[Application]:
-        """Applications whose endpoints cover traffic from `src` to `dst`."""
+        """Applications whose endpoints cover traffic from `src` to `dst` (a host named
+        or inside a prefix by any of its addresses: its IPv4 and its IPv6 traffic)."""
         return [app for app in self.policy.applications
-                if self.covers(app, src.ip) or self.covers(app, dst.ip)]
+                if self.covers_host(app, src) or self.covers_host(app, dst)]
 
     def is_forward(self, app: Application | None, src_ip: str, dst_ip: str) -> bool:
         """Whether a trail runs from the application's endpoints (its DAG direction).
@@ -83,7 +93,7 @@ class PolicyView:
             src_in, dst_in = self.covers(app, src_ip), self.covers(app, dst_ip)
             if src_in != dst_in:
                 return src_in
-        return ipaddress.IPv4Address(src_ip) < ipaddress.IPv4Address(dst_ip)
+        return ipaddress.ip_address(src_ip) < ipaddress.ip_address(dst_ip)
 
     def priority(self, app: Application) -> int:
         """Classifier priority: earlier applications in the file win overlaps."""

@@ -268,8 +268,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p = sub.add_parser("trace", help="the trail(s) from SRC to DST hop by hop, with each "
                        "hop's counters read from the switches")
-    p.add_argument("src", help="source host (IPv4 or MAC address)")
-    p.add_argument("dst", help="destination host (IPv4 or MAC address)")
+    p.add_argument("src", help="source host (IPv4, IPv6 or MAC address)")
+    p.add_argument("dst", help="destination host (IPv4, IPv6 or MAC address)")
     p.add_argument("--app", help="only this application's trail")
     p.add_argument("--json", action="store_true", help="print JSON instead of tables")
     p = sub.add_parser("check-policy", help="validate policy files (no network needed)",

@@ -15,8 +15,13 @@ from dataclasses import replace
 from .flows import (
     ETH_TYPE_ARP,
     ETH_TYPE_IPV4,
+    ETH_TYPE_IPV6,
     ETH_TYPE_LLDP,
     ETH_TYPE_MPLS,
+    ICMPV6_NA,
+    ICMPV6_NS,
+    IPPROTO_ICMPV6,
+    IPPROTO_UDP,
     OFPP_IN_PORT,
     Action,
     Bucket,
@@ -34,14 +39,17 @@ from .flows import (
     ToController,
     meter_for,
 )
+from .hosttraffic import edge_flows
 from .pipeline import (
     COOKIE_MASK_ALL,
     PIPELINE_COOKIE,
     PRIO_APP,
     PRIO_ARP,
+    PRIO_DHCP,
     PRIO_LINK_PORT,
     PRIO_LLDP,
     PRIO_MISS,
+    PRIO_ND,
     PRIO_PUNT,
     PRIO_SERVICE,
     PRIO_TRAIL,
@@ -53,6 +61,8 @@ from .pipeline import (
 from .pipeline import meter_id as trail_meter_id
 from .policy import DEFAULT_APP
 from .trails import Trail
+
+DHCP_SERVER_PORT, DHCP_CLIENT_PORT = 67, 68  # DHCPv4's UDP ports (RFC 2131)
 
 Op = FlowSpec | FlowDelete | GroupSpec | GroupDelete | MeterSpec | MeterDelete
 Step = dict[int, list[Op]]  # dpid -> ops, sent together, then one barrier
@@ -66,11 +76,25 @@ def pipeline_flows(dpid: int) -> list[FlowSpec]:
                       [ToController()], cookie=c),
         FlowSpec.make(dpid, TABLE_CLASSIFY, PRIO_ARP, {"eth_type": ETH_TYPE_ARP},
                       [ToController()], cookie=c),
+        # Neighbour Discovery, IPv6's ARP: answered or probed by the controller.
+        *(FlowSpec.make(dpid, TABLE_CLASSIFY, PRIO_ND,
+                        {"eth_type": ETH_TYPE_IPV6, "ip_proto": IPPROTO_ICMPV6,
+                         "icmpv6_type": kind}, [ToController()], cookie=c)
+          for kind in (ICMPV6_NS, ICMPV6_NA)),
+        # DHCPv4 both ways: relayed by the controller (core/dhcp.py), never flooded.
+        *(FlowSpec.make(dpid, TABLE_CLASSIFY, PRIO_DHCP,
+                        {"eth_type": ETH_TYPE_IPV4, "ip_proto": IPPROTO_UDP, "udp_dst": port},
+                        [ToController()], cookie=c)
+          for port in (DHCP_SERVER_PORT, DHCP_CLIENT_PORT)),
+        # Other broadcast and multicast: dropped here at the edge, counted per kind.
+        *edge_flows(dpid),
         # Labelled frames are accepted only on inter-switch ports (link_port_flow).
         FlowSpec.make(dpid, TABLE_CLASSIFY, PRIO_UNTRUSTED_LABEL, {"eth_type": ETH_TYPE_MPLS},
                       cookie=c),
         # The first IPv4 packet of a pair with no trail yet asks for one.
         FlowSpec.make(dpid, TABLE_CLASSIFY, PRIO_PUNT, {"eth_type": ETH_TYPE_IPV4},
+                      [ToController()], cookie=c),
+        FlowSpec.make(dpid, TABLE_CLASSIFY, PRIO_PUNT, {"eth_type": ETH_TYPE_IPV6},
                       [ToController()], cookie=c),
         FlowSpec.make(dpid, TABLE_CLASSIFY, PRIO_MISS, {}, cookie=c),
         # A label with no entry: the controller looks the hop up (miss path).
@@ -99,11 +123,16 @@ def classifier_matches(trail: Trail, in_port: int | None = None) -> list[dict[st
     """
     base: dict[str, int | str] = {
         "in_port": trail.ingress.in_port if in_port is None else in_port,
-        "eth_type": ETH_TYPE_IPV4,
+        "eth_type": payload_type(trail),
         "eth_src": trail.src_mac,
         "eth_dst": trail.dst_mac,
     }
     return [{**base, **dict(alt)} for alt in trail.match] or [base]
+
+
+def payload_type(trail: Trail) -> int:
+    """The ethertype under a trail's label: IPv4 or IPv6 (popped with it at the exit)."""
+    return ETH_TYPE_IPV6 if trail.family == 6 else ETH_TYPE_IPV4
 
 
 def classifier_match(trail: Trail) -> dict[str, int | str]:
@@ -242,7 +271,7 @@ def hop_flows(trail: Trail) -> list[FlowSpec]:
         last = i == len(trail.hops) - 1
         pops = last or hop.via is not None
         out = output(hop.out_port, hop.in_port)
-        actions = [PopMpls(ETH_TYPE_IPV4), *(_rewrites(trail) if last else []), out] \
+        actions = [PopMpls(payload_type(trail)), *(_rewrites(trail) if last else []), out] \
             if pops else [out]
         exact = visits[hop.dpid] > 1 or out.port == OFPP_IN_PORT
         in_port = hop.in_port if exact else None

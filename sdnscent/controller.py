@@ -14,6 +14,7 @@ from typing import Any
 
 from .compiler import Step
 from .core import views
+from .core.dhcp import DhcpRelay, Relay
 from .core.edge import EdgeManager
 from .core.hosts import HostManager
 from .core.links import LinkManager
@@ -34,7 +35,9 @@ from .core.model import (
     ServiceBinding,
     is_pinned,
 )
+from .core.multicast import MulticastManager
 from .core.multipath import MultipathManager
+from .core.neighbours import NeighbourManager, pair_trails
 from .core.packets import Decision, PacketManager, Parked
 from .core.policies import PolicyManager
 from .core.protection import ProtectionManager
@@ -43,7 +46,8 @@ from .core.services import ServiceManager
 from .core.state import CoreState
 from .core.trails import TrailManager
 from .dra import DraConfig, HostLoad
-from .flows import FlowSpec
+from .flows import ICMPV6_NA, ICMPV6_NS, FlowSpec
+from .hosttraffic import HostTrafficCounters
 from .policy import DEFAULT_APP, Policy, Service
 from .store import TrailStore
 from .telemetry import NodeLoadReader, PortCounters
@@ -77,6 +81,9 @@ class ScentController:
         s.packets = PacketManager(s)
         s.protection = ProtectionManager(s, protection)  # --protection: link, node or none
         s.edge = EdgeManager(s)  # port security and signed discovery (off until the app)
+        s.neighbours, s.dhcp = NeighbourManager(s), DhcpRelay(s)
+        s.multicast = MulticastManager(s)
+        self.traffic = HostTrafficCounters()  # host traffic answered or dropped (/metrics)
         self.s = s
 
     @property
@@ -202,13 +209,50 @@ class ScentController:
     def arp_in(self, dpid: int, port: int, opcode: int, src_mac: str, src_ip: str,
                dst_ip: str) -> Decision:
         """An ARP packet-in: answers and probes to send, trails to set up."""
-        return self.s.packets.arp(dpid, port, opcode, src_mac, src_ip, dst_ip)
+        decision = self.s.packets.arp(dpid, port, opcode, src_mac, src_ip, dst_ip)
+        for kind, opcode_sent in (("arp", ARP_REPLY), ("arp-probe", ARP_REQUEST)):
+            self.traffic.count(kind, sum(1 for p in decision.packets
+                                         if getattr(p, "opcode", None) == opcode_sent))
+        return decision
 
     def ipv4_in(self, dpid: int, in_port: int, eth_src: str, eth_dst: str, ip_src: str,
                 data: bytes, received: float, deadline: float | None = None) -> Decision:
         """An IPv4 packet-in: trails to set up, and whether to resend or park the packet."""
         return self.s.packets.ipv4(dpid, in_port, eth_src, eth_dst, ip_src, data, received,
                                    deadline)
+
+    def ipv6_in(self, dpid: int, in_port: int, eth_src: str, eth_dst: str, ip_src: str,
+                data: bytes, received: float, deadline: float | None = None) -> Decision:
+        """An IPv6 packet-in (not Neighbour Discovery): as ipv4_in, with IPv6 trails."""
+        return self.s.packets.ipv4(dpid, in_port, eth_src, eth_dst, ip_src, data, received,
+                                   deadline)
+
+    def nd_in(self, dpid: int, port: int, kind: int, eth_src: str, ip_src: str,
+              target: str) -> Decision:
+        """A Neighbour Solicitation or Advertisement: answers and probes to send now, then
+        IPv6 trails for the pairs it shows (core/neighbours.py)."""
+        result = self.s.neighbours.handle(dpid, port, kind, eth_src, ip_src, target)
+        self.traffic.count("nd", sum(1 for p in result.packets if p.kind == ICMPV6_NA))
+        self.traffic.count("nd-probe", sum(1 for p in result.packets if p.kind == ICMPV6_NS))
+        decision = Decision(packets=list(result.packets))
+        decision.add(result.change)
+        for change in pair_trails(self.s, result.pairs):
+            decision.add(change)
+        return decision
+
+    def dhcp_in(self, dpid: int, port: int, eth_src: str, ip_src: str, to_server: bool,
+                chaddr: str) -> tuple[list[Relay], Decision]:
+        """A DHCPv4 packet-in: where to send its frame (core/dhcp.py), and probes for an
+        unknown server."""
+        result = self.s.dhcp.handle(dpid, port, eth_src, ip_src, to_server, chaddr)
+        self.traffic.count(result.outcome)
+        decision = Decision(packets=list(result.packets))
+        decision.add(result.change)
+        return result.relays, decision
+
+    def edge_stats(self, dpid: int, entries: Iterable[tuple[int, int]]) -> None:
+        """Counters of the edge drop flows of switch `dpid`: (cookie, packets)."""
+        self.traffic.edge_stats(dpid, entries)
 
     def release_parked(self, now: float) -> list[Parked]:
         """Parked packets to decide again now that a link appeared."""
@@ -271,18 +315,19 @@ class ScentController:
         return self.s.hosts.handle_arp(dpid, port, opcode, src_mac, src_ip, dst_ip)
 
     def trail_for_pair(self, src_mac: str, dst_mac: str,
-                       app: str = DEFAULT_APP) -> Trail | None:
-        """The live trail of `app` from src_mac to dst_mac, if any."""
-        return self.s.trails.trail_for_pair(src_mac, dst_mac, app)
+                       app: str = DEFAULT_APP, family: int = 4) -> Trail | None:
+        """The live `family` (4 or 6) trail of `app` from src_mac to dst_mac, if any."""
+        return self.s.trails.trail_for_pair(src_mac, dst_mac, app, family)
 
     def ensure_trail(self, src_mac: str, dst_mac: str, app: str = DEFAULT_APP,
-                     record_failure: bool = True) -> tuple[Trail, Change]:
-        """The trail of `app` for a host pair, planned and compiled if missing."""
-        return self.s.trails.ensure_trail(src_mac, dst_mac, app, record_failure)
+                     record_failure: bool = True, family: int = 4) -> tuple[Trail, Change]:
+        """The `family` trail of `app` for a host pair, planned and compiled if missing."""
+        return self.s.trails.ensure_trail(src_mac, dst_mac, app, record_failure, family)
 
-    def ensure_pair(self, src_mac: str, dst_mac: str) -> tuple[Trail | None, Change]:
-        """The default trail of a pair plus the trails of every application on it."""
-        return self.s.trails.ensure_pair(src_mac, dst_mac)
+    def ensure_pair(self, src_mac: str, dst_mac: str,
+                    family: int = 4) -> tuple[Trail | None, Change]:
+        """The default `family` trail of a pair plus the trails of every application on it."""
+        return self.s.trails.ensure_pair(src_mac, dst_mac, family)
 
     def blocked(self) -> list[tuple[str, str, str]]:
         """(application, src MAC, dst MAC) whose packets are dropped by policy."""

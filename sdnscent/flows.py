@@ -15,6 +15,7 @@ from .pipeline import COOKIE_MASK_ALL as COOKIE_MASK_ALL
 from .pipeline import COOKIE_MASK_KIND as COOKIE_MASK_KIND
 from .pipeline import COOKIE_MASK_OURS as COOKIE_MASK_OURS
 from .pipeline import KIND_BLOCK as KIND_BLOCK
+from .pipeline import KIND_HOST_TRAFFIC as KIND_HOST_TRAFFIC
 from .pipeline import KIND_PIPELINE as KIND_PIPELINE
 from .pipeline import KIND_SERVICE as KIND_SERVICE
 from .pipeline import KIND_TRAIL as KIND_TRAIL
@@ -31,6 +32,15 @@ ETH_TYPE_IPV4 = 0x0800
 ETH_TYPE_ARP = 0x0806
 ETH_TYPE_MPLS = 0x8847
 ETH_TYPE_LLDP = 0x88CC
+ETH_TYPE_IPV6 = 0x86DD
+IPPROTO_ICMPV6 = 58
+IPPROTO_UDP = 17
+ICMPV6_NS, ICMPV6_NA = 135, 136  # Neighbour Solicitation and Advertisement (RFC 4861)
+
+
+def ip_eth_type(address: str) -> int:
+    """The ethertype of packets from `address`: IPv6 if it has a colon, else IPv4."""
+    return ETH_TYPE_IPV6 if ":" in address else ETH_TYPE_IPV4
 
 # OpenFlow 1.3 reserved port "the port the packet came in on": a switch drops an
 # output to the in_port given by its number (hosts behind one port need this).

@@ -20,8 +20,13 @@ DEFAULT_LIMIT = 1000
 MAX_LIMIT = 10000
 TRAIL_STATES = ["installing", "active", "rerouting", "failed", "removed"]
 _OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_H = "[0-9A-Fa-f]{1,4}"
+_IPV6 = "|".join([f"({_H}:){{7}}{_H}", f"({_H}:){{1,7}}:", f"({_H}:){{1,6}}:{_H}",
+                  *(f"({_H}:){{1,{6 - n}}}(:{_H}){{1,{n + 1}}}" for n in range(1, 6)),
+                  f":((:{_H}){{1,7}}|:)"])
 HOST_PATTERN = (rf"^({_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}"
-                r"|[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5})$")
+                r"|[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}"
+                rf"|{_IPV6})$")  # IPv4, MAC, IPv6 (no embedded IPv4)
 SWITCH_PATTERN = r"^([0-9A-Fa-f]{1,16}|[A-Za-z][A-Za-z0-9_.-]{0,63})$"
 
 
@@ -68,6 +73,7 @@ SCHEMAS: dict[str, Any] = {
     "Trail": _obj({
         "id": {"type": "integer", "minimum": 1}, "label": {"type": "integer", "minimum": 16},
         "src_mac": STR, "dst_mac": STR, "src_ip": STR, "dst_ip": STR, "src": STR, "dst": STR,
+        "family": {"type": "string", "enum": ["ipv4", "ipv6"]},
         "hops": {"type": "array", "items": _ref("Hop")},
         "app": STR, "class": STR, "state": {"type": "string", "enum": TRAIL_STATES},
         "created": NUM, "expires": _nullable(NUM), "version": INT,
@@ -114,7 +120,8 @@ SCHEMAS: dict[str, Any] = {
             "src": DPID, "src_port": INT, "dst": DPID, "dst_port": INT, "capacity": NUM,
             "load": NUM, "utilization": NUM, "latency": _nullable(NUM)})},
         "hosts": {"type": "array", "items": _obj({"mac": STR, "ip": STR, "dpid": DPID,
-                                                  "port": INT})}}),
+                                                  "port": INT,
+                                                  "ipv6": {"type": "array", "items": STR}})}}),
     "Edge": _obj({
         "port_security": BOOL, "mac_limit": INT, "probe_timeout": NUM,
         "counts": {"type": "object", "additionalProperties": INT},
@@ -226,9 +233,9 @@ PATHS: dict[str, Any] = {
             _query("class", "only trails of this data class"),
             _query("state", "only trails in this state",
                    {"type": "string", "enum": TRAIL_STATES}),
-            _query("host", "trails from or to this host (IPv4 or MAC address)", HOST),
-            _query("src", "trails from this host (IPv4 or MAC address)", HOST),
-            _query("dst", "trails to this host (IPv4 or MAC address)", HOST),
+            _query("host", "trails from or to this host (IPv4, IPv6 or MAC address)", HOST),
+            _query("src", "trails from this host (IPv4, IPv6 or MAC address)", HOST),
+            _query("dst", "trails to this host (IPv4, IPv6 or MAC address)", HOST),
             _query("switch", "trails crossing this switch (its name, or its datapath id in "
                    "hex; an unknown name matches nothing)",
                    {"type": "string", "pattern": SWITCH_PATTERN}),

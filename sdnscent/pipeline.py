@@ -19,6 +19,8 @@ TABLES = (TABLE_CLASSIFY, TABLE_FORWARD)  # every table the pipeline uses, in or
 PRIO_EDGE_DROP = 1100  # table 0: a refused claimant's MAC or IP at its port, dropped
 PRIO_LLDP = 1000  # table 0: LLDP to the controller (link discovery)
 PRIO_ARP = 900  # table 0: ARP to the controller (proxy ARP)
+PRIO_ND = 890  # table 0: IPv6 Neighbour Solicitations and Advertisements to the controller
+PRIO_DHCP = 880  # table 0: DHCPv4 (UDP to port 67 or 68) to the controller (relay)
 PRIO_LINK_PORT = 500  # table 0: labelled frames from an inter-switch port go on to table 1
 PRIO_TAGGED = 450  # table 0: a label of a tagger port's own trail goes on to table 1
 PRIO_TAGGER_DROP = 410  # table 0: any other label from a tagger port, dropped and counted
@@ -29,7 +31,10 @@ PRIO_APP_TOP = 299  # table 0: the policy's first application (PRIO_APP_BASE + s
 PRIO_APP_BASE = 200  # table 0: lowest application priority (later ones clamp here)
 PRIO_APP = 200  # table 0: an application trail stored without a priority
 PRIO_TRAIL = 100  # table 0: a host pair's default trail; table 1: every trail hop
-PRIO_PUNT = 10  # table 0: IPv4 without a classifier, to the controller (trail set-up)
+PRIO_GROUP = 30  # table 0: a named multicast group from a member, into its tree's group
+PRIO_HOST_DROP = 21  # table 0: broadcast, IPv4 and IPv6 multicast from hosts, dropped and counted
+PRIO_HOST_DROP_ANY = 20  # table 0: any other multicast from hosts, dropped and counted
+PRIO_PUNT = 10  # table 0: IPv4 or IPv6 without a classifier, to the controller (trail set-up)
 PRIO_MISS = 0  # table 0: drop anything else; table 1: unknown label to the controller
 
 # Cookies: magic (bits 63-48), kind (bits 47-32), id (bits 31-0) ----------------
@@ -48,6 +53,8 @@ KIND_SERVICE = 3  # a service binding's classifiers into its select group; id = 
 KIND_TAGGER = 4  # a tagger port's counted label drop; id = the port number
 KIND_PROTECTION = 5  # a backup detour's label entries, shared by trails; id = its backup label
 KIND_EDGE = 6  # port security's drop rules at a host port; id = a counter
+KIND_HOST_TRAFFIC = 7  # the counted drops of broadcast and multicast; id = the kind of traffic
+KIND_MCAST = 8  # every flow of a multicast group's tree from one sender; id = a counter
 PIPELINE_COOKIE = 0x5CE7_0000_0000_0000  # cookie of the KIND_PIPELINE flows
 
 # Id ranges ----------------------------------------------------------------------

@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any, Literal
 
+from .hosttraffic import HostTrafficPolicy
+
 NodeKind = Literal["switch", "host", "nf"]
 Isolation = Literal["none", "link", "switch"]
 ISOLATIONS: tuple[str, ...] = ("none", "link", "switch")
@@ -72,7 +74,7 @@ class Endpoints:
     """
 
     hosts: tuple[str, ...] = ()
-    prefixes: tuple[ipaddress.IPv4Network, ...] = ()
+    prefixes: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()  # either family
     ports: tuple[L4Port, ...] = ()
     dscp: tuple[int, ...] = ()
 
@@ -174,6 +176,7 @@ class Policy:
     limits: Limits = field(default_factory=Limits)
     services: tuple[Service, ...] = ()
     source: str = "<built-in>"
+    host_traffic: HostTrafficPolicy = field(default_factory=HostTrafficPolicy)  # DHCP, gateway
 
     def service(self, name: str) -> Service | None:
         """The service called `name`, if any."""
@@ -227,7 +230,8 @@ def to_jsonable(value: Any) -> Any:
         return sorted(to_jsonable(v) for v in value)
     if isinstance(value, (tuple, list)):
         return [to_jsonable(v) for v in value]
-    if isinstance(value, (ipaddress.IPv4Network, ipaddress.IPv4Address)):
+    if isinstance(value, (ipaddress.IPv4Network, ipaddress.IPv4Address, ipaddress.IPv6Network,
+                          ipaddress.IPv6Address)):
         return str(value)
     return value
 

@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from .hosttraffic import HostTrafficPolicy, MulticastGroup
 from .policy import (
     DEFAULT_APP,
     ISOLATIONS,
@@ -77,7 +78,9 @@ _BANDWIDTH_HINT = "give bit/s as a number or with a unit, e.g. 10G, 100M, 1.5Gbi
 _DURATION_HINT = "give seconds as a number or with a unit, e.g. 2ms, 150us, 0.5s"
 
 _TOP_KEYS = ("version", "zones", "nodes", "classifications", "data_classes", "applications",
-             "services", "limits")
+             "services", "limits", "host_traffic")
+_HOST_TRAFFIC_KEYS = ("dhcp_server", "gateway", "groups")  # docs/host-traffic.rst
+_GROUP_KEYS = ("name", "address", "members")
 _ZONE_KEYS = ("level",)
 _NODE_KEYS = ("kind", "zone", "level", "role", "capacity", "attach", "ip", "mac", "tagger")
 _NF_KEYS = ("role", "attach")
@@ -597,9 +600,11 @@ class _Reader:
         applications = self.applications(top["applications"]) if "applications" in top else ()
         services = self.services(top["services"], applications) if "services" in top else ()
         limits = self.limits(top["limits"]) if "limits" in top else Limits()
+        host_traffic = self.host_traffic(top["host_traffic"]) if "host_traffic" in top \
+            else HostTrafficPolicy()
         policy = Policy(zones=zones, nodes=nodes, classifications=classifications,
                         data_classes=data_classes, applications=applications, limits=limits,
-                        services=services, source=self.source)
+                        services=services, source=self.source, host_traffic=host_traffic)
         self.check_multipath(policy)
         return policy
 
@@ -928,7 +933,7 @@ class _Reader:
         if fields is None:
             return None
         hosts: list[str] | None = []
-        prefixes: list[ipaddress.IPv4Network | None] = []
+        prefixes: list[ipaddress.IPv4Network | ipaddress.IPv6Network | None] = []
         ports: list[L4Port | None] = []
         dscp: list[int | None] = []
         bad = False
@@ -936,7 +941,7 @@ class _Reader:
             hosts = self.names(fields["hosts"], f"{path}.hosts", "host names", self.host_ref)
             bad |= hosts is None
         for key, out, what, read in (
-                ("prefixes", prefixes, "IPv4 prefixes", self.prefix),
+                ("prefixes", prefixes, "IP prefixes", self.prefix),
                 ("ports", ports, "ports such as tcp/443", self.l4port),
                 ("dscp", dscp, "DSCP values 0..63",
                  lambda item, item_path: self.integer(item, item_path, 0, 63))):
@@ -954,20 +959,20 @@ class _Reader:
         return Endpoints(hosts=tuple(hosts), prefixes=tuple(dict.fromkeys(prefixes)),  # type: ignore[arg-type]
                          ports=tuple(dict.fromkeys(ports)), dscp=tuple(dict.fromkeys(dscp)))
 
-    def prefix(self, node: Node, path: str) -> ipaddress.IPv4Network | None:
+    def prefix(self, node: Node, path: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network \
+            | None:
         ok, value = self.value(node, path)
         if not ok:
             return None
         if not isinstance(value, str):
-            self.error(node, path, "must be an IPv4 prefix such as 10.0.1.0/24, "
-                       f"got {_describe(node, value)}")
+            self.error(node, path, "must be an IPv4 or IPv6 prefix such as 10.0.1.0/24 or "
+                       f"fc00::/64, got {_describe(node, value)}")
             return None
         try:
-            return ipaddress.IPv4Network(value.strip(), strict=False)
+            return ipaddress.ip_network(value.strip(), strict=False)
         except ValueError as exc:
-            reason = "IPv6 is not supported" if ":" in value else str(exc)
-            self.error(node, path, f"{value!r} is not an IPv4 prefix such as 10.0.1.0/24 "
-                       f"({reason})")
+            self.error(node, path, f"{value!r} is not an IPv4 or IPv6 prefix such as "
+                       f"10.0.1.0/24 or fc00::/64 ({exc})")
             return None
 
     def l4port(self, node: Node, path: str) -> L4Port | None:
@@ -1159,6 +1164,58 @@ class _Reader:
                        f"{len(found)} weights")
             return None
         return tuple(found)  # type: ignore[arg-type]
+
+    def host_traffic(self, node: Node) -> HostTrafficPolicy:
+        """The DHCP server and the gateway: each a declared host or an IPv4 address."""
+        if _is_null(node):
+            return HostTrafficPolicy()
+        fields = self.mapping(node, "host_traffic", _HOST_TRAFFIC_KEYS)
+        if not fields:
+            return HostTrafficPolicy()
+        found: dict[str, Any] = {}
+        if "groups" in fields:
+            found["groups"] = self.multicast_groups(fields.pop("groups"))
+        for key, item in fields.items():
+            path = f"host_traffic.{key}"
+            ok, value = self.value(item, path)
+            if not ok:
+                continue
+            if not isinstance(value, str) or not value.strip():
+                self.error(item, path, "must name a host (declared under nodes) or give its "
+                           f"IPv4 address, got {_describe(item, value)}")
+                continue
+            if self.host_ref(value.strip(), item, path):
+                found[key] = value.strip()
+        return HostTrafficPolicy(**found)
+
+    def multicast_groups(self, node: Node) -> tuple[MulticastGroup, ...]:
+        """Named IPv4 multicast groups, each with its member hosts."""
+        items = self.sequence(node, "host_traffic.groups", "groups") or []
+        groups: list[MulticastGroup] = []
+        for i, item in enumerate(items):
+            path = f"host_traffic.groups[{i}]"
+            fields = self.mapping(item, path, _GROUP_KEYS, required=_GROUP_KEYS)
+            if not fields or not all(k in fields for k in _GROUP_KEYS):
+                continue
+            name = self.text(fields["name"], f"{path}.name", name=True)
+            address = self.text(fields["address"], f"{path}.address")
+            members = self.names(fields["members"], f"{path}.members", "host names",
+                                 self.host_ref)
+            if address is not None:
+                try:
+                    ok = ipaddress.IPv4Address(address.strip()).is_multicast
+                except ValueError:
+                    ok = False
+                if not ok:
+                    self.error(fields["address"], f"{path}.address", f"{address!r} is not an "
+                               "IPv4 multicast address (224.0.0.0/4) such as 239.1.1.1")
+                    address = None
+            if name in {g.name for g in groups}:
+                self.error(fields["name"], f"{path}.name", f"group {name!r} is named twice")
+                continue
+            if name is not None and address is not None and members:
+                groups.append(MulticastGroup(name, address.strip(), tuple(members)))
+        return tuple(groups)
 
     def limits(self, node: Node) -> Limits:
         if _is_null(node):

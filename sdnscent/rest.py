@@ -91,14 +91,15 @@ def _int_param(name: str, text: str, low: int, high: int | None = None) -> int:
 
 
 def _host_key(name: str, text: str) -> str:
-    """An IPv4 or MAC address, normalised; 400 naming `name` otherwise."""
+    """An IPv4, IPv6 or MAC address, normalised; 400 naming `name` otherwise."""
     value = text.strip().lower()
     if MAC.fullmatch(value):
         return value
     try:
-        return str(ipaddress.IPv4Address(value))
+        return ipaddress.ip_address(value).compressed
     except ValueError:
-        raise ApiError(400, f"{name} {text!r} is not an IPv4 or MAC address", name) from None
+        raise ApiError(400, f"{name} {text!r} is not an IPv4, IPv6 or MAC address",
+                       name) from None
 
 
 class TrailQuery:

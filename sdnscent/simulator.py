@@ -88,6 +88,8 @@ class TopologyError(SimulationError, ValueError):
 
 _MAC_FIELDS = frozenset({"eth_src", "eth_dst"})
 _IPV4_FIELDS = frozenset({"ipv4_src", "ipv4_dst"})
+_IPV6_FIELDS = frozenset({"ipv6_src", "ipv6_dst"})
+IPPROTO_ICMPV6 = 58
 _L4_FIELDS = frozenset({"tcp_src", "tcp_dst", "udp_src", "udp_dst"})
 _INT_RANGES: dict[str, tuple[int, int]] = {
     "in_port": (1, OFPP_MAX),
@@ -100,13 +102,17 @@ _INT_RANGES: dict[str, tuple[int, int]] = {
     "udp_dst": (0, 0xFFFF),
     "mpls_label": (0, MPLS_LABEL_MAX),
     "mpls_tc": (0, 7),
+    "icmpv6_type": (0, 0xFF),
 }
-MATCH_FIELDS = frozenset(_INT_RANGES) | _MAC_FIELDS | _IPV4_FIELDS
+MATCH_FIELDS = frozenset(_INT_RANGES) | _MAC_FIELDS | _IPV4_FIELDS | _IPV6_FIELDS
 SETTABLE_FIELDS = _MAC_FIELDS | _IPV4_FIELDS | _L4_FIELDS | {"mpls_label", "mpls_tc"}
 # OXM prerequisites: field -> (field it needs, allowed values of that field).
 PREREQUISITES: dict[str, tuple[str, frozenset[int]]] = {
     "ipv4_src": ("eth_type", frozenset({ETH_TYPE_IPV4})),
     "ipv4_dst": ("eth_type", frozenset({ETH_TYPE_IPV4})),
+    "ipv6_src": ("eth_type", frozenset({ETH_TYPE_IPV6})),
+    "ipv6_dst": ("eth_type", frozenset({ETH_TYPE_IPV6})),
+    "icmpv6_type": ("ip_proto", frozenset({IPPROTO_ICMPV6})),
     "ip_proto": ("eth_type", frozenset({ETH_TYPE_IPV4, ETH_TYPE_IPV6})),
     "ip_dscp": ("eth_type", frozenset({ETH_TYPE_IPV4, ETH_TYPE_IPV6})),
     "tcp_src": ("ip_proto", frozenset({IPPROTO_TCP})),
@@ -141,6 +147,11 @@ def _check_value(name: str, value: object) -> int | str:
             return str(ipaddress.IPv4Address(value))
         except ValueError:
             raise ValueError(f"{name}={value!r}: expected an IPv4 address") from None
+    if name in _IPV6_FIELDS:
+        try:
+            return ipaddress.IPv6Address(value).compressed  # type: ignore[arg-type]
+        except ValueError:
+            raise ValueError(f"{name}={value!r}: expected an IPv6 address") from None
     raise ValueError(f"unknown field {name!r}")
 
 
@@ -163,6 +174,9 @@ class Packet:
     eth_type: int
     ipv4_src: str | None = None
     ipv4_dst: str | None = None
+    ipv6_src: str | None = None
+    ipv6_dst: str | None = None
+    icmpv6_type: int | None = None
     ip_proto: int | None = None
     ip_dscp: int | None = None
     tcp_src: int | None = None
@@ -174,8 +188,8 @@ class Packet:
     payload_type: int | None = None
 
     def __post_init__(self) -> None:
-        for name in ("eth_src", "eth_dst", "eth_type", *_IPV4_FIELDS, "ip_proto", "ip_dscp",
-                     *_L4_FIELDS):
+        for name in ("eth_src", "eth_dst", "eth_type", *_IPV4_FIELDS, *_IPV6_FIELDS,
+                     "icmpv6_type", "ip_proto", "ip_dscp", *_L4_FIELDS):
             value = getattr(self, name)
             if value is not None:
                 object.__setattr__(self, name, _check_value(name, value))
@@ -216,17 +230,33 @@ class Packet:
         """True when the switch can see an IPv4 header (no label on top)."""
         return self.eth_type == ETH_TYPE_IPV4
 
+    @property
+    def is_ipv6(self) -> bool:
+        """True when the switch can see an IPv6 header (no label on top)."""
+        return self.eth_type == ETH_TYPE_IPV6
+
+    @property
+    def is_ip(self) -> bool:
+        """True when the switch can see an IPv4 or IPv6 header."""
+        return self.is_ipv4 or self.is_ipv6
+
     def get(self, name: str) -> int | str | None:
         """The value a switch matches for OXM field `name`; None when not visible."""
         if name in ("mpls_label", "mpls_tc"):
             return getattr(self, name)
         if name in ("eth_src", "eth_dst", "eth_type"):
             return getattr(self, name)
-        if name in _IPV4_FIELDS or name in ("ip_proto", "ip_dscp"):
+        if name in _IPV4_FIELDS:
             return getattr(self, name) if self.is_ipv4 else None
+        if name in _IPV6_FIELDS:
+            return getattr(self, name) if self.is_ipv6 else None
+        if name in ("ip_proto", "ip_dscp"):
+            return getattr(self, name) if self.is_ip else None
+        if name == "icmpv6_type":
+            return self.icmpv6_type if self.is_ipv6 and self.ip_proto == IPPROTO_ICMPV6 else None
         if name in _L4_FIELDS:
             proto = IPPROTO_TCP if name.startswith("tcp") else IPPROTO_UDP
-            return getattr(self, name) if self.is_ipv4 and self.ip_proto == proto else None
+            return getattr(self, name) if self.is_ip and self.ip_proto == proto else None
         raise ValueError(f"{name!r} is not a packet header field")
 
 
@@ -266,6 +296,36 @@ def ipv4_packet(
         udp_dst=None if tcp else dst_port,
         mpls=tuple(mpls),
         payload_type=ETH_TYPE_IPV4 if mpls else None,
+    )
+
+
+def ipv6_packet(
+    ipv6_src: str,
+    ipv6_dst: str,
+    *,
+    eth_src: str = "00:00:00:00:00:01",
+    eth_dst: str = "00:00:00:00:00:02",
+    ip_proto: int = IPPROTO_TCP,
+    src_port: int | None = None,
+    dst_port: int | None = None,
+    icmpv6_type: int | None = None,
+) -> Packet:
+    """Build an IPv6 packet; ports go to tcp_* or udp_* per `ip_proto`, `icmpv6_type`
+    makes it ICMPv6 (ip_proto 58).
+
+    >>> ipv6_packet("fc00::1", "fc00::2", dst_port=80).eth_type == ETH_TYPE_IPV6
+    True
+    """
+    if icmpv6_type is not None:
+        ip_proto = IPPROTO_ICMPV6
+    tcp, udp = ip_proto == IPPROTO_TCP, ip_proto == IPPROTO_UDP
+    if (src_port is not None or dst_port is not None) and not (tcp or udp):
+        raise ValueError(f"ports need ip_proto {IPPROTO_TCP} or {IPPROTO_UDP}, not {ip_proto}")
+    return Packet(
+        eth_src=eth_src, eth_dst=eth_dst, eth_type=ETH_TYPE_IPV6, ipv6_src=ipv6_src,
+        ipv6_dst=ipv6_dst, icmpv6_type=icmpv6_type, ip_proto=ip_proto, ip_dscp=0,
+        tcp_src=src_port if tcp else None, tcp_dst=dst_port if tcp else None,
+        udp_src=src_port if udp else None, udp_dst=dst_port if udp else None,
     )
 
 
@@ -338,9 +398,10 @@ def hash_fields(packet: Packet) -> tuple[int | str | None, ...]:
     hash cannot see past a label): to split by 5-tuple, select before pushing.
     """
     fields: tuple[int | str | None, ...] = (packet.eth_src, packet.eth_dst, packet.eth_type)
-    if packet.is_ipv4:
+    if packet.is_ip:
         ports = tuple(packet.get(f) for f in ("tcp_src", "tcp_dst", "udp_src", "udp_dst"))
-        fields += (packet.ipv4_src, packet.ipv4_dst, packet.ip_proto, *ports)
+        fields += (packet.ipv4_src or packet.ipv6_src, packet.ipv4_dst or packet.ipv6_dst,
+                   packet.ip_proto, *ports)
     return fields
 
 
@@ -518,7 +579,25 @@ class Trace:
 
 
 _Value = int | str
-_Prefix = tuple[str, ipaddress.IPv4Network]  # (ipv4_src or ipv4_dst, network)
+@dataclass(frozen=True)
+class MacMask:
+    """A masked Ethernet address match ("value/mask", as Open vSwitch writes it)."""
+
+    value: int
+    mask: int
+
+    @classmethod
+    def parse(cls, text: str) -> MacMask:
+        """Read "aa:bb:cc:dd:ee:ff/ff:ff:ff:00:00:00"; ValueError if malformed."""
+        value, _, mask = text.partition("/")
+        return cls(int(str(_check_value("eth_dst", value)).replace(":", ""), 16),
+                   int(str(_check_value("eth_dst", mask)).replace(":", ""), 16))
+
+    def __contains__(self, mac: object) -> bool:
+        return isinstance(mac, str) and int(mac.replace(":", ""), 16) & self.mask == self.value
+
+
+_Prefix = tuple[str, "ipaddress.IPv4Network | MacMask"]  # (field, network or MAC mask)
 
 
 @dataclass(frozen=True)
@@ -547,7 +626,12 @@ class _Entry:
         """True when the packet's IPv4 addresses fall in every prefix tested."""
         for name, network in self.prefixes:
             have = packet.get(name)
-            if have is None or ipaddress.IPv4Address(have) not in network:
+            if have is None:
+                return False
+            if isinstance(network, MacMask):
+                if have not in network:
+                    return False
+            elif ipaddress.IPv4Address(have) not in network:
                 return False
         return True
 
@@ -605,7 +689,12 @@ def _compile_match(flow: FlowSpec) -> tuple[tuple[tuple[str, _Value], ...], tupl
     for name, value in match.items():
         if name not in MATCH_FIELDS:
             raise ValueError(f"unknown or unsupported match field {name!r}")
-        if name in _IPV4_FIELDS and isinstance(value, str) and "/" in value:
+        if name in _MAC_FIELDS and isinstance(value, str) and "/" in value:
+            try:
+                prefixes.append((name, MacMask.parse(value)))
+            except ValueError:
+                raise ValueError(f"{name}={value!r}: expected a masked MAC address") from None
+        elif name in _IPV4_FIELDS and isinstance(value, str) and "/" in value:
             try:
                 prefixes.append((name, ipaddress.IPv4Network(value, strict=False)))
             except ValueError:

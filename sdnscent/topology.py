@@ -76,9 +76,23 @@ class Host:
     """An end host learned at an edge port."""
 
     mac: str
-    ip: str
+    ip: str  # IPv4; "" for a host seen only over IPv6
     dpid: int
     port: int
+    ip6: tuple[str, ...] = ()  # IPv6 addresses it spoke from (link-local ones included)
+
+    @property
+    def addresses(self) -> tuple[str, ...]:
+        """Every address of the host, IPv4 first."""
+        return ((self.ip,) if self.ip else ()) + self.ip6
+
+    def address(self, family: int) -> str:
+        """The host's address of `family` (4 or 6; for 6 a global one before a link-local
+        one), or "" if it has none."""
+        if family == 4:
+            return self.ip
+        best = sorted(self.ip6, key=lambda a: ipaddress.IPv6Address(a).is_link_local)
+        return best[0] if best else ""
 
 
 @dataclass
@@ -246,29 +260,67 @@ class Topology:
         if self.is_link_port(dpid, port):
             raise TopologyError(f"port {port} of {dpid_str(dpid)} is an inter-switch link")
         old = self.hosts.get(mac)
-        host = Host(mac, ip, dpid, port)
+        host = Host(mac, ip, dpid, port, old.ip6 if old else ())
         if old == host:
             return host, None
-        if old:
+        if old and old.ip:
             self._by_ip.pop(old.ip, None)
         stale = self._by_ip.get(ip)
         if stale and stale != mac:
-            self.hosts.pop(stale, None)
+            self.remove_host(stale)
         self.hosts[mac] = host
         self._by_ip[ip] = mac
         self.version += 1
+        if old is not None and not old.ip and (old.dpid, old.port) == (dpid, port):
+            return host, None  # known by its IPv6 addresses there: it did not move
         return host, old
+
+    def add_host6(self, mac: str, ip6: str, dpid: int, port: int) -> tuple[Host, Host | None]:
+        """Learn or refresh a host from an IPv6 packet sent from `ip6` (the unspecified
+        address :: teaches nothing); return (host, previous record if it moved)."""
+        mac = normalize_mac(mac)
+        try:
+            addr = ipaddress.IPv6Address(ip6)
+        except ValueError:
+            raise TopologyError(f"host {mac}: {ip6!r} is not an IPv6 address") from None
+        if addr.is_unspecified or addr.is_multicast:
+            raise TopologyError(f"host {mac}: {ip6} is not a unicast source address")
+        ip6 = addr.compressed
+        self._switch(dpid)
+        if self.is_link_port(dpid, port):
+            raise TopologyError(f"port {port} of {dpid_str(dpid)} is an inter-switch link")
+        old = self.hosts.get(mac)
+        addrs = old.ip6 if old else ()
+        if ip6 not in addrs:
+            addrs = (*addrs, ip6)
+        host = Host(mac, old.ip if old else "", dpid, port, addrs)
+        if old == host:
+            return host, None
+        stale = self._by_ip.get(ip6)
+        if stale and stale != mac:
+            self.remove_host(stale)
+        self.hosts[mac] = host
+        self._by_ip[ip6] = mac
+        self.version += 1
+        moved = old is not None and (old.dpid, old.port) != (dpid, port)
+        return host, old if moved else None
 
     def remove_host(self, mac: str) -> Host | None:
         """Forget a host."""
         host = self.hosts.pop(mac, None)
-        if host and self._by_ip.get(host.ip) == mac:
-            del self._by_ip[host.ip]
+        for ip in host.addresses if host else ():
+            if self._by_ip.get(ip) == mac:
+                del self._by_ip[ip]
         return host
 
     def host_by_ip(self, ip: str) -> Host | None:
-        """The host that owns `ip`, if known."""
+        """The host that owns `ip` (IPv4 or IPv6), if known."""
         mac = self._by_ip.get(ip)
+        if mac is None and ":" in ip:
+            try:
+                mac = self._by_ip.get(ipaddress.IPv6Address(ip).compressed)
+            except ValueError:
+                return None
         return self.hosts.get(mac) if mac else None
 
     # snapshots ---------------------------------------------------------

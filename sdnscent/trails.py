@@ -22,6 +22,15 @@ class TrailState(enum.StrEnum):
 DEAD_STATES = frozenset({TrailState.REMOVED, TrailState.FAILED})
 
 
+IPV6_KEY = "@ipv6"  # suffix of an IPv6 trail's application in the (app, src, dst) index
+
+
+def pair_key(app: str, src_mac: str, dst_mac: str, family: int = 4) -> tuple[str, str, str]:
+    """The controller's index key of the `family` trail of `app` from src_mac to dst_mac:
+    a pair has one IPv4 and one IPv6 trail per application (each its own label)."""
+    return (app if family == 4 else app + IPV6_KEY, src_mac, dst_mac)
+
+
 @dataclass(frozen=True)
 class Hop:
     """One switch on a trail: where the packet enters and leaves it."""
@@ -83,6 +92,11 @@ class Trail:
     rate_cap: int = 0
 
     @property
+    def family(self) -> int:
+        """4 or 6: the IP version the trail carries (from its source address)."""
+        return 6 if ":" in self.src_ip else 4
+
+    @property
     def switches(self) -> tuple[int, ...]:
         """The dpids the trail crosses, ingress first."""
         return tuple(h.dpid for h in self.hops)
@@ -96,6 +110,11 @@ class Trail:
     def egress(self) -> Hop:
         """The last hop (where the label is popped)."""
         return self.hops[-1]
+
+    @property
+    def pair(self) -> tuple[str, str, str]:
+        """The trail's key in the controller's (app, src, dst) index (pair_key)."""
+        return pair_key(self.app, self.src_mac, self.dst_mac, self.family)
 
     def links(self) -> list[tuple[int, int]]:
         """The (dpid, out_port) of every inter-switch link the trail uses."""
@@ -114,6 +133,7 @@ class Trail:
         data["class"] = data.pop("cls")
         data["state"] = self.state.value
         data["src"] = self.src_ip
+        data["family"] = f"ipv{self.family}"
         data["dst"] = self.dst_ip
         data["hops"] = [h.to_dict() for h in self.hops]
         data["setup_latency_ms"] = data.pop("setup_ms")

@@ -280,14 +280,15 @@ MALFORMED = [
             endpoints:
               prefixes: [10.0.0.0/8, 10.0.300.0/24]
         """, 4, "applications[0].endpoints.prefixes[1]",
-        "'10.0.300.0/24' is not an IPv4 prefix", id="bad-prefix"),
+        "'10.0.300.0/24' is not an IPv4 or IPv6 prefix", id="bad-prefix"),
     pytest.param("""\
         applications:
           - name: web
             endpoints:
               prefixes:
                 - web-servers
-        """, 5, "applications[0].endpoints.prefixes[0]", "'web-servers' is not an IPv4 prefix",
+        """, 5, "applications[0].endpoints.prefixes[0]",
+        "'web-servers' is not an IPv4 or IPv6 prefix",
         id="garbage-prefix"),
     pytest.param("""\
         applications:

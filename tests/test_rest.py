@@ -58,7 +58,7 @@ def test_topology_lists_switches_links_with_utilization_and_hosts(client, ctrl, 
     cold = [item["utilization"] for item in data["links"] if item is not hot]
     assert set(cold) == {0.0}
     assert data["hosts"] == [  # in numeric IP order: 10.0.0.9 before 10.0.0.10
-        {"mac": h.mac, "ip": h.ip, "dpid": f"{h.dpid:016x}", "port": h.port}
+        {"mac": h.mac, "ip": h.ip, "ipv6": [], "dpid": f"{h.dpid:016x}", "port": h.port}
         for h in fat_tree.hosts
     ]
 

@@ -8,6 +8,7 @@ from .. import tagging
 from ..ratelimit import RateLimiter
 from ..store import HostRecord, StoreError
 from ..topology import Host, TopologyError
+from .gateway import forwarded
 from .model import (
     ARP_REPLY,
     ARP_REQUEST,
@@ -128,11 +129,16 @@ class HostManager:
         self.probed[ip] = now
         return self._arp_probes(ip)
 
+    def probe(self, ip: str) -> list[ArpPacket]:
+        """ARP probes for `ip` now, within the same bounds as for an ARP request."""
+        return self._probe(ip, self.s.clock())
+
     def learn_host(self, dpid: int, port: int, mac: str, ip: str) -> Change:
         """A host spoke from (dpid, port); learn it, moving its trails if it moved."""
-        if mac == CONTROLLER_MAC or ip == "0.0.0.0" or dpid not in self.s.topo.switches:
+        if mac == CONTROLLER_MAC or ip in ("0.0.0.0", "::") or dpid not in self.s.topo.switches:
             return Change()
-        if self.s.topo.is_link_port(dpid, port) or (dpid, port) in self.s.nf_ports():
+        if self.s.topo.is_link_port(dpid, port) or (dpid, port) in self.s.nf_ports() \
+                or forwarded(self.s, mac, ip):  # from outside, through the gateway
             return Change()
         admitted, refused = self.s.edge.admit(dpid, port, mac, ip)
         if not admitted:  # it contests a binding elsewhere (core.edge)
@@ -141,7 +147,8 @@ class HostManager:
         was_known = mac in self.s.topo.hosts
         trusted_before = self.s.tagger_ports()
         try:
-            host, old = self.s.topo.add_host(mac, ip, dpid, port)
+            add = self.s.topo.add_host6 if ":" in ip else self.s.topo.add_host
+            host, old = add(mac, ip, dpid, port)
         except TopologyError as exc:
             LOG.warning("host not learned: %s", exc)
             return Change()
@@ -149,8 +156,8 @@ class HostManager:
         change = Change()
         now = self.s.clock()
         self.recovered.pop(host.mac, None)
-        if old is not None or not was_known \
-                or now - self._saved.get(host.mac, float("-inf")) >= HOST_REFRESH:
+        if host.ip and (old is not None or not was_known  # the store keeps IPv4 hosts
+                        or now - self._saved.get(host.mac, float("-inf")) >= HOST_REFRESH):
             self._save(host, now)
         if previous_owner is not None and previous_owner.mac != host.mac:
             self.s.record("host", f"{ip} moved from {previous_owner.mac} to {mac}")
@@ -168,6 +175,7 @@ class HostManager:
             change.merge(self._drop_misplaced_trails(host))
         if not was_known or old is not None:
             change.merge(self._proactive_pairs(mac))
+            change.merge(self.s.multicast.refresh())  # a group member may have appeared
         return change.merge(self.retrust(trusted_before))
 
     def _drop_misplaced_trails(self, host: Host) -> Change:
@@ -305,4 +313,5 @@ class HostManager:
             change.merge(self.s.trails.unblock(key))
         for waiting in self.pending_arp.values():
             waiting.pop(mac, None)
-        return change
+        self.s.neighbours.forget(mac)
+        return change.merge(self.s.multicast.refresh())

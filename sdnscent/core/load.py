@@ -216,7 +216,7 @@ class LoadManager:
         itself, may move and has the mirror among its policy's candidates.
         """
         s = self.s
-        reply = s.trails.trail_for_pair(trail.dst_mac, trail.src_mac, trail.app)
+        reply = s.trails.trail_for_pair(trail.dst_mac, trail.src_mac, trail.app, trail.family)
         if reply is None or reply.id in elephants or reply.state is not TrailState.ACTIVE \
                 or reply.grouped or is_pinned(reply):
             return Change()

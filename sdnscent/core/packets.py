@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from ..topology import TopologyError, dpid_str
 from .model import ArpPacket, Change
+from .neighbours import NdPacket
 from .state import CoreState
 
 LOG = logging.getLogger("sdnscent.controller")
@@ -43,7 +44,7 @@ class Decision:
 
     changes: list[Change] = field(default_factory=list)  # sent in this order
     created: list[int] = field(default_factory=list)  # new trails (set-up latency)
-    packets: list[ArpPacket] = field(default_factory=list)  # ARP to send now
+    packets: list[ArpPacket | NdPacket] = field(default_factory=list)  # ARP and ND to send now
     resend: bool = False  # send the packet back through table 0 once the changes are done
 
     def add(self, change: Change) -> None:
@@ -60,10 +61,10 @@ class PacketManager:
         self.s = s
         self.parked: deque[Parked] = deque(maxlen=PARKED_MAX)
 
-    def _pair(self, decision: Decision, src: str, dst: str) -> None:
+    def _pair(self, decision: Decision, src: str, dst: str, family: int = 4) -> None:
         """Trails for a host pair (default and applications) into `decision`."""
         try:
-            _, change = self.s.trails.ensure_pair(src, dst)
+            _, change = self.s.trails.ensure_pair(src, dst, family)
         except TopologyError as exc:
             LOG.info("no trail %s -> %s: %s", src, dst, exc)
             return
@@ -84,7 +85,8 @@ class PacketManager:
 
     def ipv4(self, dpid: int, in_port: int, eth_src: str, eth_dst: str, ip_src: str,
              data: bytes, received: float, deadline: float | None = None) -> Decision:
-        """An IPv4 packet with no classifier: learn, set up its pair's trails, resend or park.
+        """An IPv4 (or IPv6: `ip_src` has a colon) packet with no classifier: learn, set up
+        its pair's trails of that family, resend or park.
 
         `received` is when it arrived (monotonic); `deadline` is set when a
         parked packet is decided again.
@@ -92,13 +94,14 @@ class PacketManager:
         decision = Decision()
         if self.s.topo.is_link_port(dpid, in_port):
             return decision
+        family = 6 if ":" in ip_src else 4
         decision.add(self.s.hosts.learn_host(dpid, in_port, eth_src, ip_src))
         hosts = self.s.topo.hosts
         here = hosts.get(eth_src)
         if self.s.edge.enabled and (here is None or (here.dpid, here.port) != (dpid, in_port)) \
                 and (dpid, in_port) not in self.s.nf_ports():
             return decision  # a claim port security did not admit (core.edge)
-        service = self.s.services.service_by_mac(eth_dst)
+        service = self.s.services.service_by_mac(eth_dst) if family == 4 else None
         if service is not None:  # to a VIP: the service's group takes it from the table
             if eth_src in hosts:
                 decision.add(self.s.services.ensure_service(eth_src, service.name))
@@ -106,11 +109,11 @@ class PacketManager:
             return decision
         if eth_dst not in hosts or eth_src not in hosts:
             return decision
-        if self.s.trails.trail_for_pair(eth_src, eth_dst) is not None:
+        if self.s.trails.trail_for_pair(eth_src, eth_dst, family=family) is not None:
             # its classifier timed out or was removed: put it back
             decision.add(self.s.trails.refresh_classifiers(eth_src, eth_dst))
-        self._pair(decision, eth_src, eth_dst)
-        if self.s.trails.trail_for_pair(eth_src, eth_dst) is not None:
+        self._pair(decision, eth_src, eth_dst, family)
+        if self.s.trails.trail_for_pair(eth_src, eth_dst, family=family) is not None:
             decision.resend = True
         else:  # no path yet (links still being discovered): hold it briefly
             self.parked.append(Parked(dpid, in_port, eth_src, eth_dst, ip_src, data, received,

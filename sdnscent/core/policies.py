@@ -8,6 +8,7 @@ from .. import dag
 from ..appplan import PolicyView
 from ..constraints import check_network_functions
 from ..policy import DEFAULT_APP, Policy
+from ..trails import IPV6_KEY
 from .model import Change
 from .state import CoreState
 
@@ -63,15 +64,17 @@ class PolicyManager:
                     trail_id, f"application {trail.app} no longer covers this pair"))
                 continue
             change.merge(self.s.trails.replan(trail_id, "policy changed"))
-        pairs = sorted({(s, d) for app, s, d in self.s.by_pair if app == DEFAULT_APP})
-        for src, dst in pairs:
+        pairs = sorted({(s, d, 4 if app == DEFAULT_APP else 6) for app, s, d in self.s.by_pair
+                        if app in (DEFAULT_APP, DEFAULT_APP + IPV6_KEY)})
+        for src, dst, family in pairs:
             if src in self.s.topo.hosts and dst in self.s.topo.hosts:
-                change.merge(self.s.trails.ensure_pair(src, dst)[1])
+                change.merge(self.s.trails.ensure_pair(src, dst, family)[1])
         for name, client in rebind:
             if client in self.s.topo.hosts:
                 change.merge(self.s.services.ensure_service(client, name))
         for binding in list(self.s.bindings.values()):
             change.merge(self.s.services.refresh_binding(binding))
+        change.merge(self.s.multicast.refresh())
         change.merge(self.s.trails.retire_blocks())
         change.merge(self.s.hosts.retrust(trusted_before))
         change.steps.extend(self.s.protection.rearm().steps)  # detours under the new rules

@@ -28,11 +28,14 @@ from .index import TrailIndex
 from .model import LINK_PORT_GRACE, ROUTING_SCENT, ROUTINGS, Event, ServiceBinding
 
 if TYPE_CHECKING:
+    from .dhcp import DhcpRelay
     from .edge import EdgeManager
     from .hosts import HostManager
     from .links import LinkManager
     from .load import LoadManager
+    from .multicast import MulticastManager
     from .multipath import MultipathManager
+    from .neighbours import NeighbourManager
     from .packets import PacketManager
     from .policies import PolicyManager
     from .protection import ProtectionManager
@@ -62,6 +65,9 @@ class CoreState:
     packets: PacketManager
     protection: ProtectionManager
     edge: EdgeManager
+    neighbours: NeighbourManager
+    dhcp: DhcpRelay
+    multicast: MulticastManager
 
     def __init__(self, store: TrailStore, default_capacity: int | None = None,
                  clock: Callable[[], float] = time.time, switch_grace: float = 0.0,

@@ -9,6 +9,7 @@ from .. import bundles, compiler, tagging
 from ..appplan import PolicyView, app_matches, plan_app_hops
 from ..flows import (
     ETH_TYPE_IPV4,
+    ETH_TYPE_IPV6,
     KIND_BLOCK,
     TABLE_CLASSIFY,
     FlowSpec,
@@ -16,12 +17,14 @@ from ..flows import (
 )
 from ..labels import LabelAllocator
 from ..pipeline import TRAIL_LABEL_MAX
-from ..planner import NoPathError, pair_key, stable_hash
+from ..planner import NoPathError, stable_hash
+from ..planner import pair_key as mirror_key
 from ..policy import DEFAULT_APP, Application
 from ..store import StaleWrite
 from ..telemetry import FlowCounters
 from ..topology import Host, TopologyError
-from ..trails import DEAD_STATES, Hop, Trail, TrailState
+from ..trails import DEAD_STATES, IPV6_KEY, Hop, Trail, TrailState, pair_key
+from .gateway import gateway_apps, gateway_match
 from .model import (
     DRAIN,
     PINNED,
@@ -75,7 +78,7 @@ class TrailManager:
             except ValueError as exc:  # LabelError: a duplicate or out-of-range label
                 self.s.record("recover", f"trail {trail.id} skipped: {exc}", trail.id)
                 continue
-            key = (trail.app, trail.src_mac, trail.dst_mac)
+            key = trail.pair
             head = bundles.head_of(trail)
             if head is not None:
                 self.s.legs.setdefault(head, []).append(trail.id)
@@ -94,90 +97,107 @@ class TrailManager:
         return len(self.s.by_pair)
 
     def trail_for_pair(self, src_mac: str, dst_mac: str,
-                       app: str = DEFAULT_APP) -> Trail | None:
-        """The live trail of `app` from src_mac to dst_mac, if any."""
-        trail_id = self.s.by_pair.get((app, src_mac, dst_mac))
+                       app: str = DEFAULT_APP, family: int = 4) -> Trail | None:
+        """The live `family` (4 or 6) trail of `app` from src_mac to dst_mac, if any."""
+        trail_id = self.s.by_pair.get(pair_key(app, src_mac, dst_mac, family))
         return self.s.store.get(trail_id) if trail_id is not None else None
 
     def ensure_trail(self, src_mac: str, dst_mac: str, app: str = DEFAULT_APP,
-                     record_failure: bool = True) -> tuple[Trail, Change]:
-        """The trail of `app` for a host pair, planned and compiled if missing.
+                     record_failure: bool = True, family: int = 4) -> tuple[Trail, Change]:
+        """The `family` (4 or 6) trail of `app` for a host pair, planned and compiled if
+        missing.
 
         Raises NoPathError (recorded as an event, with the policy's reason)
-        when no path satisfies the policy, TopologyError for an unknown host.
+        when no path satisfies the policy, TopologyError for an unknown host
+        or one without an address of `family`.
         """
-        existing = self.trail_for_pair(src_mac, dst_mac, app)
+        existing = self.trail_for_pair(src_mac, dst_mac, app, family)
         if existing is not None:
             return existing, Change()
         src, dst = self.s.host(src_mac), self.s.host(dst_mac)
+        src_ip, dst_ip = src.address(family), dst.address(family)
+        if not (src_ip and dst_ip):
+            raise TopologyError(f"no IPv{family} trail {src_mac} -> {dst_mac}: "
+                                f"{src_mac if not src_ip else dst_mac} has no IPv{family} "
+                                "address")
         view = PolicyView(self.s.policy, self.s.topo)
         profile = self.s.policy.app(app)
         service = self.s.policy.service(app)
         if app != DEFAULT_APP and profile is None and service is None:
             raise TopologyError(f"application {app!r} is not in the policy")
+        if family == 6 and service is not None:
+            raise TopologyError(f"service {app!r}: virtual addresses are IPv4 only")
         try:
-            if self.s.multipath.wants_multipath(profile, src, dst) \
-                    or self.s.multipath.wants_ecmp(profile, src, dst):
+            if family == 4 and (self.s.multipath.wants_multipath(profile, src, dst)
+                                or self.s.multipath.wants_ecmp(profile, src, dst)):
                 return self.s.multipath.ensure_multipath(view, profile, src, dst)
             hops = self._plan_hops(view, profile, src, dst)
         except NoPathError as exc:
             if record_failure:
-                self.s.record("no-path", f"{app} trail {src.ip} -> {dst.ip} not installed: {exc}")
+                self.s.record("no-path", f"{app} trail {src_ip} -> {dst_ip} not installed: {exc}")
             raise
         fields = self.s.services.service_fields(service, dst) if service is not None \
-            else self.app_fields(view, profile)
+            else self.app_fields(view, profile, src, dst)
         lease = 0 if fields.get("grouped") else int(self.s.trail_lease)
         now = self.s.clock()
-        trail = Trail(self.s.store.next_id(), self.s.labels.allocate(), src.mac, dst.mac, src.ip,
-                      dst.ip, hops, app=app, created=now, lease=lease,
+        trail = Trail(self.s.store.next_id(), self.s.labels.allocate(), src.mac, dst.mac, src_ip,
+                      dst_ip, hops, app=app, created=now, lease=lease,
                       expires=now + lease if lease else None, **fields)
         self.s.put(trail)
-        self.s.by_pair[(app, src.mac, dst.mac)] = trail.id
-        self.s.record("trail", f"{app} trail {trail.id} {src.ip} -> {dst.ip} label {trail.label} "
+        self.s.by_pair[trail.pair] = trail.id
+        self.s.record("trail", f"{app} trail {trail.id} {src_ip} -> {dst_ip} label {trail.label} "
                     f"via {self.s.path_text(trail)}", trail.id)
         steps = tagging.install_steps(trail) if self.s.tagged(trail) \
             else compiler.install_steps(trail)
         steps = self.s.protection.install_steps(trail, steps)
         return trail, Change(steps, [lambda: self.s.activate(trail.id)], [trail.id])
 
-    def ensure_pair(self, src_mac: str, dst_mac: str) -> tuple[Trail | None, Change]:
-        """The default trail of a pair plus the trails of every application on it.
+    def ensure_pair(self, src_mac: str, dst_mac: str,
+                    family: int = 4) -> tuple[Trail | None, Change]:
+        """The default `family` (4 or 6) trail of a pair plus the trails of every
+        application on it.
 
         An application whose policy cannot be met gets a drop rule at the
         ingress instead, so its packets never ride the default trail.
         """
         change = Change()
         try:
-            default, change = self.ensure_trail(src_mac, dst_mac)
+            default, change = self.ensure_trail(src_mac, dst_mac, family=family)
         except NoPathError:
             default = None
         src, dst = self.s.host(src_mac), self.s.host(dst_mac)
         now = self.s.clock()
         self.s.patterns.request((DEFAULT_APP, src.mac, dst.mac), now)
-        for profile in PolicyView(self.s.policy, self.s.topo).apps_for(src, dst):
+        view = PolicyView(self.s.policy, self.s.topo)
+        through_gateway = gateway_apps(self.s, view, src, dst) if family == 4 else []
+        for profile in view.apps_for(src, dst) + through_gateway:
             self.s.patterns.request((profile.name, src.mac, dst.mac), now,
                                   *self.s.criticality(profile.name))
-            key = (profile.name, src.mac, dst.mac)
+            key = pair_key(profile.name, src.mac, dst.mac, family)
             if key in self.s.by_pair:
                 continue
             try:
                 _, extra = self.ensure_trail(src.mac, dst.mac, profile.name,
-                                             record_failure=False)
+                                             record_failure=False, family=family)
             except NoPathError as exc:
-                blocked = self.block(profile, src, dst)
+                blocked = self.block(profile, src, dst, family)
                 if blocked:  # a new drop rule, not one kept from before: say why
-                    self.s.record("no-path", f"{profile.name} trail {src.ip} -> {dst.ip} not "
-                                f"installed: {exc}")
+                    self.s.record("no-path", f"{profile.name} trail {src.address(family)} -> "
+                                f"{dst.address(family)} not installed: {exc}")
                 change.merge(blocked)
                 continue
             change.merge(self.unblock(key)).merge(extra)
         return default, change
 
-    def app_fields(self, view: PolicyView, profile: Application | None) -> dict[str, Any]:
+    def app_fields(self, view: PolicyView, profile: Application | None,
+                   src: Host | None = None, dst: Host | None = None) -> dict[str, Any]:
+        """A trail's fields from its application (core/gateway.py: through the gateway,
+        classified on the application's prefixes too)."""
         if profile is None:
             return {}
         cap = self.s.policy.weights_of(profile).max_rate
-        return {"cls": profile.data_class, "match": app_matches(profile),
+        match = gateway_match(self.s, profile, src, dst) if src and dst else None
+        return {"cls": profile.data_class, "match": match or app_matches(profile),
                 "priority": view.priority(profile), "rate_cap": round(cap) if cap else 0}
 
     def _plan_hops(self, view: PolicyView, profile: Application | None, src: Host,
@@ -212,7 +232,7 @@ class TrailManager:
             mirror = [h.dpid for h in reversed(reply.hops)]
             if mirror in paths:
                 return planner.hops_along(src, dst, mirror)
-        start = stable_hash(*pair_key(src.mac, dst.mac)) % len(paths)
+        start = stable_hash(*mirror_key(src.mac, dst.mac)) % len(paths)
         index = self.s.index
 
         own = set(replacing.links()) if replacing is not None else set()
@@ -254,16 +274,18 @@ class TrailManager:
                 links.add((link.dst, link.dst_port))
         return links, switches
 
-    def block(self, profile: Application, src: Host, dst: Host) -> Change:
-        """Drop `profile`'s packets from src to dst at the ingress (no fallback)."""
-        key = (profile.name, src.mac, dst.mac)
+    def block(self, profile: Application, src: Host, dst: Host, family: int = 4) -> Change:
+        """Drop `profile`'s `family` packets from src to dst at the ingress (no fallback)."""
+        key = pair_key(profile.name, src.mac, dst.mac, family)
         if key in self.s.blocks:
             return Change()
         view = PolicyView(self.s.policy, self.s.topo)
-        base = {"in_port": src.port, "eth_type": ETH_TYPE_IPV4, "eth_src": src.mac,
+        eth_type = ETH_TYPE_IPV6 if family == 6 else ETH_TYPE_IPV4
+        base = {"in_port": src.port, "eth_type": eth_type, "eth_src": src.mac,
                 "eth_dst": dst.mac}
-        matches = [(src.dpid, view.priority(profile), {**base, **dict(alt)})
-                   for alt in (app_matches(profile) or ((),))]
+        alts = (gateway_match(self.s, profile, src, dst) if family == 4 else None) \
+            or app_matches(profile) or ((),)
+        matches = [(src.dpid, view.priority(profile), {**base, **dict(alt)}) for alt in alts]
         retired = self.s.retired_blocks.pop(key, None)
         if retired is not None and [(f.dpid, f.priority, f.match_dict) for f in retired] \
                 == matches:
@@ -290,7 +312,8 @@ class TrailManager:
         src, dst = self.s.topo.hosts.get(trail.src_mac), self.s.topo.hosts.get(trail.dst_mac)
         if src is None or dst is None:  # kept from before a restart until its hosts speak
             return True
-        return profile in view.apps_for(src, dst)
+        return profile in view.apps_for(src, dst) or (
+            trail.family == 4 and profile in gateway_apps(self.s, view, src, dst))
 
     def retire_blocks(self) -> Change:
         """Delete drop rules that a re-evaluation did not want back."""
@@ -301,14 +324,17 @@ class TrailManager:
     def retry_blocked(self) -> Change:
         """A new link may make a blocked application placeable."""
         change = Change()
-        for app, src, dst in list(self.s.blocks):
+        for key in list(self.s.blocks):
+            app, src, dst = key
             if src not in self.s.topo.hosts or dst not in self.s.topo.hosts:
                 continue
+            family = 6 if app.endswith(IPV6_KEY) else 4
             try:
-                _, extra = self.ensure_trail(src, dst, app, record_failure=False)
+                _, extra = self.ensure_trail(src, dst, app.removesuffix(IPV6_KEY),
+                                             record_failure=False, family=family)
             except (NoPathError, TopologyError):
                 continue
-            change.merge(self.unblock((app, src, dst))).merge(extra)
+            change.merge(self.unblock(key)).merge(extra)
         return change
 
     def blocked(self) -> list[tuple[str, str, str]]:
@@ -392,8 +418,9 @@ class TrailManager:
             return Change()
         try:
             src, dst = self.s.host(old.src_mac), self.s.host(old.dst_mac)
-            if self.s.multipath.wants_multipath(profile, src, dst) \
-                    or self.s.multipath.wants_ecmp(profile, src, dst):  # ensure_pair splits it
+            if old.family == 4 and (self.s.multipath.wants_multipath(profile, src, dst)
+                                    or self.s.multipath.wants_ecmp(profile, src, dst)):
+                # ensure_pair splits it
                 return self.remove_trail(trail_id, f"{reason}; the application is split over "
                                          "several paths now")
             if hops is None:
@@ -402,9 +429,9 @@ class TrailManager:
             change = self.remove_trail(trail_id, f"{reason}; no new path: {exc}")
             if profile is not None and old.src_mac in self.s.topo.hosts \
                     and old.dst_mac in self.s.topo.hosts:
-                change.merge(self.block(profile, src, dst))
+                change.merge(self.block(profile, src, dst, old.family))
             return change
-        fields = self.app_fields(view, profile) if service is None \
+        fields = self.app_fields(view, profile, src, dst) if service is None \
             else self.s.services.service_fields(service, dst)
         if avoid and avoid & {(h.dpid, h.out_port) for h in hops[:-1]}:
             raise NoFreePath(f"trail {trail_id}: every path crosses "
@@ -454,7 +481,7 @@ class TrailManager:
         trail = self.s.delete(trail_id, note)
         if trail is None:
             return Change()
-        key = (trail.app, trail.src_mac, trail.dst_mac)
+        key = trail.pair
         if self.s.by_pair.get(key) == trail_id:
             del self.s.by_pair[key]
         self.s.labels.release(trail.label)

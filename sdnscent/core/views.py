@@ -66,8 +66,10 @@ def topology_view(s: CoreState) -> dict[str, object]:
             for lk in topo.links()
         ],
         "hosts": [
-            {"mac": h.mac, "ip": h.ip, "dpid": dpid_str(h.dpid), "port": h.port}
-            for h in sorted(topo.hosts.values(), key=lambda h: ipaddress.IPv4Address(h.ip))
+            {"mac": h.mac, "ip": h.ip, "ipv6": list(h.ip6), "dpid": dpid_str(h.dpid),
+             "port": h.port}
+            for h in sorted(topo.hosts.values(), key=lambda h: (
+                not h.ip, ipaddress.ip_address(h.ip or h.address(6))))
         ],
     }
 

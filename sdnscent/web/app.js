@@ -114,8 +114,12 @@ function draw() {
     if (!p) continue;
     if (s) el("line", { x1: s.x, y1: s.y, x2: p.x, y2: p.y, class: "access" }, svg);
     el("rect", { x: p.x - 7, y: p.y - 7, width: 14, height: 14, class: "host" }, svg);
-    el("text", { x: p.x - 3, y: p.y + 14, transform: `rotate(60 ${p.x - 3} ${p.y + 14})` },
-       svg).textContent = h.ip;
+    const label = el("text", { x: p.x - 3, y: p.y + 14,
+                               transform: `rotate(60 ${p.x - 3} ${p.y + 14})` }, svg);
+    label.textContent = [h.ip, ...(h.ipv6 || []).filter(a => !a.startsWith("fe80:"))]
+      .filter(Boolean).join(" ");
+    el("title", {}, label).textContent = [h.mac, h.ip, ...(h.ipv6 || [])].filter(Boolean)
+      .join("\n");
   }
   for (const nf of nfs) {
     const p = pos.get("nf:" + nf.name), s = pos.get(p && p.dpid);
