@@ -10,8 +10,9 @@ switches on 1..k/2 and its core switches on k/2+1..k; core port p leads to pod p
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
@@ -166,3 +167,16 @@ def clock() -> FakeClock:
 def check_hops() -> Callable[..., None]:
     """The hops_follow_links assertion."""
     return hops_follow_links
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    """apps.manager.main reconfigures the root logger: put it back afterwards."""
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)
+    quiet = {name: logging.getLogger(name).level for name in ("os_ken", "werkzeug")}
+    yield
+    root.handlers[:] = saved[0]
+    root.setLevel(saved[1])
+    for name, value in quiet.items():
+        logging.getLogger(name).setLevel(value)

@@ -2,7 +2,6 @@
 
 import importlib.util
 import json
-import logging
 import socket
 import sys
 import threading
@@ -177,18 +176,11 @@ MANAGER_OPTIONS = ["--ofp-tcp-listen-port", "--ofp-listen-host", "--api-listen",
 
 
 @pytest.fixture
-def manager_main():
+def manager_main(restore_logging):
     """apps.manager.main, with the root logger restored after it reconfigured it."""
     from sdnscent.apps import manager
 
-    root = logging.getLogger()
-    saved = (root.handlers[:], root.level)
-    quiet = {name: logging.getLogger(name).level for name in ("os_ken", "werkzeug")}
-    yield manager.main
-    root.handlers[:], level = saved
-    root.setLevel(level)
-    for name, value in quiet.items():
-        logging.getLogger(name).setLevel(value)
+    return manager.main
 
 
 def parse_manager(argv: list[str]):

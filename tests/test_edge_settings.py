@@ -2,26 +2,15 @@
 
 from __future__ import annotations
 
-import logging
 import os
-from collections.abc import Iterator
 
 import pytest
 
 from sdnscent.apps import manager
 
+pytestmark = pytest.mark.usefixtures("restore_logging")
 
-@pytest.fixture(autouse=True)
-def _restore_logging() -> Iterator[None]:
-    """manager.main reconfigures the root logger: put it back afterwards."""
-    root = logging.getLogger()
-    saved = (root.handlers[:], root.level)
-    quiet = {name: logging.getLogger(name).level for name in ("os_ken", "werkzeug")}
-    yield
-    root.handlers[:] = saved[0]
-    root.setLevel(saved[1])
-    for name, value in quiet.items():
-        logging.getLogger(name).setLevel(value)
+
 
 
 def test_openflow_listens_on_loopback_and_port_security_is_on_by_default() -> None:

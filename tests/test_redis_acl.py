@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import subprocess
 import time
 from collections.abc import Iterator
@@ -19,20 +18,10 @@ from sdnscent.store import StoreError, open_store
 from sdnscent.trails import Hop, Trail
 from tests.redisproc import REDIS_SERVER
 
-pytestmark = pytest.mark.skipif(REDIS_SERVER is None, reason="redis-server not installed")
+pytestmark = [pytest.mark.skipif(REDIS_SERVER is None, reason="redis-server not installed"),
+              pytest.mark.usefixtures("restore_logging")]
 
 
-@pytest.fixture(autouse=True)
-def _restore_logging() -> Iterator[None]:
-    """manager.main reconfigures the root logger: put it back afterwards."""
-    root = logging.getLogger()
-    saved = (root.handlers[:], root.level)
-    quiet = {name: logging.getLogger(name).level for name in ("os_ken", "werkzeug")}
-    yield
-    root.handlers[:] = saved[0]
-    root.setLevel(saved[1])
-    for name, value in quiet.items():
-        logging.getLogger(name).setLevel(value)
 
 
 class AclRedis:
