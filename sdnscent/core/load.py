@@ -6,6 +6,7 @@ import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from .. import bundles
 from ..dra import HostLoad, TrailLoad
 from ..elephants import FlowRate, elephants, natural_demands
 from ..placement import place
@@ -163,29 +164,28 @@ class LoadManager:
         capacity = {lk.key: lk.capacity for lk in s.telemetry.link_loads(s.topo, now)}
         for hops_list in candidates.values():
             for hops in hops_list:
-                for key in path_links(hops):
+                for key in _links_of(hops):
                     capacity.setdefault(key, float(s.topo.link_capacity(*key)))
-        rate_of = {t: f.rate_bps for t, f in rates.items()}
         # What does not move: the mice as their counters show them, and the
         # natural demand of the elephants that may not move.
         background: dict[tuple[int, int], float] = {}
         for t, trail in measured.items():
-            load = fixed.get(t, 0.0 if t in demands else rate_of[t])
+            load = fixed.get(t, 0.0 if t in demands else rates[t].rate_bps)
             for key in trail.links():
                 background[key] = background.get(key, 0.0) + load
         if not demands:
             s.placement = {"time": now, "elephants": [
-                {"trail": t, "rate_bps": round(rate_of[t]), "demand_bps": round(d),
+                {"trail": t, "rate_bps": round(rates[t].rate_bps), "demand_bps": round(d),
                  "moves": False} for t, d in sorted(fixed.items())],
                 "moves": [], "reason": "no elephant may move"}
             return Change()
-        paths = {t: [path_links(h) for h in hs] for t, hs in candidates.items()}
-        result = place(demands, paths, {t: path_links(measured[t].hops) for t in demands},
+        paths = {t: [_links_of(h) for h in hs] for t, hs in candidates.items()}
+        result = place(demands, paths, {t: _links_of(measured[t].hops) for t in demands},
                        capacity, background, nic=min(nic[measured[t].src_mac] for t in demands))
         s.placement = {
             "time": now, "reason": result.reason,
             "before": result.before.__dict__, "after": result.after.__dict__,
-            "elephants": [{"trail": t, "rate_bps": round(rate_of[t]), "demand_bps": round(d),
+            "elephants": [{"trail": t, "rate_bps": round(rates[t].rate_bps), "demand_bps": round(d),
                            "moves": t in demands}
                           for t, d in sorted({**demands, **fixed}.items())],
             "moves": list(result.moves[:PLACEMENT_MOVES])}
@@ -235,6 +235,6 @@ class LoadManager:
             return Change()
 
 
-def path_links(hops: tuple[Hop, ...]) -> tuple[tuple[int, int], ...]:
-    """The inter-switch links (dpid, out port) of a path's hops."""
-    return tuple((h.dpid, h.out_port) for h in hops[:-1])
+def _links_of(hops: tuple[Hop, ...]) -> tuple[tuple[int, int], ...]:
+    """A path's inter-switch links as a hashable key (bundles.leg_links, as a tuple)."""
+    return tuple(bundles.leg_links(hops))
