@@ -24,14 +24,22 @@ from sdnscent.flows import (
     Group,
     GroupDelete,
     GroupSpec,
+    LearnConnection,
     MeterDelete,
     MeterSpec,
     Output,
     PopMpls,
     PushMpls,
+    Resubmit,
     SetField,
     ToController,
 )
+
+# What LearnConnection copies from the packet into the learned entry, as
+# (NXM field, bits): Open vSwitch checks the prerequisites (eth_type, ip_proto)
+# as constants first.
+_LEARNED_FIELDS = (("ipv4_src_nxm", 32), ("ipv4_dst_nxm", 32), ("tcp_src_nxm", 16),
+                   ("tcp_dst_nxm", 16))
 
 GROUP_TYPES = {"all": 0, "select": 1, "indirect": 2, "fast_failover": 3}
 # masked matches the compiler writes: edge drops, prefixes through the gateway
@@ -55,9 +63,35 @@ def actions(dp: Any, acts: tuple[Action, ...]) -> list[Any]:
             out.append(parser.OFPActionSetField(**{act.field: act.value}))
         elif isinstance(act, Group):
             out.append(parser.OFPActionGroup(act.group_id))
+        elif isinstance(act, LearnConnection):
+            out.append(learn_action(parser, act))
+        elif isinstance(act, Resubmit):
+            out.append(parser.NXActionResubmitTable(table_id=act.table))
         else:
             raise TypeError(f"unknown action {act!r}")
     return out
+
+
+def learn_action(parser: Any, act: LearnConnection) -> Any:
+    """The NXActionLearn of a LearnConnection: eth_type and ip_proto as constants,
+    the addresses and ports copied from the packet."""
+    specs = [parser.NXFlowSpecMatch(src=0x0800, dst=("eth_type_nxm", 0), n_bits=16),
+             parser.NXFlowSpecMatch(src=6, dst=("ip_proto_nxm", 0), n_bits=8)]
+    specs += [parser.NXFlowSpecMatch(src=(name, 0), dst=(name, 0), n_bits=bits)
+              for name, bits in _LEARNED_FIELDS]
+    return parser.NXActionLearn(table_id=act.table, specs=specs, idle_timeout=act.idle_timeout,
+                                priority=act.priority, cookie=act.cookie)
+
+
+def _learned(parser: Any, act: Any) -> LearnConnection:
+    """The LearnConnection an NXActionLearn read back from a switch expresses."""
+    want = learn_action(parser, LearnConnection(act.table_id, act.priority, act.cookie,
+                                                act.idle_timeout))
+    got = [(type(s).__name__, s.src, s.dst, s.n_bits) for s in act.specs]
+    if got != [(type(s).__name__, s.src, s.dst, s.n_bits) for s in want.specs] \
+            or act.hard_timeout or act.flags:
+        raise UnparsedFlow("a learn action other than LearnConnection's")
+    return LearnConnection(act.table_id, act.priority, act.cookie, act.idle_timeout)
 
 
 def flow_mod(dp: Any, spec: FlowSpec) -> Any:
@@ -135,6 +169,10 @@ def actions_from(dp: Any, acts: list[Any]) -> tuple[Action, ...]:
             out.append(SetField(act.key, act.value))
         elif isinstance(act, parser.OFPActionGroup):
             out.append(Group(act.group_id))
+        elif isinstance(act, parser.NXActionLearn):
+            out.append(_learned(parser, act))
+        elif isinstance(act, parser.NXActionResubmitTable):
+            out.append(Resubmit(act.table_id))
         else:
             raise UnparsedFlow(f"action {type(act).__name__}")
     return tuple(out)

@@ -35,6 +35,7 @@ from werkzeug.serving import make_server
 from sdnscent.allocator import AllocatorError, UsageMeter, open_allocator
 from sdnscent.cache import CachedStore
 from sdnscent.compiler import DHCP_CLIENT_PORT, DHCP_SERVER_PORT, Op
+from sdnscent.connections import ConnectionCount
 from sdnscent.controller import Change, Decision, ScentController
 from sdnscent.discovery import expire_heard
 from sdnscent.dra import DraConfig
@@ -55,11 +56,13 @@ from sdnscent.flows import (
     TABLE_FORWARD,
     FlowSpec,
     MeterSpec,
+    cookie_kind,
     cookie_trail_id,
     make_cookie,
 )
 from sdnscent.hosttraffic import HostTrafficCollector, edge_kind
 from sdnscent.metrics import ControllerCollector, Metrics, TimedStore
+from sdnscent.pipeline import COOKIE_ID_MAX, KIND_FLOW, TABLE_FLOWS
 from sdnscent.policyfile import load_policy
 from sdnscent.protection import bfd_options
 from sdnscent.ratelimit import RateLimiter
@@ -450,6 +453,8 @@ class ScentTrailApp(app_manager.OSKenApp):
                     dp, make_cookie(KIND_TRAIL), COOKIE_MASK_KIND))
                 self.channel.send(dp, ofmsg.classifier_stats_request(
                     dp, make_cookie(KIND_HOST_TRAFFIC), COOKIE_MASK_KIND))  # host traffic dropped
+                self.channel.send(dp, ofmsg.flow_stats_request(  # an elephant's connections
+                    dp, make_cookie(KIND_FLOW), COOKIE_MASK_KIND, TABLE_FLOWS))
             # the engine decides on these counters, not the last period's: the
             # replies take milliseconds, a period is a second
             if self._stopping.wait(settle):
@@ -529,6 +534,7 @@ class ScentTrailApp(app_manager.OSKenApp):
             return  # a flow table read back for the audit
         stats = []
         edges = []
+        connections = []
         for entry in ev.msg.body:
             trail_id = cookie_trail_id(entry.cookie)
             if trail_id is not None:
@@ -536,8 +542,15 @@ class ScentTrailApp(app_manager.OSKenApp):
                               entry.byte_count))
             elif edge_kind(entry.cookie) is not None:
                 edges.append((entry.cookie, entry.packet_count))
+            elif cookie_kind(entry.cookie) == KIND_FLOW and entry.table_id == TABLE_FLOWS:
+                match = entry.match
+                connections.append(ConnectionCount(
+                    entry.cookie & COOKIE_ID_MAX, int(match.get("tcp_src", 0)),
+                    int(match.get("tcp_dst", 0)), entry.byte_count))
         with self.ctrl.lock:
-            if stats or not edges:
+            if connections:
+                self.ctrl.connection_counters(msg.datapath.id, connections)
+            elif stats or not edges:
                 self.ctrl.classifier_counters(msg.datapath.id, stats)
             if edges:
                 self.ctrl.edge_stats(msg.datapath.id, edges)

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from .flows import FlowDelete, FlowSpec
-from .pipeline import COOKIE_MASK_ALL, TABLE_CLASSIFY, cookie_kind
+from .pipeline import COOKIE_MASK_ALL, KIND_FLOW, TABLE_CLASSIFY, cookie_kind
 
 Key = tuple[int, int, tuple[tuple[str, int | str], ...]]  # (table, priority, match)
 
@@ -52,6 +52,7 @@ class AuditResult:
     kept: list[FlowSpec] = field(default_factory=list)  # correct: left alone
     deferred: list[FlowSpec] = field(default_factory=list)  # not expected yet, kept for now
     foreign: int = 0  # entries with someone else's cookie: never touched
+    learned: int = 0  # connection counters the switch learned (KIND_FLOW): left alone
 
     def summary(self) -> str:
         """One line for the event log."""
@@ -70,7 +71,8 @@ def diff_flows(expected: Iterable[FlowSpec], installed: Iterable[FlowSpec],
       so a wrong entry is rewritten without a gap);
     - an installed flow of ours that is not expected is deleted strictly,
       unless `defer(flow)` says it may still become valid (kept, reported);
-    - flows with a cookie not ours are left alone.
+    - flows with a cookie not ours are left alone, and so are the connection
+      counters a switch learned itself (KIND_FLOW).
 
     Example: diff_flows(compiler.pipeline_flows(1), []).adds is the pipeline.
     """
@@ -79,6 +81,9 @@ def diff_flows(expected: Iterable[FlowSpec], installed: Iterable[FlowSpec],
     for flow in installed:
         if not is_ours(flow.cookie):
             result.foreign += 1
+            continue
+        if cookie_kind(flow.cookie) == KIND_FLOW:
+            result.learned += 1  # the switch's own connection counters: they time out
             continue
         have[entry_key(flow)] = flow
     wanted: dict[Key, FlowSpec] = {}

@@ -30,11 +30,13 @@ from .flows import (
     Group,
     GroupDelete,
     GroupSpec,
+    LearnConnection,
     MeterDelete,
     MeterSpec,
     Output,
     PopMpls,
     PushMpls,
+    Resubmit,
     SetField,
     ToController,
     meter_for,
@@ -42,20 +44,25 @@ from .flows import (
 from .hosttraffic import edge_flows
 from .pipeline import (
     COOKIE_MASK_ALL,
+    KIND_FLOW,
     PIPELINE_COOKIE,
     PRIO_APP,
     PRIO_ARP,
+    PRIO_COUNTED,
     PRIO_DHCP,
     PRIO_LINK_PORT,
     PRIO_LLDP,
     PRIO_MISS,
     PRIO_ND,
     PRIO_PUNT,
+    PRIO_SAMPLE,
     PRIO_SERVICE,
     PRIO_TRAIL,
     PRIO_UNTRUSTED_LABEL,
     TABLE_CLASSIFY,
+    TABLE_FLOWS,
     TABLE_FORWARD,
+    make_cookie,
     trail_cookie,
 )
 from .pipeline import meter_id as trail_meter_id
@@ -99,6 +106,8 @@ def pipeline_flows(dpid: int) -> list[FlowSpec]:
         FlowSpec.make(dpid, TABLE_CLASSIFY, PRIO_MISS, {}, cookie=c),
         # A label with no entry: the controller looks the hop up (miss path).
         FlowSpec.make(dpid, TABLE_FORWARD, PRIO_MISS, {}, [ToController()], cookie=c),
+        # Per-connection counters (learned by an elephant's classifier) or nothing.
+        FlowSpec.make(dpid, TABLE_FLOWS, PRIO_MISS, {}, cookie=c),
     ]
 
 
@@ -203,7 +212,8 @@ def classifier_flows(trail: Trail) -> list[FlowSpec]:
     """Table 0 at the ingress: push the trail's label (or deliver locally).
 
     A grouped trail (a service's pool member) has none: the service's select
-    group puts packets on it (service_ops).
+    group puts packets on it (service_ops). A counted trail (an elephant) also
+    counts its TCP connections one by one (counting_flows).
     """
     hop = trail.ingress
     if trail.grouped:
@@ -213,7 +223,34 @@ def classifier_flows(trail: Trail) -> list[FlowSpec]:
                                              m, ingress_actions(trail),
                                              cookie=trail_cookie(trail.id)))
                 for m in classifier_matches(trail)]
-    return [leased(trail, _push(trail, hop.dpid, m)) for m in classifier_matches(trail)]
+    pushes = [leased(trail, _push(trail, hop.dpid, m)) for m in classifier_matches(trail)]
+    return pushes + counting_flows(trail, pushes)
+
+
+# Seconds a learned connection counter lives without packets (TABLE_FLOWS).
+CONNECTION_IDLE = 10
+
+
+def can_count(trail: Trail) -> bool:
+    """A trail whose TCP connections can be counted and split off one by one: a
+    default IPv4 trail over several switches (one classifier, no network function)."""
+    return (trail.app == DEFAULT_APP and trail.family == 4 and not trail.match
+            and not trail.grouped and trail.priority is None and trail.connection is None
+            and len(trail.hops) > 1 and all(h.via is None for h in trail.hops))
+
+
+def counting_flows(trail: Trail, pushes: list[FlowSpec]) -> list[FlowSpec]:
+    """While `trail` is counted: its classifier again for TCP (PRIO_SAMPLE), which
+    first has the switch learn a counter for the packet's connection into
+    TABLE_FLOWS (cookie kind KIND_FLOW, id = the trail) and runs it."""
+    if not (trail.counted and can_count(trail)):
+        return []
+    count = [LearnConnection(TABLE_FLOWS, PRIO_COUNTED, make_cookie(KIND_FLOW, trail.id),
+                             CONNECTION_IDLE), Resubmit(TABLE_FLOWS)]
+    return [replace(f, priority=PRIO_SAMPLE, match=tuple(sorted({**f.match_dict,
+                                                                  "ip_proto": 6}.items())),
+                    actions=(*count, *f.actions))
+            for f in pushes]
 
 
 def service_group(dpid: int, group_id: int,

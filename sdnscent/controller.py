@@ -13,7 +13,9 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from .compiler import Step
+from .connections import ConnectionCount
 from .core import views
+from .core.connections import ConnectionManager
 from .core.dhcp import DhcpRelay, Relay
 from .core.edge import EdgeManager
 from .core.hosts import HostManager
@@ -82,7 +84,7 @@ class ScentController:
         s.protection = ProtectionManager(s, protection)  # --protection: link, node or none
         s.edge = EdgeManager(s)  # port security and signed discovery (off until the app)
         s.neighbours, s.dhcp = NeighbourManager(s), DhcpRelay(s)
-        s.multicast = MulticastManager(s)
+        s.multicast, s.connections = MulticastManager(s), ConnectionManager(s)
         self.traffic = HostTrafficCounters()  # host traffic answered or dropped (/metrics)
         self.s = s
 
@@ -367,6 +369,10 @@ class ScentController:
                             entries: Iterable[tuple[int, int | None, int, int]]) -> None:
         """Apply table-0 flow stats of switch `dpid`: (trail id, in_port, packets, bytes)."""
         return self.s.trails.classifier_counters(dpid, entries)
+
+    def connection_counters(self, dpid: int, counts: Iterable[ConnectionCount]) -> None:
+        """Apply the per-connection counters switch `dpid` learned (TABLE_FLOWS)."""
+        return self.s.connections.counters(dpid, counts)
 
     def update_counters(self, stats: Iterable[tuple[int, int, int]]) -> None:
         """Apply (trail id, packets, bytes) read from ingress classifier flows."""

@@ -93,7 +93,30 @@ class Group:
     group_id: int
 
 
-Action = Output | ToController | PushMpls | PopMpls | SetField | Group
+@dataclass(frozen=True)
+class LearnConnection:
+    """Open vSwitch's learn action (NXAST_LEARN) for one TCP connection.
+
+    The switch adds to `table` an entry matching the packet's eth_type,
+    ip_proto, ipv4_src, ipv4_dst, tcp_src and tcp_dst, with no actions, at
+    `priority`, with `cookie` and `idle_timeout`: a per-connection counter.
+    """
+
+    table: int
+    priority: int
+    cookie: int
+    idle_timeout: int
+
+
+@dataclass(frozen=True)
+class Resubmit:
+    """Open vSwitch's resubmit (NXAST_RESUBMIT_TABLE): run the matching entry of
+    `table` on the packet (in_port as it is), then go on with the next action."""
+
+    table: int
+
+
+Action = Output | ToController | PushMpls | PopMpls | SetField | Group | LearnConnection | Resubmit
 
 
 # Flows and groups --------------------------------------------------------

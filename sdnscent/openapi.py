@@ -87,7 +87,10 @@ SCHEMAS: dict[str, Any] = {
             "rejoin": INT, "detour": {"type": "array", "items": DPID}, "reason": STR},
             ["hop", "dpid", "port", "protection"])},
         "multipath": _obj({"trail": INT, "leg": INT, "legs": INT, "weight": NUM},
-                          ["trail", "leg", "legs", "weight"])},
+                          ["trail", "leg", "legs", "weight"]),
+        "counted": BOOL,
+        "connection": _obj({"tcp_src": INT, "tcp_dst": INT, "split_from": INT},
+                           ["tcp_src", "tcp_dst"])},
         ["id", "label", "src", "dst", "src_mac", "dst_mac", "hops", "app", "class", "state",
          "created", "expires", "packets", "bytes"]),
     "TrailPage": _obj({

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 TABLE_CLASSIFY = 0  # control traffic, labelled-frame admission, classifiers
 TABLE_FORWARD = 1  # label forwarding: one entry per trail hop, pop at the exit
-TABLES = (TABLE_CLASSIFY, TABLE_FORWARD)  # every table the pipeline uses, in order
+TABLE_FLOWS = 2  # per-flow counters an elephant trail's classifier learns (never forwards)
+TABLES = (TABLE_CLASSIFY, TABLE_FORWARD, TABLE_FLOWS)  # every table the pipeline uses
 
 # Flow priorities (highest first) ------------------------------------------------
 
@@ -30,11 +31,14 @@ MAX_APPS_PRIORITY = 99  # span of application priorities above PRIO_APP_BASE
 PRIO_APP_TOP = 299  # table 0: the policy's first application (PRIO_APP_BASE + span)
 PRIO_APP_BASE = 200  # table 0: lowest application priority (later ones clamp here)
 PRIO_APP = 200  # table 0: an application trail stored without a priority
+PRIO_FLOW = 150  # table 0: one TCP connection split off an elephant default trail
+PRIO_SAMPLE = 101  # table 0: an elephant default trail's TCP, counted per connection
 PRIO_TRAIL = 100  # table 0: a host pair's default trail; table 1: every trail hop
 PRIO_GROUP = 30  # table 0: a named multicast group from a member, into its tree's group
 PRIO_HOST_DROP = 21  # table 0: broadcast, IPv4 and IPv6 multicast from hosts, dropped and counted
 PRIO_HOST_DROP_ANY = 20  # table 0: any other multicast from hosts, dropped and counted
 PRIO_PUNT = 10  # table 0: IPv4 or IPv6 without a classifier, to the controller (trail set-up)
+PRIO_COUNTED = 1  # table 2: one learned TCP connection (no actions: it only counts)
 PRIO_MISS = 0  # table 0: drop anything else; table 1: unknown label to the controller
 
 # Cookies: magic (bits 63-48), kind (bits 47-32), id (bits 31-0) ----------------
@@ -55,6 +59,7 @@ KIND_PROTECTION = 5  # a backup detour's label entries, shared by trails; id = i
 KIND_EDGE = 6  # port security's drop rules at a host port; id = a counter
 KIND_HOST_TRAFFIC = 7  # the counted drops of broadcast and multicast; id = the kind of traffic
 KIND_MCAST = 8  # every flow of a multicast group's tree from one sender; id = a counter
+KIND_FLOW = 9  # a TCP connection's counter the switch learned; id = its trail's id
 PIPELINE_COOKIE = 0x5CE7_0000_0000_0000  # cookie of the KIND_PIPELINE flows
 
 # Id ranges ----------------------------------------------------------------------

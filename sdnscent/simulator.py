@@ -25,11 +25,13 @@ from .flows import (
     Group,
     GroupDelete,
     GroupSpec,
+    LearnConnection,
     MeterDelete,
     MeterSpec,
     Output,
     PopMpls,
     PushMpls,
+    Resubmit,
     SetField,
     ToController,
 )
@@ -731,6 +733,9 @@ def _check_actions(actions: Iterable[Action], groups: Mapping[int, GroupSpec] | 
         elif isinstance(action, Group):
             if groups is not None and action.group_id not in groups:
                 raise ValueError(f"group:{action.group_id} does not exist")
+        elif isinstance(action, (LearnConnection, Resubmit)):
+            if action.table == TABLE_CLASSIFY:
+                raise ValueError(f"{action!r}: table 0 may not learn into or resubmit to itself")
         elif not isinstance(action, ToController):
             raise ValueError(f"unknown action {action!r}")
 
@@ -1028,7 +1033,25 @@ class _Run:
                 packet = set_field(packet, action.field, action.value)
             elif isinstance(action, Group):
                 self.group(self.switch._groups[action.group_id], packet)
+            elif isinstance(action, LearnConnection):
+                self.learn(action, packet)
+            elif isinstance(action, Resubmit):
+                found = self.switch.lookup(action.table, self.in_port, packet)
+                if found is not None:  # a miss runs nothing; the next action follows
+                    packet = self.apply(found.actions, packet)
         return packet
+
+    def learn(self, action: LearnConnection, packet: Packet) -> None:
+        """Add the per-connection counter entry a TCP/IPv4 packet teaches (as OVS
+        does; other packets teach nothing: the classifier matches ip_proto=6)."""
+        if packet.tcp_src is None or not packet.is_ipv4:
+            return
+        self.switch.apply([replace(FlowSpec.make(
+            self.switch.dpid, action.table, action.priority,
+            {"eth_type": ETH_TYPE_IPV4, "ip_proto": 6, "ipv4_src": packet.get("ipv4_src"),
+             "ipv4_dst": packet.get("ipv4_dst"), "tcp_src": packet.tcp_src,
+             "tcp_dst": packet.get("tcp_dst")}, cookie=action.cookie),
+            idle_timeout=action.idle_timeout)])
 
     def output(self, port: int, packet: Packet) -> None:
         if port == OFPP_CONTROLLER:
@@ -1252,6 +1275,11 @@ def format_actions(actions: Iterable[Action], goto: int | None = None) -> str:
             parts.append(f"set_field:{_format_value(a.field, a.value)}->{a.field}")
         elif isinstance(a, Group):
             parts.append(f"group:{a.group_id}")
+        elif isinstance(a, LearnConnection):
+            parts.append(f"learn(table={a.table},priority={a.priority},cookie={a.cookie:#x},"
+                         f"idle_timeout={a.idle_timeout},tcp 5-tuple)")
+        elif isinstance(a, Resubmit):
+            parts.append(f"resubmit(,{a.table})")
         else:
             parts.append(repr(a))
     if goto is not None:

@@ -23,6 +23,10 @@ DEAD_STATES = frozenset({TrailState.REMOVED, TrailState.FAILED})
 
 
 IPV6_KEY = "@ipv6"  # suffix of an IPv6 trail's application in the (app, src, dst) index
+CONNECTION_KEY = "#tcp:"  # infix of a one-connection trail's key: default#tcp:SPORT:DPORT
+EXTRA_CONNECTION = "connection"  # extra: "SPORT:DPORT" of a trail split off for one connection
+EXTRA_PARENT = "split_from"  # extra: the id of the trail a connection was split off
+EXTRA_COUNTED = "counted"  # extra: "tcp" while an elephant's connections are counted
 
 
 def pair_key(app: str, src_mac: str, dst_mac: str, family: int = 4) -> tuple[str, str, str]:
@@ -113,8 +117,25 @@ class Trail:
 
     @property
     def pair(self) -> tuple[str, str, str]:
-        """The trail's key in the controller's (app, src, dst) index (pair_key)."""
-        return pair_key(self.app, self.src_mac, self.dst_mac, self.family)
+        """The trail's key in the controller's (app, src, dst) index (pair_key); a
+        trail split off for one TCP connection adds CONNECTION_KEY and its ports."""
+        app, src, dst = pair_key(self.app, self.src_mac, self.dst_mac, self.family)
+        ports = self.extra.get(EXTRA_CONNECTION)
+        return (app + CONNECTION_KEY + ports, src, dst) if ports else (app, src, dst)
+
+    @property
+    def connection(self) -> tuple[int, int] | None:
+        """(tcp_src, tcp_dst) of a trail split off for one TCP connection, else None."""
+        ports = self.extra.get(EXTRA_CONNECTION)
+        if not ports:
+            return None
+        sport, dport = ports.split(":")
+        return int(sport), int(dport)
+
+    @property
+    def counted(self) -> bool:
+        """True while the ingress counts the trail's TCP connections (an elephant)."""
+        return self.extra.get(EXTRA_COUNTED) == "tcp"
 
     def links(self) -> list[tuple[int, int]]:
         """The (dpid, out_port) of every inter-switch link the trail uses."""

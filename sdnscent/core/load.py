@@ -124,12 +124,13 @@ class LoadManager:
         them are placed together on candidate paths the policy allows
         (sdnscent.placement), whose hysteresis keeps them still unless a new
         placement is clearly better. Mice, ACK trails, pinned trails, trails
-        still moving and the legs of split trails never move.
+        still moving and the legs of split trails never move. An elephant's TCP
+        connections are counted, and two or more elephant connections of one
+        trail get trails of their own first (core/connections.py).
         """
         s = self.s
         hosts = s.topo.hosts
         nic = {mac: float(s.topo.link_capacity(h.dpid, h.port)) for mac, h in hosts.items()}
-        pinned = s.dra.config.pinned_classes
         measured = {t.id: t for t in s.store.all()
                     if t.state in (TrailState.ACTIVE, TrailState.REROUTING) and not t.grouped
                     and t.src_mac in hosts and t.dst_mac in hosts
@@ -145,6 +146,15 @@ class LoadManager:
         for t in [t for t, at in s.elephant_seen.items()
                   if t not in measured or now - at > ELEPHANT_MEMORY]:
             del s.elephant_seen[t]
+        counting = s.connections.count(measured.values(), set(s.elephant_seen)).merge(
+            s.connections.split(nic))
+        return counting.merge(self._place(now, measured, rates, nic))
+
+    def _place(self, now: float, measured: Mapping[int, Trail], rates: Mapping[int, FlowRate],
+               nic: Mapping[str, float]) -> Change:
+        """Place the elephants of `measured` (place_elephants)."""
+        s = self.s
+        pinned = s.dra.config.pinned_classes
         big = [rates[t] for t in sorted(s.elephant_seen)]
         if not big:
             s.placement = {"time": now, "elephants": [], "moves": [], "reason": "no elephants"}
@@ -216,6 +226,8 @@ class LoadManager:
         itself, may move and has the mirror among its policy's candidates.
         """
         s = self.s
+        if trail.connection is not None:  # one of several connections: the pair's ACKs stay
+            return Change()
         reply = s.trails.trail_for_pair(trail.dst_mac, trail.src_mac, trail.app, trail.family)
         if reply is None or reply.id in elephants or reply.state is not TrailState.ACTIVE \
                 or reply.grouped or is_pinned(reply):

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from .. import tagging
 from ..appplan import PolicyView
 from ..compiler import Step
+from ..connections import ConnectionMeter
 from ..dra import DraConfig, DraEngine, HostLoad
 from ..flows import FlowSpec
 from ..labels import LabelAllocator
@@ -28,6 +29,7 @@ from .index import TrailIndex
 from .model import LINK_PORT_GRACE, ROUTING_SCENT, ROUTINGS, Event, ServiceBinding
 
 if TYPE_CHECKING:
+    from .connections import ConnectionManager
     from .dhcp import DhcpRelay
     from .edge import EdgeManager
     from .hosts import HostManager
@@ -68,6 +70,7 @@ class CoreState:
     neighbours: NeighbourManager
     dhcp: DhcpRelay
     multicast: MulticastManager
+    connections: ConnectionManager
 
     def __init__(self, store: TrailStore, default_capacity: int | None = None,
                  clock: Callable[[], float] = time.time, switch_grace: float = 0.0,
@@ -121,6 +124,8 @@ class CoreState:
         self.measured: dict[str, HostLoad] = {}  # computing nodes the allocator measures
         self.moves = 0  # trails moved off hot links and nodes
         self.elephant_seen: dict[int, float] = {}  # trail -> when it last ran as an elephant
+        self.connection_meter = ConnectionMeter()  # rates of counted trails' connections
+        self.splits = 0  # TCP connections split off an elephant trail onto trails of their own
         self.placement: dict[str, Any] = {}  # the last global placement, for REST
         self.reweights = 0  # multipath trails whose split changed with the load
         self.legs: dict[int, list[int]] = {}  # multipath trail: head id -> leg ids, head first

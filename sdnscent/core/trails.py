@@ -143,14 +143,18 @@ class TrailManager:
         trail = Trail(self.s.store.next_id(), self.s.labels.allocate(), src.mac, dst.mac, src_ip,
                       dst_ip, hops, app=app, created=now, lease=lease,
                       expires=now + lease if lease else None, **fields)
+        return trail, self.install_new(trail)
+
+    def install_new(self, trail: Trail, note: str = "") -> Change:
+        """Store and index a new trail (its label allocated) and return its installation."""
         self.s.put(trail)
         self.s.by_pair[trail.pair] = trail.id
-        self.s.record("trail", f"{app} trail {trail.id} {src_ip} -> {dst_ip} label {trail.label} "
-                    f"via {self.s.path_text(trail)}", trail.id)
+        self.s.record("trail", f"{trail.app} trail {trail.id} {trail.src_ip} -> {trail.dst_ip} "
+                      f"label {trail.label} via {self.s.path_text(trail)}{note}", trail.id)
         steps = tagging.install_steps(trail) if self.s.tagged(trail) \
             else compiler.install_steps(trail)
         steps = self.s.protection.install_steps(trail, steps)
-        return trail, Change(steps, [lambda: self.s.activate(trail.id)], [trail.id])
+        return Change(steps, [lambda: self.s.activate(trail.id)], [trail.id])
 
     def ensure_pair(self, src_mac: str, dst_mac: str,
                     family: int = 4) -> tuple[Trail | None, Change]:

@@ -6,7 +6,7 @@ import ipaddress
 
 from .. import bundles
 from ..topology import dpid_str
-from ..trails import Trail
+from ..trails import EXTRA_PARENT, Trail
 from .model import is_pinned
 from .state import CoreState
 
@@ -87,6 +87,13 @@ def trail_view(s: CoreState, trail: Trail) -> dict[str, object]:
     protection = s.protection.view(trail.id)
     if protection is not None:  # per hop on a link: node, link or none (with the reason)
         data["protection"] = protection
+    if trail.counted:  # an elephant: its ingress counts its TCP connections
+        data["counted"] = True
+    if trail.connection is not None:  # one TCP connection split off an elephant trail
+        sport, dport = trail.connection
+        data["connection"] = {"tcp_src": sport, "tcp_dst": dport}
+        if trail.extra.get(EXTRA_PARENT, "").isdigit():
+            data["connection"]["split_from"] = int(trail.extra[EXTRA_PARENT])
     head = bundles.head_of(trail)
     legs = s.legs.get(head, []) if head is not None else []
     if head is not None and trail.id in legs:
