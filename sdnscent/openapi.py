@@ -157,7 +157,7 @@ SCHEMAS: dict[str, Any] = {
         "routing": STR, "time": NUM, "reason": STR,
         "elephants": {"type": "array", "items": _obj({
             "trail": INT, "rate_bps": INT, "demand_bps": INT, "moves": BOOL})},
-        "moves": {"type": "array", "items": INT},
+        "moves": {"type": "array", "items": INT}, "waiting": {"type": "array", "items": INT},
         "before": {"type": "object"}, "after": {"type": "object"}}},
     "Policy": _obj({"source": _nullable(STR), "policy": {"type": "object"}}),
     "PolicyApplied": {"type": "object", "properties": {

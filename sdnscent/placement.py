@@ -356,3 +356,42 @@ def _assign(order: Sequence[int], paths: Mapping[int, Sequence[Path]],
         if result.x[c] > 0.5:
             choice[t] = i
     return choice if len(choice) == len(order) else None
+
+
+def first_moves(result: Placement, demands: Mapping[int, float],
+                candidates: Mapping[int, Sequence[Path]], current: Mapping[int, Path],
+                capacity: Mapping[LinkKey, float],
+                background: Mapping[LinkKey, float] | None = None,
+                limit: int = 32) -> list[int]:
+    """The moves of `result` to make now when at most `limit` may go at once.
+
+    Executed alone, a part of a placement can be worse than where it starts
+    (an elephant moved onto a path whose occupant was to leave but had to
+    wait). So moves go in passes: a move is taken when no link it adds load to
+    ends above the current peak utilisation (or its capacity, if higher),
+    counting the moves taken before it; the rest wait for the next period,
+    which plans again from there. If no move qualifies (a pure swap), the
+    first `limit` of `result.moves` go, as the placement ordered them.
+    """
+    loads = _Loads(capacity, background or {})
+    for trail, demand in demands.items():
+        loads.add(current.get(trail, candidates[trail][0]), demand)
+    peak = max(1.0, loads.score().peak)
+    taken: list[int] = []
+    pending = list(result.moves)
+    progress = True
+    while pending and len(taken) < limit and progress:
+        progress = False
+        for trail in list(pending):
+            old, new = current.get(trail, ()), candidates[trail][result.choice[trail]]
+            added = [k for k in new if k not in old]
+            if all(loads.load.get(k, 0.0) + demands[trail]
+                   <= peak * capacity.get(k, float("inf")) * 1.0001 for k in added):
+                loads.add(old, -demands[trail])
+                loads.add(new, demands[trail])
+                taken.append(trail)
+                pending.remove(trail)
+                progress = True
+                if len(taken) == limit:
+                    break
+    return taken or list(result.moves[:limit])

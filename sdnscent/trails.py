@@ -120,16 +120,16 @@ class Trail:
         """The trail's key in the controller's (app, src, dst) index (pair_key); a
         trail split off for one TCP connection adds CONNECTION_KEY and its ports."""
         app, src, dst = pair_key(self.app, self.src_mac, self.dst_mac, self.family)
-        ports = self.extra.get(EXTRA_CONNECTION)
-        return (app + CONNECTION_KEY + ports, src, dst) if ports else (app, src, dst)
+        ports = self.connection
+        return (f"{app}{CONNECTION_KEY}{ports[0]}:{ports[1]}", src, dst) if ports \
+            else (app, src, dst)
 
     @property
     def connection(self) -> tuple[int, int] | None:
         """(tcp_src, tcp_dst) of a trail split off for one TCP connection, else None."""
-        ports = self.extra.get(EXTRA_CONNECTION)
-        if not ports:
+        sport, _, dport = self.extra.get(EXTRA_CONNECTION, "").partition(":")
+        if not (sport.isdigit() and dport.isdigit()):
             return None
-        sport, dport = ports.split(":")
         return int(sport), int(dport)
 
     @property

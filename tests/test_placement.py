@@ -14,7 +14,7 @@ import networkx as nx
 import pytest
 
 from sdnscent.elephants import FlowRate, elephants, natural_demands
-from sdnscent.placement import Path, place, score_of
+from sdnscent.placement import Path, Placement, Score, first_moves, place, score_of
 from tests.conftest import build_fat_tree
 
 NIC = 1e9
@@ -157,3 +157,23 @@ def test_mice_background_counts_and_overload_is_least_where_nothing_fits() -> No
 def test_a_flow_without_candidates_is_named() -> None:
     with pytest.raises(ValueError, match="trail 3 has no candidate"):
         place({3: NIC}, {3: []}, {}, {})
+
+
+def test_moves_held_back_never_leave_a_link_worse_than_the_current_peak() -> None:
+    """x is to move onto Lb as y and w leave it; moved first (as the placement lists
+    it), x would put three elephants on Lb for a period. It waits for them."""
+    demands = dict.fromkeys("xyzw", 1.0)
+    candidates = {"x": [("La",), ("Lb",)], "y": [("Lb",), ("Lc",)], "w": [("Lb",), ("Ld",)],
+                  "z": [("La",)]}
+    current = {"x": ("La",), "z": ("La",), "y": ("Lb",), "w": ("Lb",)}
+    capacity = dict.fromkeys(("La", "Lb", "Lc", "Ld"), 1.0)
+    result = Placement({"x": 1, "y": 1, "w": 1, "z": 0}, ("x", "y", "w"), Score(2, 2, 8),
+                       Score(0, 1, 4), "")
+    assert first_moves(result, demands, candidates, current, capacity, limit=1) == ["y"]
+    assert first_moves(result, demands, candidates, current, capacity, limit=3) == ["y", "w", "x"]
+    # a pure swap: neither move qualifies alone, so they go as the placement ordered them
+    demands = {"x": 1.0, "y": 1.0}
+    candidates = {"x": [("La",), ("Lb",)], "y": [("Lb",), ("La",)]}
+    swap = Placement({"x": 1, "y": 1}, ("x", "y"), Score(0, 1, 2), Score(0, 1, 2), "")
+    assert first_moves(swap, demands, candidates, {"x": ("La",), "y": ("Lb",)}, capacity,
+                       limit=1) == ["x"]

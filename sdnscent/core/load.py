@@ -9,7 +9,7 @@ from typing import Any
 from .. import bundles
 from ..dra import HostLoad, TrailLoad
 from ..elephants import FlowRate, elephants, natural_demands
-from ..placement import place
+from ..placement import first_moves, place
 from ..planner import NoPathError
 from ..store import StoreError
 from ..telemetry import PortCounters, TrailUsage
@@ -190,21 +190,24 @@ class LoadManager:
                 "moves": [], "reason": "no elephant may move"}
             return Change()
         paths = {t: [_links_of(h) for h in hs] for t, hs in candidates.items()}
-        result = place(demands, paths, {t: _links_of(measured[t].hops) for t in demands},
-                       capacity, background, nic=min(nic[measured[t].src_mac] for t in demands))
+        current = {t: _links_of(measured[t].hops) for t in demands}
+        result = place(demands, paths, current, capacity, background,
+                       nic=min(nic[measured[t].src_mac] for t in demands))
+        moves = first_moves(result, demands, paths, current, capacity, background,
+                            PLACEMENT_MOVES)
         s.placement = {
             "time": now, "reason": result.reason,
             "before": result.before.__dict__, "after": result.after.__dict__,
             "elephants": [{"trail": t, "rate_bps": round(rates[t].rate_bps), "demand_bps": round(d),
                            "moves": t in demands}
                           for t, d in sorted({**demands, **fixed}.items())],
-            "moves": list(result.moves[:PLACEMENT_MOVES])}
+            "moves": moves, "waiting": [t for t in result.moves if t not in moves]}
         change = Change()
-        if not result.moves:
+        if not moves:
             return change
         s.record("placement", f"{len(demands)} elephants placed, "
-                 f"{min(len(result.moves), PLACEMENT_MOVES)} moved: {result.reason}")
-        for t in result.moves[:PLACEMENT_MOVES]:
+                 f"{len(moves)} moved: {result.reason}")
+        for t in moves:
             hops = candidates[t][result.choice[t]]
             try:
                 change.merge(s.trails.replan(t, f"placement: {demands[t] / 1e6:.3g} Mbit/s "
