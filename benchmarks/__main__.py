@@ -12,7 +12,7 @@ import os
 import sys
 from pathlib import Path
 
-from benchmarks import planning, protection, quality, replan, speed, store
+from benchmarks import placement, planning, protection, quality, replan, speed, store
 
 PLOT = Path(__file__).parent.parent / "docs" / "benchmarks" / "quality.svg"
 
@@ -26,6 +26,8 @@ if __name__ == "__main__":
     quality.main([*sys.argv[1:], "--plot", str(PLOT)])
     print()
     speed.main()
+    print()
+    placement.main([])  # one placement period of the running controller, k=8
     print()
     protection.main([])  # table cost of fast-failover protection, k=4 and k=8
     if os.geteuid() == 0:
