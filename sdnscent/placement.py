@@ -365,14 +365,18 @@ def first_moves(result: Placement, demands: Mapping[int, float],
                 limit: int = 32) -> list[int]:
     """The moves of `result` to make now when at most `limit` may go at once.
 
-    Executed alone, a part of a placement can be worse than where it starts
-    (an elephant moved onto a path whose occupant was to leave but had to
-    wait). So moves go in passes: a move is taken when no link it adds load to
-    ends above the current peak utilisation (or its capacity, if higher),
-    counting the moves taken before it; the rest wait for the next period,
-    which plans again from there. If no move qualifies (a pure swap), the
-    first `limit` of `result.moves` go, as the placement ordered them.
+    All of them when they fit in `limit`: they go out together and end where
+    the placement planned. Otherwise a part must wait, and a part of a
+    placement can be worse than where it starts (an elephant moved onto a
+    path whose occupant was to leave but has to wait). So moves are taken in
+    passes: a move is taken when no link it adds load to ends above the
+    current peak utilisation (or its capacity, if higher), counting the moves
+    taken before it. When no pending move qualifies (a cycle of swaps), the
+    rest of the limit is filled in the placement's order. The others wait for
+    the next period, which plans again from there.
     """
+    if len(result.moves) <= limit:
+        return list(result.moves)
     loads = _Loads(capacity, background or {})
     for trail, demand in demands.items():
         loads.add(current.get(trail, candidates[trail][0]), demand)
@@ -394,4 +398,4 @@ def first_moves(result: Placement, demands: Mapping[int, float],
                 progress = True
                 if len(taken) == limit:
                     break
-    return taken or list(result.moves[:limit])
+    return taken + pending[:limit - len(taken)]

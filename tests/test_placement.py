@@ -161,7 +161,8 @@ def test_a_flow_without_candidates_is_named() -> None:
 
 def test_moves_held_back_never_leave_a_link_worse_than_the_current_peak() -> None:
     """x is to move onto Lb as y and w leave it; moved first (as the placement lists
-    it), x would put three elephants on Lb for a period. It waits for them."""
+    it) with only one move allowed now, x would put three elephants on Lb for a
+    period. It waits for them."""
     demands = dict.fromkeys("xyzw", 1.0)
     candidates = {"x": [("La",), ("Lb",)], "y": [("Lb",), ("Lc",)], "w": [("Lb",), ("Ld",)],
                   "z": [("La",)]}
@@ -170,10 +171,13 @@ def test_moves_held_back_never_leave_a_link_worse_than_the_current_peak() -> Non
     result = Placement({"x": 1, "y": 1, "w": 1, "z": 0}, ("x", "y", "w"), Score(2, 2, 8),
                        Score(0, 1, 4), "")
     assert first_moves(result, demands, candidates, current, capacity, limit=1) == ["y"]
-    assert first_moves(result, demands, candidates, current, capacity, limit=3) == ["y", "w", "x"]
-    # a pure swap: neither move qualifies alone, so they go as the placement ordered them
-    demands = {"x": 1.0, "y": 1.0}
-    candidates = {"x": [("La",), ("Lb",)], "y": [("Lb",), ("La",)]}
-    swap = Placement({"x": 1, "y": 1}, ("x", "y"), Score(0, 1, 2), Score(0, 1, 2), "")
-    assert first_moves(swap, demands, candidates, {"x": ("La",), "y": ("Lb",)}, capacity,
-                       limit=1) == ["x"]
+    assert first_moves(result, demands, candidates, current, capacity, limit=2) == ["y", "w"]
+    # all fit in the limit: they go together, in the placement's order
+    assert first_moves(result, demands, candidates, current, capacity, limit=3) == ["x", "y", "w"]
+    # a cycle of swaps: no move qualifies alone, so they go in the placement's order
+    demands = {"x": 1.0, "y": 1.0, "v": 1.0}
+    candidates = {"x": [("La",), ("Lb",)], "y": [("Lb",), ("La",)], "v": [("Lc",), ("Ld",)]}
+    swap = Placement({"x": 1, "y": 1, "v": 1}, ("x", "y", "v"), Score(0, 1, 3), Score(0, 1, 3),
+                     "")
+    now = {"x": ("La",), "y": ("Lb",), "v": ("Lc",)}
+    assert first_moves(swap, demands, candidates, now, capacity, limit=2) == ["v", "x"]
