@@ -286,6 +286,10 @@ class DraEngine:
         """`trail_id` moved at `now` for another reason: its hold time starts."""
         self._moved[trail_id] = now
 
+    def moved_at(self, trail_id: int) -> float | None:
+        """When `trail_id` last moved, or None."""
+        return self._moved.get(trail_id)
+
     def forget(self, trail_id: int) -> None:
         """The trail is gone."""
         self._moved.pop(trail_id, None)

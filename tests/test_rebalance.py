@@ -240,3 +240,26 @@ def test_new_trails_spread_over_least_cost_paths_and_replies_mirror_them(fat_tre
         assert [h.dpid for h in reply.hops] == [h.dpid for h in reversed(trail.hops)]
     static = fat_tree.controller(FakeClock(), routing="static")  # the hash alone
     assert max(elephants_per_link(stride(fat_tree, static)).values()) > 1
+
+
+def test_an_ended_elephant_leaves_at_once_and_frees_its_share_of_the_nic(fat_tree, clock) -> None:
+    """h1 sends to h5, stops, then sends to h9: the first flow's smoothed rate still
+    looks large, but its last reading is idle, so it no longer halves the second's
+    natural demand (a moved trail keeps its memory: its counters restart)."""
+    ctrl = fat_tree.controller(clock)
+    h1, h5, h9 = fat_tree.host(1), fat_tree.host(5), fat_tree.host(9)
+    first, change = ctrl.ensure_trail(h1.mac, h5.mac)
+    run_done(change)
+    second, change = ctrl.ensure_trail(h1.mac, h9.mac)
+    run_done(change)
+    full = NIC_SHARE * nic(ctrl, first)
+    feed(ctrl, clock, {first.id: full, second.id: 0.0})
+    ctrl.rebalance()
+    assert [e["trail"] for e in ctrl.placement()["elephants"]] == [first.id]
+    feed(ctrl, clock, {first.id: 0.0, second.id: full}, seconds=1)
+    ctrl.rebalance()
+    usage = ctrl.s.telemetry.trail_usage(first.id, clock())
+    assert usage.bps > 0.1 * nic(ctrl, first)  # smoothed: still an elephant's rate
+    placed = ctrl.placement()["elephants"]
+    assert [e["trail"] for e in placed] == [second.id]
+    assert placed[0]["demand_bps"] == round(nic(ctrl, second))  # the whole NIC, not half

@@ -30,6 +30,7 @@ LOG = logging.getLogger("sdnscent.controller")
 
 ELEPHANT_MEMORY = 5.0  # s a trail stays an elephant after its rate was last that high
 PLACEMENT_MOVES = 32  # elephants moved per period, at most
+ENDED_SHARE = 0.01  # of the source NIC: a latest reading below this is a flow that ended
 
 
 class LoadManager:
@@ -136,16 +137,20 @@ class LoadManager:
                     and t.src_mac in hosts and t.dst_mac in hosts
                     and hosts[t.src_mac].dpid != hosts[t.dst_mac].dpid}
         rates = {t.id: FlowRate(t.id, t.src_mac, t.dst_mac,
-                                max(usages[t.id].bps, usages[t.id].last_bps)
-                                if t.id in usages else 0.0)
+                                _rate(usages.get(t.id), nic[t.src_mac]))
                  for t in measured.values()}
         # An elephant stays one for ELEPHANT_MEMORY s (a move resets its counters; a
-        # flow squeezed by a collision must not turn into a mouse and be run over).
+        # flow squeezed by a collision must not turn into a mouse and be run over),
+        # unless its flow ended: an idle reading, not just after a move. Kept, its
+        # smoothed rate would hold a phantom share of its host's NIC for seconds.
         for f in elephants(rates.values(), nic):
             s.elephant_seen[f.trail_id] = now
-        for t in [t for t, at in s.elephant_seen.items()
-                  if t not in measured or now - at > ELEPHANT_MEMORY]:
-            del s.elephant_seen[t]
+        for t, at in list(s.elephant_seen.items()):
+            moved = s.dra.moved_at(t)
+            if t not in measured or now - at > ELEPHANT_MEMORY or (
+                    t in usages and rates[t].rate_bps < ENDED_SHARE * nic[measured[t].src_mac]
+                    and (moved is None or now - moved > ELEPHANT_MEMORY)):
+                del s.elephant_seen[t]
         counting = s.connections.count(measured.values(), set(s.elephant_seen)).merge(
             s.connections.split(nic))
         return counting.merge(self._place(now, measured, rates, nic))
@@ -248,6 +253,17 @@ class LoadManager:
                                    hops=mirror, drain=LOAD_DRAIN)
         except (NoPathError, TopologyError):
             return Change()
+
+
+def _rate(usage: TrailUsage | None, nic: float) -> float:
+    """What a trail carries now: its latest reading when that is idle (the flow
+    ended; the smoothed rate lags for seconds), else the larger of the
+    smoothed rate and the latest reading (a ramp shows there first)."""
+    if usage is None:
+        return 0.0
+    if usage.last_bps < ENDED_SHARE * nic:
+        return usage.last_bps
+    return max(usage.bps, usage.last_bps)
 
 
 def _links_of(hops: tuple[Hop, ...]) -> tuple[tuple[int, int], ...]:
