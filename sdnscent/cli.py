@@ -10,6 +10,7 @@ import sys
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterable
 from typing import Any
 
 from . import redisacl
@@ -17,7 +18,7 @@ from .policyfile import PolicyError, Problem, load_policy, parse_policy
 from .topology import DEFAULT_LINK_CAPACITY
 
 DEFAULT_API = "http://127.0.0.1:8080"
-PLAN_MODES = ("single", "ecmp", "gff", "multipath", "optimal")
+PLAN_MODES = ("single", "ecmp", "gff", "multipath", "optimal", "fast")
 TRAIL_FILTERS = ("app", "class", "state", "host", "src", "dst", "switch")
 LARGE_INPUT = 5_000  # demands: from here on `plan` reports progress on stderr
 
@@ -146,6 +147,15 @@ def plan_offline(args: argparse.Namespace) -> dict[str, Any]:
 
     Raises NetFileError, PolicyError, PlanError or NoPathError on bad input.
     """
+    from .netfile import plan_json
+
+    net, trails, loads, extra = plan_parts(args)
+    return plan_json(net, list(trails), loads, extra)
+
+
+def plan_parts(args: argparse.Namespace) -> tuple[Any, Iterable[Any], list[float], dict[str, Any]]:
+    """`sdnscent plan` as parts to stream: the network, its trails (possibly lazy),
+    the per-arc loads and the extra fields (mode, baselines, bound)."""
     from .baselines import Fabric, PlanError, ecmp, global_first_fit, shortest_path
     from .mcf import min_max_utilization, optimal
     from .multipath import multipath
@@ -155,7 +165,6 @@ def plan_offline(args: argparse.Namespace) -> dict[str, Any]:
         load_demands,
         load_network,
         max_utilization,
-        plan_json,
     )
     from .policy import EMPTY_POLICY
 
@@ -184,15 +193,32 @@ def plan_offline(args: argparse.Namespace) -> dict[str, Any]:
         fabric.router(app)  # an unknown or unplannable application fails here
     planners = {"single": shortest_path, "ecmp": ecmp, "gff": global_first_fit}
     results: dict[str, Any] = {}
-    single = shortest_path(fabric, demands, progress if args.mode == "single" else None)
-    results["single"] = single
+    if args.mode != "fast" or args.baselines:
+        results["single"] = shortest_path(fabric, demands,
+                                          progress if args.mode == "single" else None)
+    single = results.get("single")
     lp = None
     if args.mode == "optimal" or args.baselines:
         if large:
             _stderr("solving the min max-utilisation LP")
         upper = max_utilization(net, arc_loads(net, single))
         lp = min_max_utilization(fabric, demands, upper or None)
-    if args.mode == "multipath":
+    extra: dict[str, Any] = {"mode": args.mode}
+    loads = None
+    if args.mode == "fast":
+        from .fastplan import fast
+
+        plan = fast(fabric, demands, gap=args.gap, time_limit=args.time_limit,
+                    log=_stderr if large or args.time_limit else None)
+        sol = plan.solution
+        extra.update(bound=sol.bound, gap=sol.gap, seconds=round(sol.seconds, 3))
+        single_value = None if single is None else max_utilization(net, arc_loads(net, single))
+        if single_value is not None and single_value < sol.value:
+            results["fast"] = single  # never worse than the controller's single path
+            extra.update(fallback="single", gap=single_value / sol.bound - 1 if sol.bound else 0.0)
+        else:
+            results["fast"], loads = plan.trails(), plan.loads
+    elif args.mode == "multipath":
         upper = max_utilization(net, arc_loads(net, single))
         results["multipath"] = multipath(fabric, demands, None,
                                          _stderr if large else None, upper or None).trails
@@ -202,7 +228,8 @@ def plan_offline(args: argparse.Namespace) -> dict[str, Any]:
     elif args.mode != "single":
         results[args.mode] = planners[args.mode](fabric, demands, progress)
     trails = results[args.mode]
-    extra: dict[str, Any] = {"mode": args.mode}
+    if loads is None:
+        loads = arc_loads(net, trails)
     if args.baselines:
         for mode in ("ecmp", "gff"):
             if mode not in results:
@@ -212,32 +239,32 @@ def plan_offline(args: argparse.Namespace) -> dict[str, Any]:
         assert lp is not None
         base["optimal"] = lp.value
         extra["baselines"] = {"max_utilization": base}
-    return plan_json(net, trails, extra=extra)
+    return net, trails, loads, extra
 
 
 def _plan(args: argparse.Namespace) -> int:
     from .baselines import PlanError
-    from .netfile import NetFileError
+    from .netfile import NetFileError, write_plan
     from .planner import NoPathError
 
     try:
-        document = plan_offline(args)
+        net, trails, loads, extra = plan_parts(args)
     except (NetFileError, PlanError, NoPathError) as exc:
         _stderr(str(exc))
         return 2
     except PolicyError as exc:
         _stderr(f"policy: {exc}")
         return 2
-    text = json.dumps(document, indent=1 if args.pretty else None)
     if args.output and args.output != "-":
         try:
             with open(args.output, "w", encoding="utf-8") as out:
-                out.write(text + "\n")
+                write_plan(out, net, trails, loads, extra, args.pretty)
         except OSError as exc:
             _stderr(f"cannot write {args.output}: {exc}")
             return 2
     else:
-        print(text)
+        write_plan(sys.stdout, net, trails, loads, extra, args.pretty)
+        sys.stdout.flush()
     return 0
 
 
@@ -297,7 +324,13 @@ def build_parser() -> argparse.ArgumentParser:
                    "hash-based ECMP, each demand one flow on the least-cost path its 5-tuple "
                    "hash picks; gff: Hedera's Global First Fit; "
                    "multipath (default): split to minimise max utilisation; optimal: the "
-                   "MCF LP's flows as paths")
+                   "MCF LP's flows as paths; fast: within --gap of the minimum max "
+                   "utilisation at WAN scale, with a proven bound")
+    p.add_argument("--gap", type=_positive, default=0.01, metavar="FRACTION",
+                   help="fast: stop once max utilisation <= (1 + FRACTION) x the bound "
+                   "(default 0.01)")
+    p.add_argument("--time-limit", type=_positive, metavar="SECONDS",
+                   help="fast: return the best plan found within this time, with its bound")
     p.add_argument("--default-capacity", type=_positive, default=float(DEFAULT_LINK_CAPACITY),
                    metavar="BPS", help="capacity of links without one (default 10e9)")
     p.add_argument("--demand-scale", type=_positive, default=1.0, metavar="FACTOR",

@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import networkx as nx
 
@@ -398,6 +398,38 @@ def plan_json(net: Network, trails: Sequence[Trail], loads: Sequence[float] | No
              for a, load in zip(net.arcs, loads, strict=True)]
     return {"trails": out_trails, "links": links,
             "max_utilization": max_utilization(net, loads), **(extra or {})}
+
+
+def _trail_entry(ids: list[NodeId], t: Trail) -> dict[str, Any]:
+    entry: dict[str, Any] = {"src": ids[t.demand.src], "dst": ids[t.demand.dst],
+                             "rate": t.demand.rate}
+    if t.demand.app is not None:
+        entry["app"] = t.demand.app
+    entry["paths"] = [{"path": [ids[n] for n in p], "weight": w}
+                      for p, w in zip(t.paths, t.weights, strict=True)]
+    return entry
+
+
+def write_plan(out: TextIO, net: Network, trails: Iterable[Trail], loads: Sequence[float],
+               extra: Mapping[str, Any] | None = None, pretty: bool = False) -> None:
+    """Stream the document of plan_json to `out`, one trail at a time (the trails may
+    be a generator; nothing is built in memory beyond one trail)."""
+    ids = net.ids
+    sep = ",\n " if pretty else ", "
+    out.write('{"trails": [')
+    for n, t in enumerate(trails):
+        out.write((sep if n else ("\n " if pretty else "")) + json.dumps(_trail_entry(ids, t)))
+    out.write('], "links": [')
+    for n, (a, load) in enumerate(zip(net.arcs, loads, strict=True)):
+        link = {"src": ids[a.u], "dst": ids[a.v], "load": load, "capacity": a.capacity,
+                "utilization": load / a.capacity}
+        out.write((sep if n else ("\n " if pretty else "")) + json.dumps(link))
+    out.write("]")
+    tail = {"max_utilization": max_utilization(net, loads), **(extra or {})}
+    for key, value in tail.items():
+        out.write(f",{chr(10) if pretty else ' '}{json.dumps(key)}: "
+                  f"{json.dumps(value, indent=1 if pretty else None)}")
+    out.write("}\n")
 
 
 # -- generated fabrics -------------------------------------------------------------------------
