@@ -441,12 +441,12 @@ def main(argv: Sequence[str] | None = None) -> list[Run]:
     print(f"k={K} fat-tree, links {args.bw} Mbit/s, {args.seconds} s per run, seed "
           f"{args.seed}; one flow alone: {alone / 1e6:.3f} Mbit/s")
     print(table(runs, patterns, modes))
-    if args.plot:
-        plot(runs, patterns, modes, args.plot)
-    if args.json:
+    if args.json:  # first: a plot that fails must not cost the measurements
         args.json.write_text(json.dumps([{**r.__dict__, "score": r.score,
                                           "convergence_s": r.convergence_s} for r in runs],
                                         indent=1))
+    if args.plot:
+        plot(runs, patterns, modes, args.plot)
     return runs
 
 

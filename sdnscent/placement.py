@@ -40,6 +40,7 @@ Path = tuple[LinkKey, ...]
 SEARCH_ROUNDS = 200  # local search moves at most
 SEARCH_SECONDS = 0.1  # ... and this long (the exact assignment takes over)
 GAIN = 0.25  # a new placement must carry this share of one NIC more, or lower the peak by it
+MOVE_PRICE = 0.1  # share of one NIC of overload (or peak x NIC) each move must buy
 PRUNE = 0.01  # of one NIC: a move that gains less than this is undone
 EXACT_SECONDS = 0.25  # time limit of the exact assignment (HiGHS), per period
 MOVE_PENALTY = 1e-3  # utilisation a move costs in the exact assignment: keep what works
@@ -186,11 +187,14 @@ def place(demands: Mapping[int, float], candidates: Mapping[int, Sequence[Path]]
             loads.add(here, -demands[t])
             loads.add(paths[t][choice[t]], demands[t])
 
-    # 5. hysteresis against where the flows run now
+    # 5. hysteresis against where the flows run now, and the gain must pay for
+    # its moves (each one disturbs a flow: reordering, a drain, a cwnd dip)
     margin = gain * unit
-    better = after.overload < before.overload - margin or (
-        after.overload <= before.overload + 1e-6 and after.peak < before.peak - gain)
     moves = tuple(t for t in order if paths[t][choice[t]] != current.get(t))
+    worth = (before.overload - after.overload) + max(0.0, before.peak - after.peak) * unit \
+        >= MOVE_PRICE * unit * len(moves)
+    better = worth and (after.overload < before.overload - margin or (
+        after.overload <= before.overload + 1e-6 and after.peak < before.peak - gain))
     if not better or not moves:
         keep = {t: paths[t].index(current[t]) for t in order
                 if t in current and current[t] in paths[t]}

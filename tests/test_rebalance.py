@@ -245,7 +245,8 @@ def test_new_trails_spread_over_least_cost_paths_and_replies_mirror_them(fat_tre
 def test_an_ended_elephant_leaves_at_once_and_frees_its_share_of_the_nic(fat_tree, clock) -> None:
     """h1 sends to h5, stops, then sends to h9: the first flow's smoothed rate still
     looks large, but its last reading is idle, so it no longer halves the second's
-    natural demand (a moved trail keeps its memory: its counters restart)."""
+    natural demand after two idle periods (one can be a retransmit timeout; a moved
+    trail keeps its memory: its counters restart)."""
     ctrl = fat_tree.controller(clock)
     h1, h5, h9 = fat_tree.host(1), fat_tree.host(5), fat_tree.host(9)
     first, change = ctrl.ensure_trail(h1.mac, h5.mac)
@@ -257,6 +258,9 @@ def test_an_ended_elephant_leaves_at_once_and_frees_its_share_of_the_nic(fat_tre
     ctrl.rebalance()
     assert [e["trail"] for e in ctrl.placement()["elephants"]] == [first.id]
     feed(ctrl, clock, {first.id: 0.0, second.id: full}, seconds=1)
+    ctrl.rebalance()
+    assert first.id in {e["trail"] for e in ctrl.placement()["elephants"]}  # one idle period
+    feed(ctrl, clock, {first.id: 0.0, second.id: full}, seconds=0)
     ctrl.rebalance()
     usage = ctrl.s.telemetry.trail_usage(first.id, clock())
     assert usage.bps > 0.1 * nic(ctrl, first)  # smoothed: still an elephant's rate

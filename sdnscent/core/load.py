@@ -31,6 +31,7 @@ LOG = logging.getLogger("sdnscent.controller")
 ELEPHANT_MEMORY = 5.0  # s a trail stays an elephant after its rate was last that high
 PLACEMENT_MOVES = 32  # elephants moved per period, at most
 ENDED_SHARE = 0.01  # of the source NIC: a latest reading below this is a flow that ended
+ENDED_READINGS = 2  # periods in a row that idle (one can be a TCP timeout's pause)
 
 
 class LoadManager:
@@ -143,14 +144,20 @@ class LoadManager:
         # flow squeezed by a collision must not turn into a mouse and be run over),
         # unless its flow ended: an idle reading, not just after a move. Kept, its
         # smoothed rate would hold a phantom share of its host's NIC for seconds.
+        # Two idle periods in a row: one can be a squeezed flow's retransmit timeout.
         for f in elephants(rates.values(), nic):
             s.elephant_seen[f.trail_id] = now
         for t, at in list(s.elephant_seen.items()):
             moved = s.dra.moved_at(t)
-            if t not in measured or now - at > ELEPHANT_MEMORY or (
-                    t in usages and rates[t].rate_bps < ENDED_SHARE * nic[measured[t].src_mac]
-                    and (moved is None or now - moved > ELEPHANT_MEMORY)):
+            idle = t in measured and t in usages \
+                and rates[t].rate_bps < ENDED_SHARE * nic[measured[t].src_mac] \
+                and (moved is None or now - moved > ELEPHANT_MEMORY)
+            s.elephant_idle[t] = s.elephant_idle.get(t, 0) + 1 if idle else 0
+            if t not in measured or now - at > ELEPHANT_MEMORY \
+                    or s.elephant_idle[t] >= ENDED_READINGS:
                 del s.elephant_seen[t]
+        for t in [t for t in s.elephant_idle if t not in s.elephant_seen]:
+            del s.elephant_idle[t]
         counting = s.connections.count(measured.values(), set(s.elephant_seen)).merge(
             s.connections.split(nic))
         return counting.merge(self._place(now, measured, rates, nic))

@@ -124,6 +124,7 @@ class CoreState:
         self.measured: dict[str, HostLoad] = {}  # computing nodes the allocator measures
         self.moves = 0  # trails moved off hot links and nodes
         self.elephant_seen: dict[int, float] = {}  # trail -> when it last ran as an elephant
+        self.elephant_idle: dict[int, int] = {}  # elephant -> idle periods in a row
         self.connection_meter = ConnectionMeter()  # rates of counted trails' connections
         self.splits = 0  # TCP connections split off an elephant trail onto trails of their own
         self.placement: dict[str, Any] = {}  # the last global placement, for REST
