@@ -74,6 +74,7 @@ def test_one_of_two_colliding_elephants_moves_without_loss(fabric: ScentNet) -> 
         raise AssertionError(f"no move; placement {fabric.ctl.get('/placement')}; last events "
                              f"{fabric.ctl.get('/events')['events'][-15:]}") from None
     move_s = time.monotonic() - started
+    placed = fabric.ctl.get("/placement")  # while they run: ended elephants leave it
     for sender in senders:
         sender.wait(STREAM_SECONDS + 15)
     results = [json.loads(r.communicate(timeout=STREAM_SECONDS + 30)[0].decode())
@@ -89,6 +90,5 @@ def test_one_of_two_colliding_elephants_moves_without_loss(fabric: ScentNet) -> 
         assert result["duplicates"] == 0, result
     events = fabric.ctl.get("/events")["events"]
     assert any(e["kind"] == "placement" for e in events), events[-10:]
-    placed = fabric.ctl.get("/placement")
     assert placed["routing"] == "scent"
     assert {e["trail"] for e in placed["elephants"]} >= {t["id"] for t in after}
