@@ -384,15 +384,7 @@ def plan_json(net: Network, trails: Sequence[Trail], loads: Sequence[float] | No
     """The `sdnscent plan` output (docs/offline.rst): trails, per-link load and utilisation, max."""
     loads = arc_loads(net, trails) if loads is None else loads
     ids = net.ids
-    out_trails = []
-    for t in trails:
-        entry: dict[str, Any] = {"src": ids[t.demand.src], "dst": ids[t.demand.dst],
-                                 "rate": t.demand.rate}
-        if t.demand.app is not None:
-            entry["app"] = t.demand.app
-        entry["paths"] = [{"path": [ids[n] for n in p], "weight": w}
-                          for p, w in zip(t.paths, t.weights, strict=True)]
-        out_trails.append(entry)
+    out_trails = [_trail_entry(ids, t) for t in trails]
     links = [{"src": ids[a.u], "dst": ids[a.v], "load": load, "capacity": a.capacity,
               "utilization": load / a.capacity}
              for a, load in zip(net.arcs, loads, strict=True)]
