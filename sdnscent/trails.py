@@ -35,6 +35,12 @@ def pair_key(app: str, src_mac: str, dst_mac: str, family: int = 4) -> tuple[str
     return (app if family == 4 else app + IPV6_KEY, src_mac, dst_mac)
 
 
+def connection_key(pair: tuple[str, str, str], sport: int, dport: int) -> tuple[str, str, str]:
+    """The index key of the trail split off `pair`'s trail for TCP sport -> dport."""
+    app, src, dst = pair
+    return (f"{app}{CONNECTION_KEY}{sport}:{dport}", src, dst)
+
+
 @dataclass(frozen=True)
 class Hop:
     """One switch on a trail: where the packet enters and leaves it."""
@@ -119,10 +125,9 @@ class Trail:
     def pair(self) -> tuple[str, str, str]:
         """The trail's key in the controller's (app, src, dst) index (pair_key); a
         trail split off for one TCP connection adds CONNECTION_KEY and its ports."""
-        app, src, dst = pair_key(self.app, self.src_mac, self.dst_mac, self.family)
+        key = pair_key(self.app, self.src_mac, self.dst_mac, self.family)
         ports = self.connection
-        return (f"{app}{CONNECTION_KEY}{ports[0]}:{ports[1]}", src, dst) if ports \
-            else (app, src, dst)
+        return connection_key(key, *ports) if ports else key
 
     @property
     def connection(self) -> tuple[int, int] | None:

@@ -17,13 +17,13 @@ from ..connections import ConnectionCount, to_split
 from ..elephants import ELEPHANT_SHARE
 from ..pipeline import PRIO_FLOW
 from ..trails import (
-    CONNECTION_KEY,
     EXTRA_CONNECTION,
     EXTRA_COUNTED,
     EXTRA_PARENT,
     Hop,
     Trail,
     TrailState,
+    connection_key,
 )
 from .model import Change
 from .state import CoreState
@@ -88,11 +88,10 @@ class ConnectionManager:
             parent = s.store.get(trail_id)
             assert parent is not None
             paths = s.trails.candidate_hops(parent) or [parent.hops]
-            crowd = {hops: _elephants_on(s, hops, trail_id) for hops in paths}
+            others = set(s.elephant_seen) - {trail_id}
+            crowd = {hops: _elephants_on(s, hops, others) for hops in paths}
             for n, (sport, dport) in enumerate(connections):
-                ports = f"{sport}:{dport}"
-                if (parent.pair[0] + CONNECTION_KEY + ports, parent.src_mac, parent.dst_mac) \
-                        in s.by_pair:
+                if connection_key(parent.pair, sport, dport) in s.by_pair:
                     continue
                 hops = parent.hops if n == 0 else min(paths, key=lambda h: crowd[h])
                 crowd[hops] = crowd.get(hops, 0) + 1
@@ -124,8 +123,7 @@ def _classifier_change(old: Trail, new: Trail) -> Change:
     return Change([{new.ingress.dpid: ops}]) if ops else Change()
 
 
-def _elephants_on(s: CoreState, hops: tuple[Hop, ...], other_than: int) -> int:
-    """Elephant trails (but `other_than`) on the busiest link of `hops`."""
-    links = [(h.dpid, h.out_port) for h in hops[:-1]]
-    return max((len((s.index.on_links([key]) & set(s.elephant_seen)) - {other_than})
-                for key in links), default=0)
+def _elephants_on(s: CoreState, hops: tuple[Hop, ...], elephants: set[int]) -> int:
+    """How many of `elephants` use the busiest link of `hops`."""
+    return max((len(s.index.on_links([(h.dpid, h.out_port)]) & elephants) for h in hops[:-1]),
+               default=0)
