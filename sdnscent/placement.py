@@ -11,9 +11,9 @@ here respects zones, network-function chains and isolation). Pure: links are
 2. Local search: take the most overloaded link and move one of its flows (or
    swap two) to the candidates that improve the whole placement most; repeat
    until no move improves it.
-3. Where flows still collide, the min-max assignment as a small integer
-   program (HiGHS, time-limited), which moves a flow only where that lowers
-   the peak; the better of the two answers wins.
+3. Where flows still collide, the assignment with the least overload, then
+   the least peak, as a small integer program (HiGHS, time-limited), which
+   moves a flow only where that helps; the better of the two answers wins.
 4. Moves that gain (almost) nothing are undone, smallest flows first.
 5. Hysteresis: the new placement replaces the current one only if it is
    better by a margin (a quarter of a NIC's worth of overload, or a quarter
@@ -44,6 +44,7 @@ MOVE_PRICE = 0.1  # share of one NIC of overload (or peak x NIC) each move must 
 PRUNE = 0.01  # of one NIC: a move that gains less than this is undone
 EXACT_SECONDS = 0.25  # time limit of the exact assignment (HiGHS), per period
 MOVE_PENALTY = 1e-3  # utilisation a move costs in the exact assignment: keep what works
+OVERLOAD_WEIGHT = 100.0  # exact assignment: a link's capacity of overload outweighs 100 x peak
 
 
 @dataclass(frozen=True)
@@ -323,12 +324,20 @@ def _assign(order: Sequence[int], paths: Mapping[int, Sequence[Path]],
             demands: Mapping[int, float], current: Mapping[int, Path],
             capacity: Mapping[LinkKey, float], background: Mapping[LinkKey, float],
             time_limit: float) -> dict[int, int] | None:
-    """The candidate per flow minimising the peak utilisation (plus MOVE_PENALTY per
-    move), as a mixed-integer program; None if HiGHS found no answer in time."""
+    """The candidate per flow with the least overload, then the least peak
+    utilisation (plus MOVE_PENALTY per move), as a mixed-integer program; None
+    if HiGHS found no answer in time.
+
+    Overload first, as the placement's score orders them: where some overload
+    cannot be avoided, many assignments share the same peak and only the
+    overload tells them apart.
+    """
     columns = [(t, i) for t in order for i in range(len(paths[t]))]
     links = sorted({k for t in order for p in paths[t] for k in p if capacity.get(k)})
     row_of = {k: r for r, k in enumerate(links)}
-    n = len(columns) + 1  # the last variable is the peak
+    nx_, nl = len(columns), len(links)
+    peak = nx_ + nl  # variables: choices, then each link's excess utilisation, then the peak
+    n = peak + 1
     rows, cols, vals = [], [], []
     for c, (t, i) in enumerate(columns):
         for key in paths[t][i]:
@@ -336,21 +345,22 @@ def _assign(order: Sequence[int], paths: Mapping[int, Sequence[Path]],
                 rows.append(row_of[key])
                 cols.append(c)
                 vals.append(demands[t] / capacity[key])
-    for r in range(len(links)):
-        rows.append(r)
-        cols.append(n - 1)
-        vals.append(-1.0)
-    load = coo_array((vals, (rows, cols)), shape=(len(links), n))
-    upper = np.array([-background.get(k, 0.0) / capacity[k] for k in links])
+    choice_part = coo_array((vals, (rows, cols)), shape=(nl, n)).tocsr()
+    peak_col = coo_array(([-1.0] * nl, (list(range(nl)), [peak] * nl)), shape=(nl, n))
+    excess_col = coo_array(([-1.0] * nl, (list(range(nl)), [nx_ + r for r in range(nl)])),
+                           shape=(nl, n))
+    base = np.array([background.get(k, 0.0) / capacity[k] for k in links])
     flow_row = {t: r for r, t in enumerate(order)}
-    pick = coo_array(([1.0] * len(columns), ([flow_row[t] for t, _ in columns],
-                                             list(range(len(columns))))),
+    pick = coo_array(([1.0] * nx_, ([flow_row[t] for t, _ in columns], list(range(nx_)))),
                      shape=(len(order), n))
+    scale = min(capacity[k] for k in links) if links else 1.0
     cost = np.array([MOVE_PENALTY if paths[t][i] != current.get(t) else 0.0
-                     for t, i in columns] + [1.0])
-    result = milp(cost, integrality=np.array([1] * len(columns) + [0]),
-                  bounds=Bounds(np.zeros(n), np.array([1.0] * len(columns) + [np.inf])),
-                  constraints=[LinearConstraint(load, -np.inf, upper),
+                     for t, i in columns]
+                    + [OVERLOAD_WEIGHT * capacity[k] / scale for k in links] + [1.0])
+    result = milp(cost, integrality=np.array([1] * nx_ + [0] * (nl + 1)),
+                  bounds=Bounds(np.zeros(n), np.array([1.0] * nx_ + [np.inf] * (nl + 1))),
+                  constraints=[LinearConstraint(choice_part + peak_col, -np.inf, -base),
+                               LinearConstraint(choice_part + excess_col, -np.inf, 1.0 - base),
                                LinearConstraint(pick, 1.0, 1.0)],
                   options={"time_limit": time_limit, "disp": False})
     if result.x is None:
