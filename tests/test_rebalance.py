@@ -242,6 +242,23 @@ def test_new_trails_spread_over_least_cost_paths_and_replies_mirror_them(fat_tre
     assert max(elephants_per_link(stride(fat_tree, static)).values()) > 1
 
 
+def test_idle_trails_do_not_crowd_the_spread_of_new_ones(fat_tree, clock) -> None:
+    """Stride 1's trails stay (a lease of minutes) but carry nothing any more: the
+    trails of stride 4, made next, spread as on an empty fabric. Counted as
+    crowding, the idle ones push new trails onto each other's paths."""
+    ctrl = fat_tree.controller(clock)
+    old = stride(fat_tree, ctrl, step=1)
+    feed(ctrl, clock, {t.id: 1e6 for t in old}, seconds=2)
+    clock.advance(10.0)
+    feed(ctrl, clock, {t.id: 0.0 for t in old}, seconds=2)  # counters stand still
+    assert all(ctrl.store.get(t.id) is not None for t in old)
+    trails = stride(fat_tree, ctrl, step=4)
+    assert max(elephants_per_link(trails).values()) == 1
+    fresh = fat_tree.controller(FakeClock())
+    stride(fat_tree, fresh, step=1)  # the same trails, but made a moment ago: busy
+    assert max(elephants_per_link(stride(fat_tree, fresh, step=4)).values()) > 1
+
+
 def test_an_ended_elephant_leaves_at_once_and_frees_its_share_of_the_nic(fat_tree, clock) -> None:
     """h1 sends to h5, stops, then sends to h9: the first flow's smoothed rate still
     looks large, but its last reading is idle, so it no longer halves the second's

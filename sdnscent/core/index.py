@@ -4,6 +4,10 @@ The core writes every trail through CoreState.put/delete, which keep this
 index in step with the store; `rebuild` fills it from the store after a
 restart or a take-over. Link loss, switch connect and isolation then look up
 the trails concerned instead of reading every trail from the store.
+
+It also counts, per link, the trails that are *busy*: that carried traffic
+at the last counter poll or were made a moment ago. Spreading new trails
+over equal paths weighs those, not trails that idle until their lease ends.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ class TrailIndex:
         self._switches: dict[int, set[int]] = {}
         self._apps: dict[str, set[int]] = {}
         self._of: dict[int, tuple[frozenset[Link], frozenset[int], str]] = {}
+        self._busy: set[int] = set()
+        self._busy_links: dict[Link, int] = {}
 
     def __len__(self) -> int:
         return len(self._of)
@@ -35,11 +41,15 @@ class TrailIndex:
         self._switches.clear()
         self._apps.clear()
         self._of.clear()
+        self._busy.clear()
+        self._busy_links.clear()
         for trail in trails:
             self.put(trail)
 
     def put(self, trail: Trail) -> None:
-        """Index `trail` as written (a removed or failed trail leaves the index)."""
+        """Index `trail` as written (a removed or failed trail leaves the index;
+        a busy one stays busy on its new links)."""
+        busy = trail.id in self._busy
         self.discard(trail.id)
         if trail.state in DEAD_STATES:
             return
@@ -50,9 +60,12 @@ class TrailIndex:
         for dpid in switches:
             self._switches.setdefault(dpid, set()).add(trail.id)
         self._apps.setdefault(trail.app, set()).add(trail.id)
+        if busy:
+            self.set_busy(trail.id, True)
 
     def discard(self, trail_id: int) -> None:
         """Drop `trail_id` from the index (no error if it is not there)."""
+        self.set_busy(trail_id, False)
         entry = self._of.pop(trail_id, None)
         if entry is None:
             return
@@ -73,6 +86,30 @@ class TrailIndex:
     def count_on(self, link: Link) -> int:
         """How many trails use `link`."""
         return len(self._links.get(link, ()))
+
+    def set_busy(self, trail_id: int, busy: bool) -> None:
+        """Mark an indexed trail busy (carrying traffic) or idle; unknown ids are ignored."""
+        if busy == (trail_id in self._busy) or (busy and trail_id not in self._of):
+            return
+        step = 1 if busy else -1
+        if busy:
+            self._busy.add(trail_id)
+        else:
+            self._busy.discard(trail_id)
+        for key in self._of[trail_id][0]:
+            count = self._busy_links.get(key, 0) + step
+            if count:
+                self._busy_links[key] = count
+            else:
+                del self._busy_links[key]
+
+    def is_busy(self, trail_id: int) -> bool:
+        """Whether `trail_id` is marked busy."""
+        return trail_id in self._busy
+
+    def busy_on(self, link: Link) -> int:
+        """How many busy trails use `link`."""
+        return self._busy_links.get(link, 0)
 
     def on_switch(self, dpid: int) -> set[int]:
         """Ids of trails that cross switch `dpid`."""

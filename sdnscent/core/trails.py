@@ -36,6 +36,7 @@ from .model import (
 from .state import CoreState
 
 CANDIDATES_MAX = 16  # candidate paths per trail for the elephant placement (k=8: all)
+BUSY_GRACE = 5.0  # s a new trail counts as busy before its counters are believed idle
 
 
 def spread(paths: list[list[int]], limit: int) -> list[list[int]]:
@@ -148,6 +149,8 @@ class TrailManager:
     def install_new(self, trail: Trail, note: str = "") -> Change:
         """Store and index a new trail (its label allocated) and return its installation."""
         self.s.put(trail)
+        if not trail.grouped:  # made for a packet: busy until its counters say otherwise
+            self.s.index.set_busy(trail.id, True)
         self.s.by_pair[trail.pair] = trail.id
         self.s.record("trail", f"{trail.app} trail {trail.id} {trail.src_ip} -> {trail.dst_ip} "
                       f"label {trail.label} via {self.s.path_text(trail)}{note}", trail.id)
@@ -218,11 +221,17 @@ class TrailManager:
                      ) -> tuple[Hop, ...]:
         """A pair's default trail on a least-cost path: the one it has (re-planning
         `replacing`) where that still is one, else the mirror of its reply
-        trail's path where that is one, else the least crowded (fewest other
-        trails on its busiest link, then in all), ties broken by the pair's hash.
+        trail's path where that is one, else the least crowded, ties broken by
+        the pair's hash.
 
-        Before any flow is measured, spreading trails evenly is the best guess
-        at spreading load; the global placement corrects it once elephants show.
+        Crowded: busy trails (core/index.py: traffic at the last poll, or made
+        in the last BUSY_GRACE s) on the path's busiest link, then in all, then
+        all trails: a trail idling out its lease carries nothing. Before any
+        flow is measured, spreading busy trails evenly is the best guess at
+        spreading load; the global placement corrects it once elephants show.
+        (The planner weighs utilisation in steps, CostModel.load_step, so the
+        residue of a flow that ended seconds ago does not make one path the
+        only least-cost one for every new trail.)
         """
         planner = self.s.planner
         paths = planner.equal_cost_paths(src.dpid, dst.dpid) if src.dpid != dst.dpid else []
@@ -238,14 +247,15 @@ class TrailManager:
                 return planner.hops_along(src, dst, mirror)
         start = stable_hash(*mirror_key(src.mac, dst.mac)) % len(paths)
         index = self.s.index
-
         own = set(replacing.links()) if replacing is not None else set()
+        own_busy = replacing is not None and index.is_busy(replacing.id)
 
-        def crowd(path: list[int]) -> tuple[int, int]:
+        def crowd(path: list[int]) -> tuple[int, int, int, int]:
             keys = [(here, planner.link_for(here, there).src_port)
                     for here, there in zip(path, path[1:], strict=False)]
+            busy = [index.busy_on(key) - (key in own and own_busy) for key in keys]
             counts = [index.count_on(key) - (key in own) for key in keys]
-            return (max(counts), sum(counts))
+            return (max(busy), sum(busy), max(counts), sum(counts))
 
         best = min(paths[start:] + paths[:start], key=crowd)
         return planner.hops_along(src, dst, best)
@@ -554,6 +564,10 @@ class TrailManager:
             trail = self.s.store.get(trail_id)
             if trail is None:
                 continue
+            if packets > trail.packets:
+                self.s.index.set_busy(trail_id, True)
+            elif now - trail.created >= BUSY_GRACE:
+                self.s.index.set_busy(trail_id, False)
             self.s.patterns.counters((trail.app, trail.src_mac, trail.dst_mac), packets, now,
                                    *self.s.criticality(trail.app))
             if (trail.packets, trail.bytes) == (packets, nbytes):
