@@ -26,7 +26,7 @@ from typing import Any
 
 import networkx as nx
 
-from .planner import NoPathError, pair_key, stable_hash
+from .planner import LOAD_STEP, NoPathError, pair_key, stable_hash, stepped
 from .policy import Application, ClassWeights, Policy
 from .topology import Host, Link, Topology, TopologyError, dpid_str, parse_dpid
 from .trails import Hop
@@ -323,14 +323,16 @@ class MaxLatency(Constraint):
 
 @dataclass(frozen=True, eq=False)
 class LoadCost(Constraint):
-    """Soft: `weight` per unit of utilisation of the link a leg leaves by."""
+    """Soft: `weight` per unit of utilisation of the link a leg leaves by, in
+    whole `step`s as the planner counts it (planner.stepped)."""
 
     utilisation: Mapping[tuple[int, int], float]
     weight: float
+    step: float = LOAD_STEP
 
     def cost(self, leg: Leg) -> float:
         key = leg.out_key
-        return self.weight * self.utilisation.get(key, 0.0) if key else 0.0
+        return self.weight * stepped(self.utilisation.get(key, 0.0), self.step) if key else 0.0
 
 
 @dataclass(frozen=True, eq=False)

@@ -9,6 +9,7 @@ the fabric like ECMP while giving the same answer on every run.
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -16,6 +17,17 @@ import networkx as nx
 
 from .topology import Host, Link, Topology, dpid_str
 from .trails import Hop
+
+# Utilisation counts in whole steps, rounded down: load differences below a
+# step leave equal paths equal. Counters jitter, and a flow that ended seconds
+# ago leaves a smoothed residue on its links that would otherwise make one
+# path the only least-cost one for every new trail.
+LOAD_STEP = 0.25
+
+
+def stepped(utilisation: float, step: float = LOAD_STEP) -> float:
+    """`utilisation` rounded down to a whole number of `step`s (0: as it is)."""
+    return math.floor(utilisation / step + 1e-9) * step if step > 0 else utilisation
 
 
 class NoPathError(LookupError):
@@ -29,9 +41,11 @@ class CostModel:
     hop_weight: float = 1.0
     latency_weight: float = 1.0  # per millisecond
     load_weight: float = 4.0  # per unit of utilisation (0..1)
+    load_step: float = LOAD_STEP  # utilisation counts in these steps (stepped())
 
     def link_cost(self, link: Link, utilisation: float = 0.0) -> float:
         """Cost of sending a trail over `link`."""
+        utilisation = stepped(utilisation, self.load_step)
         return (
             self.hop_weight
             + self.latency_weight * link.latency * 1e3

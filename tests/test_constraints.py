@@ -278,7 +278,8 @@ def test_load_cost_steers_around_a_busy_link_exactly_like_the_planner() -> None:
     hops = plan_chain(topo, HOST_A, HOST_B, constraints=[LoadCost(util, 4.0)])
     assert switches(hops) == [1, 3, 4]
     assert hops == Planner(topo, utilisation=util).host_hops(HOST_A, HOST_B)
-    assert LoadCost(util, 4.0).cost(Leg(1, 1, 2, 1, 1e9)) == pytest.approx(3.6)
+    assert LoadCost(util, 4.0).cost(Leg(1, 1, 2, 1, 1e9)) == pytest.approx(3.0)  # in steps
+    assert LoadCost(util, 4.0, step=0).cost(Leg(1, 1, 2, 1, 1e9)) == pytest.approx(3.6)
     assert LoadCost(util, 4.0).describe() == ""
 
 

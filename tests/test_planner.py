@@ -171,9 +171,24 @@ def test_of_parallel_links_the_less_used_one_carries_the_hop() -> None:
     topo.set_port(1, Port(3))
     topo.set_port(2, Port(3))
     topo.add_link(1, 3, 2, 3)
-    planner = Planner(topo, utilisation={(1, 1): 0.2})
+    planner = Planner(topo, utilisation={(1, 1): 0.3})
     hops = planner.host_hops(HOST_A, HOST_B)
     assert (hops[0].out_port, hops[1].in_port) == (3, 3)
+
+
+def test_load_below_a_step_leaves_equal_paths_equal() -> None:
+    """A flow that ended a few seconds ago leaves a smoothed residue on its links;
+    it must not make the other path the only choice of every new trail."""
+    topo = two_routes()
+    topo.set_port(1, Port(3))
+    topo.set_port(2, Port(3))
+    topo.add_link(1, 3, 2, 3)
+    residue = Planner(topo, utilisation={(1, 1): 0.2})
+    assert len(residue.equal_cost_paths(1, 2)) == 1  # the parallel links join the same pair
+    assert residue.link_for(1, 2).src_port == 1  # the lower port among equals
+    assert Planner(topo, utilisation={(1, 1): 0.3}).link_for(1, 2).src_port == 3
+    exact = Planner(topo, CostModel(load_step=0), utilisation={(1, 1): 0.2})
+    assert exact.link_for(1, 2).src_port == 3
 
 
 def test_utilisation_updated_after_planning_steers_the_next_plan() -> None:
