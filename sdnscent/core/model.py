@@ -17,8 +17,9 @@ PROBE_INTERVAL = 1.0  # s between probes for the same unknown address
 LINK_PORT_GRACE = 10.0  # s an audited link-port flow waits for LLDP to confirm its link
 DRAIN = 0.1  # s an old path keeps its entries after the classifier moved (in-flight packets)
 # ... after a move for load: the old path crosses busy links whose queues may hold
-# a second or more of packets; nothing is urgent, so they all arrive first.
-LOAD_DRAIN = 2.0
+# seconds of packets (a 1,000-packet queue at 3 Mbit/s: 4 s); nothing is urgent,
+# so they all arrive first.
+LOAD_DRAIN = 5.0
 AVOID = 100.0  # utilisation the planner sees on links a move must leave (cost +400 hops)
 MOVE_ROUNDS = 3  # engine steps per period when a chosen trail has no free path
 # How trails are routed (--routing): sdnscent's load-aware planning with global
