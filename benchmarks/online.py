@@ -412,7 +412,7 @@ def main(argv: Sequence[str] | None = None) -> list[Run]:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--patterns", default=",".join(PATTERNS))
     ap.add_argument("--modes", default=",".join(MODES))
-    ap.add_argument("--seconds", type=int, default=30, help="length of each run (default 30)")
+    ap.add_argument("--seconds", type=int, default=40, help="length of each run (default 40)")
     ap.add_argument("--bw", type=float, default=3.0, help="link rate in Mbit/s (default 3)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--plot", type=Path, help="write a bar chart (SVG) here")
