@@ -14,7 +14,16 @@ from typing import Any
 
 import pytest
 
-from mininet_tests.harness import REPO, ScentNet, ping, running_net, trail_between, wait_for
+from mininet_tests.harness import (
+    REPO,
+    ScentNet,
+    dump_flows,
+    ping,
+    running_net,
+    trail_between,
+    wait_for,
+)
+from sdnscent.core.model import LOAD_DRAIN
 from topologies.leafspine import LeafSpineTopo
 
 CAPACITY = 100_000_000  # bit/s every link counts as (--default-link-capacity)
@@ -62,9 +71,19 @@ def test_one_of_two_colliding_elephants_moves_without_loss(fabric: ScentNet) -> 
                       str(STREAM_PPS), "--count", str(count), "--size", str(STREAM_SIZE))
                for i, (s, d) in enumerate(streams)]
 
+    names = {sw["dpid"]: sw["name"] for sw in fabric.ctl.get("/topology")["switches"]}
+
+    def pushed(trail: dict[str, Any]) -> bool:
+        """The trail's ingress switch pushes its current label: traffic takes its path."""
+        want = f"set_field:{trail['label']}->mpls_label"
+        ingress = names[trail["hops"][0]["dpid"]]
+        return any("table=0," in f and want in f for f in dump_flows(ingress))
+
     def apart() -> list[dict[str, Any]] | None:
+        """Both trails on disjoint links with traffic on them (the old path may still drain)."""
         now = [trail_between(fabric, hosts[s].IP(), hosts[d].IP()) for s, d in streams]
-        if all(t["state"] == "active" for t in now) and not links(now[0]) & links(now[1]):
+        if all(t["state"] in ("active", "rerouting") for t in now) \
+                and not links(now[0]) & links(now[1]) and all(pushed(t) for t in now):
             return now
         return None
 
@@ -75,6 +94,9 @@ def test_one_of_two_colliding_elephants_moves_without_loss(fabric: ScentNet) -> 
                              f"{fabric.ctl.get('/events')['events'][-15:]}") from None
     move_s = time.monotonic() - started
     placed = fabric.ctl.get("/placement")  # while they run: ended elephants leave it
+    # the old path drains (LOAD_DRAIN), then goes
+    wait_for(lambda: all(trail_between(fabric, hosts[s].IP(), hosts[d].IP())["state"] == "active"
+                         for s, d in streams), LOAD_DRAIN + 5, "the old path drained and gone")
     for sender in senders:
         sender.wait(STREAM_SECONDS + 15)
     results = [json.loads(r.communicate(timeout=STREAM_SECONDS + 30)[0].decode())
