@@ -259,6 +259,37 @@ def test_idle_trails_do_not_crowd_the_spread_of_new_ones(fat_tree, clock) -> Non
     assert max(elephants_per_link(stride(fat_tree, fresh, step=4)).values()) > 1
 
 
+def tcp_stride(tree: FatTree, ctrl: ScentController, step: int) -> tuple[list[Trail], list[Trail]]:
+    """The stride pattern as TCP makes it: each forward trail, then at once its reply
+    (the SYN-ACK's), installed."""
+    forward, replies = [], []
+    n = len(tree.hosts)
+    for i in range(1, n + 1):
+        src, dst = tree.host(i).mac, tree.host((i - 1 + step) % n + 1).mac
+        for a, b, out in ((src, dst, forward), (dst, src, replies)):
+            trail, change = ctrl.ensure_trail(a, b)
+            run_done(change)
+            out.append(trail)
+    return forward, replies
+
+
+@pytest.mark.parametrize("step", [1, 2, 4, 6])
+def test_ack_trails_do_not_crowd_the_spread_of_bulk_ones(fat_tree, clock, step) -> None:
+    """A reply trail made for a SYN-ACK mirrors its forward trail and is not counted
+    busy; once measured, ACKs (2 % of the NIC) stay idle while the bulk trails are
+    busy. Bulk trails made in between and after spread one per link."""
+    ctrl = fat_tree.controller(clock)
+    forward, replies = tcp_stride(fat_tree, ctrl, step)
+    assert max(elephants_per_link(forward).values()) == 1
+    assert not any(ctrl.s.index.is_busy(t.id) for t in replies)
+    assert all(ctrl.s.index.is_busy(t.id) for t in forward)
+    rates = {t.id: NIC_SHARE * nic(ctrl, t) for t in forward}
+    rates |= {t.id: 0.02 * nic(ctrl, t) for t in replies}
+    feed(ctrl, clock, rates, seconds=6)  # past the grace of new trails
+    assert not any(ctrl.s.index.is_busy(t.id) for t in replies)
+    assert all(ctrl.s.index.is_busy(t.id) for t in forward)
+
+
 def test_an_ended_elephant_leaves_at_once_and_frees_its_share_of_the_nic(fat_tree, clock) -> None:
     """h1 sends to h5, stops, then sends to h9: the first flow's smoothed rate still
     looks large, but its last reading is idle, so it no longer halves the second's

@@ -37,6 +37,9 @@ from .state import CoreState
 
 CANDIDATES_MAX = 16  # candidate paths per trail for the elephant placement (k=8: all)
 BUSY_GRACE = 5.0  # s a new trail counts as busy before its counters are believed idle
+# a trail is busy while its latest rate is this share of its source NIC or more: the
+# ACKs of a bulk transfer (about 2 % of its bytes) or a trickle do not crowd a path
+BUSY_SHARE = 0.05
 
 
 def spread(paths: list[list[int]], limit: int) -> list[list[int]]:
@@ -149,7 +152,10 @@ class TrailManager:
     def install_new(self, trail: Trail, note: str = "") -> Change:
         """Store and index a new trail (its label allocated) and return its installation."""
         self.s.put(trail)
-        if not trail.grouped:  # made for a packet: busy until its counters say otherwise
+        reply = self.trail_for_pair(trail.dst_mac, trail.src_mac, trail.app, trail.family)
+        if not trail.grouped and (reply is None or reply.state in DEAD_STATES):
+            # made for a packet: busy until its counters say otherwise. The reply of a
+            # live trail is not: it mirrors that trail, and ACKs and answers are light
             self.s.index.set_busy(trail.id, True)
         self.s.by_pair[trail.pair] = trail.id
         self.s.record("trail", f"{trail.app} trail {trail.id} {trail.src_ip} -> {trail.dst_ip} "
@@ -547,6 +553,18 @@ class TrailManager:
                 stats.append((trail_id, packets, nbytes))
         self.update_counters(stats)
 
+    def _carries_load(self, trail: Trail, packets: int, now: float) -> bool:
+        """Whether a trail's latest counters show load: a rate of BUSY_SHARE of its
+        source NIC or more, or (before a rate can be read) packets since the last poll."""
+        if packets <= trail.packets:
+            return False
+        usage = self.s.telemetry.trail_usage(trail.id, now)
+        host = self.s.topo.hosts.get(trail.src_mac)
+        if usage is None or usage.last_bps <= 0 or host is None:
+            return True
+        nic = float(self.s.topo.link_capacity(host.dpid, host.port))
+        return usage.last_bps >= BUSY_SHARE * nic
+
     def update_counters(self, stats: Iterable[tuple[int, int, int]]) -> None:
         """Apply (trail id, packets, bytes) read from ingress classifier flows.
 
@@ -564,10 +582,9 @@ class TrailManager:
             trail = self.s.store.get(trail_id)
             if trail is None:
                 continue
-            if packets > trail.packets:
-                self.s.index.set_busy(trail_id, True)
-            elif now - trail.created >= BUSY_GRACE:
-                self.s.index.set_busy(trail_id, False)
+            busy = self._carries_load(trail, packets, now)
+            if busy or now - trail.created >= BUSY_GRACE:
+                self.s.index.set_busy(trail_id, busy)
             self.s.patterns.counters((trail.app, trail.src_mac, trail.dst_mac), packets, now,
                                    *self.s.criticality(trail.app))
             if (trail.packets, trail.bytes) == (packets, nbytes):
