@@ -36,6 +36,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -348,9 +349,45 @@ def run_pattern(net: Any, mode: str, name: str, seed: int, seconds: int, alone: 
 
 # Report ------------------------------------------------------------------------------
 
+def mean_runs(runs: Sequence[Run]) -> list[Run]:
+    """One Run per (pattern, mode): the repeats' per-second series averaged (so its
+    score is their mean score), label misses and retransmits summed."""
+    groups: dict[tuple[str, str], list[Run]] = {}
+    for r in runs:
+        groups.setdefault((r.pattern, r.mode), []).append(r)
+    out = []
+    for (pattern, mode), same in groups.items():
+        first = same[0]
+        length = min(len(r.series) for r in same)
+        # scored against one alone-rate: the series scale to the first repeat's
+        series = [sum(r.series[i] * first.alone_bps / r.alone_bps for r in same) / len(same)
+                  for i in range(length)]
+        out.append(Run(mode, pattern, first.flows, first.alone_bps, series,
+                       sum(r.label_misses for r in same), sum(r.retransmits for r in same)))
+    return out
+
+
+def ratio_range(runs: Sequence[Run], pattern: str, a: str, b: str) -> tuple[float, float] | None:
+    """Least and greatest score(a) / score(b) of one pattern over the repeats
+    (each repeat's ratio is taken within that repeat: same hour, same host)."""
+    ours = [r for r in runs if r.pattern == pattern and r.mode == a]
+    theirs = [r for r in runs if r.pattern == pattern and r.mode == b]
+    ratios = [x.score / y.score for x, y in zip(ours, theirs, strict=False) if y.score]
+    return (min(ratios), max(ratios)) if ratios else None
+
+
 def table(runs: Sequence[Run], patterns: Sequence[str], modes: Sequence[str]) -> str:
-    """The results as an RST table: score per mode, ratios, convergence, losses."""
-    by = {(r.pattern, r.mode): r for r in runs}
+    """The results as an RST table: mean score per mode over the repeats, ratios of
+    the means (with each repeat's range when there are several), the slowest
+    convergence, the label misses of every repeat."""
+    repeats = max(Counter((r.pattern, r.mode) for r in runs).values(), default=1)
+    means = mean_runs(runs)
+    by = {(r.pattern, r.mode): r for r in means}
+    slowest: dict[tuple[str, str], float] = {}
+    for r in runs:
+        key = (r.pattern, r.mode)
+        c = r.convergence_s
+        slowest[key] = max(slowest.get(key, c), c) if c == c else float("nan")
     head = ["pattern", *modes]
     if "perfect" in modes and "scent" in modes:
         head.append("scent/perfect")
@@ -362,11 +399,12 @@ def table(runs: Sequence[Run], patterns: Sequence[str], modes: Sequence[str]) ->
     rows = []
     for p in patterns:
         row = [p] + [f"{by[(p, m)].score:.2f}" if (p, m) in by else "-" for m in modes]
-        if "scent/perfect" in head:
-            row.append(_ratio(by, p, "scent", "perfect"))
-        if "scent/ecmp" in head:
-            row.append(_ratio(by, p, "scent", "ecmp"))
-        row += [f"{by[(p, m)].convergence_s:.0f}" if (p, m) in by else "-"
+        for name, base in (("scent/perfect", "perfect"), ("scent/ecmp", "ecmp")):
+            if name in head:
+                text = _ratio(by, p, "scent", base)
+                spread = ratio_range(runs, p, "scent", base) if repeats > 1 else None
+                row.append(f"{text} ({spread[0]:.2f}-{spread[1]:.2f})" if spread else text)
+        row += [f"{slowest[(p, m)]:.0f}" if (p, m) in slowest else "-"
                 for m in modes if m != "perfect"]
         if "scent" in modes:
             row.append(str(by[(p, "scent")].label_misses) if (p, "scent") in by else "-")
@@ -390,7 +428,7 @@ def plot(runs: Sequence[Run], patterns: Sequence[str], modes: Sequence[str], pat
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    by = {(r.pattern, r.mode): r.score for r in runs}
+    by = {(r.pattern, r.mode): r.score for r in mean_runs(runs)}
     fig, ax = plt.subplots(figsize=(8, 3.2))
     width = 0.8 / len(modes)
     for j, mode in enumerate(modes):
@@ -415,6 +453,8 @@ def main(argv: Sequence[str] | None = None) -> list[Run]:
     ap.add_argument("--seconds", type=int, default=40, help="length of each run (default 40)")
     ap.add_argument("--bw", type=float, default=3.0, help="link rate in Mbit/s (default 3)")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="run every mode this many times, in turn; the table shows means")
     ap.add_argument("--plot", type=Path, help="write a bar chart (SVG) here")
     ap.add_argument("--json", type=Path, help="write every run's series here")
     args = ap.parse_args(argv)
@@ -423,23 +463,30 @@ def main(argv: Sequence[str] | None = None) -> list[Run]:
     for p in patterns:
         pattern_pairs(p, args.seed)  # unknown names fail before any network starts
     bad = [m for m in modes if m not in MODES]
-    if bad or args.seconds < 6:
-        ap.error(f"unknown modes {bad}" if bad else "--seconds must be at least 6")
+    if bad or args.seconds < 6 or args.repeat < 1:
+        ap.error(f"unknown modes {bad}" if bad else "--seconds must be at least 6"
+                 if args.seconds < 6 else "--repeat must be at least 1")
     runs: list[Run] = []
-    alone = 0.0
-    for mode in modes:
-        with network(mode, args.bw) as net:
-            rate = alone_rate(net)
-            alone = alone or rate  # every mode is scored against the first one's
-            print(f"[{mode}] one flow alone: {rate / 1e6:.3f} Mbit/s", file=sys.stderr)
-            for p in patterns:
-                run = run_pattern(net, mode, p, args.seed, args.seconds, alone, args.bw)
-                runs.append(run)
-                print(f"[{mode}] {p}: score {run.score:.3f}, converged after "
-                      f"{run.convergence_s:.0f} s, {run.label_misses} label misses, "
-                      f"{run.retransmits} retransmits", file=sys.stderr)
+    alone, alones = 0.0, []
+    for rep in range(1, args.repeat + 1):
+        tag = f"[{rep}/{args.repeat}] " if args.repeat > 1 else ""
+        for mode in modes:
+            with network(mode, args.bw) as net:
+                rate = alone_rate(net)
+                alone = alone or rate  # every mode of a repeat against the first one's
+                alones += [] if len(alones) == rep else [rate]
+                print(f"{tag}[{mode}] one flow alone: {rate / 1e6:.3f} Mbit/s", file=sys.stderr)
+                for p in patterns:
+                    run = run_pattern(net, mode, p, args.seed, args.seconds, alone, args.bw)
+                    runs.append(run)
+                    print(f"{tag}[{mode}] {p}: score {run.score:.3f}, converged after "
+                          f"{run.convergence_s:.0f} s, {run.label_misses} label misses, "
+                          f"{run.retransmits} retransmits", file=sys.stderr)
+        alone = 0.0
     print(f"k={K} fat-tree, links {args.bw} Mbit/s, {args.seconds} s per run, seed "
-          f"{args.seed}; one flow alone: {alone / 1e6:.3f} Mbit/s")
+          f"{args.seed}, {args.repeat} repeat(s) (scores: their mean; ratios: of the means, "
+          f"each repeat's range in brackets; convergence: the slowest); one flow alone: "
+          f"{', '.join(f'{a / 1e6:.3f}' for a in alones)} Mbit/s")
     print(table(runs, patterns, modes))
     if args.json:  # first: a plot that fails must not cost the measurements
         args.json.write_text(json.dumps([{**r.__dict__, "score": r.score,
