@@ -12,6 +12,9 @@ import logging
 import queue
 import threading
 from collections.abc import Callable
+from typing import Any
+
+from eventlet import patcher, tpool
 
 from sdnscent.controller import Change, ScentController
 from sdnscent.topology import dpid_str
@@ -53,6 +56,39 @@ class Worker:
         except Exception:  # one bad event must not stop the controller
             self.errors += 1
             LOG.exception("job %s failed", name)
+
+
+class Offload:
+    """Runs one pure job at a time on an OS thread, off the worker and the event loop
+    (the placement's exact assignment: HiGHS releases the GIL), and hands its answer
+    to `done` under the core's lock. A job offered while one runs is refused."""
+
+    def __init__(self, lock: Any) -> None:
+        self._lock = lock
+        self._busy = False
+        self.errors = 0
+
+    def __call__(self, job: Callable[[], Any], done: Callable[[Any], None]) -> bool:
+        """Start `job` unless one is running; whether it was taken."""
+        if self._busy:
+            return False
+        self._busy = True
+        threading.Thread(target=self._run, args=(job, done), name="sdnscent-solver",
+                         daemon=True).start()
+        return True
+
+    def _run(self, job: Callable[[], Any], done: Callable[[Any], None]) -> None:
+        answer = None
+        try:
+            answer = tpool.execute(job) if patcher.is_monkey_patched("thread") else job()
+        except Exception:  # the period goes on without an exact answer
+            self.errors += 1
+            LOG.exception("solver job failed")
+        try:
+            with self._lock:
+                done(answer)
+        finally:
+            self._busy = False
 
 
 class ChangeRunner:

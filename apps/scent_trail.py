@@ -75,7 +75,7 @@ from . import discovery, ofmsg
 from .channel import DUMP_TIMEOUT, Channel
 from .leadership import Leadership
 from .operator import Operator
-from .runner import ChangeRunner, Worker
+from .runner import ChangeRunner, Offload, Worker
 from .settings import SETTINGS
 
 LOG = logging.getLogger("sdnscent.app")
@@ -111,6 +111,8 @@ class ScentTrailApp(app_manager.OSKenApp):
                                                   hold_time=SETTINGS.move_hold,
                                                   period=SETTINGS.stats_interval),
                                     protection=SETTINGS.protection)
+        # the placement's exact assignment runs on a thread of its own, not in the period
+        self.ctrl.exact_solver = Offload(self.ctrl.lock)
         self.metrics.registry.register(ControllerCollector(self.ctrl))
         # The edge (docs/security.rst): signed LLDP, links confirmed both ways, port security.
         self.discovery = discovery.Discovery(

@@ -124,6 +124,16 @@ class ScentController:
         return self.s.events
 
     @property
+    def exact_solver(self) -> Any:
+        """Where the placement's exact assignment runs: None (in the period, bounded
+        by placement.EXACT_SECONDS) or the glue's solver(job, done) -> taken."""
+        return self.s.exact_solver
+
+    @exact_solver.setter
+    def exact_solver(self, value: Any) -> None:
+        self.s.exact_solver = value
+
+    @property
     def clock(self) -> Any:
         """The shared state's `clock`."""
         return self.s.clock

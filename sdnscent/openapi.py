@@ -158,7 +158,8 @@ SCHEMAS: dict[str, Any] = {
         "elephants": {"type": "array", "items": _obj({
             "trail": INT, "rate_bps": INT, "demand_bps": INT, "moves": BOOL})},
         "moves": {"type": "array", "items": INT}, "waiting": {"type": "array", "items": INT},
-        "before": {"type": "object"}, "after": {"type": "object"}}},
+        "before": {"type": "object"}, "after": {"type": "object"},
+        "exact": _obj({"asked": NUM, "answered": NUM, "elephants": INT, "found": BOOL})}},
     "Policy": _obj({"source": _nullable(STR), "policy": {"type": "object"}}),
     "PolicyApplied": {"type": "object", "properties": {
         "status": STR, "replanned": INT, "removed": INT, "added": INT, "blocked": INT,

@@ -113,7 +113,8 @@ def score_of(choice: Mapping[int, Path], demands: Mapping[int, float],
 def place(demands: Mapping[int, float], candidates: Mapping[int, Sequence[Path]],
           current: Mapping[int, Path], capacity: Mapping[LinkKey, float],
           background: Mapping[LinkKey, float] | None = None, gain: float = GAIN,
-          nic: float | None = None, time_limit: float = EXACT_SECONDS) -> Placement:
+          nic: float | None = None, time_limit: float = EXACT_SECONDS, exact: bool = True,
+          hint: Mapping[int, Path] | None = None) -> Placement:
     """Place every flow of `demands` on one of its candidates.
 
     `current` is where each flow runs now (it need not be a candidate: a flow
@@ -121,8 +122,12 @@ def place(demands: Mapping[int, float], candidates: Mapping[int, Sequence[Path]]
     `background` is load that does not move (mice). `gain` and `nic` set the
     hysteresis: the new placement must carry gain * nic bit/s more (nic: the
     smallest demand when not given) or lower the peak utilisation by `gain`.
-    `time_limit` bounds the exact assignment (its best answer so far is used).
-    Raises ValueError for a flow without candidates.
+    `time_limit` bounds the exact assignment (its best answer so far is used);
+    `exact=False` leaves it out (a caller that runs exact_assignment elsewhere,
+    off its event loop). `hint`: paths for some flows, such as an exact
+    assignment made on an earlier snapshot; taken where it scores better than
+    the local search on today's demands (paths not among a flow's candidates
+    are ignored). Raises ValueError for a flow without candidates.
     """
     background = background or {}
     for trail in demands:
@@ -163,15 +168,22 @@ def place(demands: Mapping[int, float], candidates: Mapping[int, Sequence[Path]]
             loads.add(paths[t][i], demands[t])
     after = loads.score()
 
-    # 3. where flows still collide: the min-max assignment, solved exactly (HiGHS)
-    if after.overload > 0 and len(order) > 1:
-        exact = _assign(order, paths, demands, current, capacity, background, time_limit)
-        if exact is not None:
-            trial = _Loads(capacity, background)
-            for t in order:
-                trial.add(paths[t][exact[t]], demands[t])
-            if trial.score().key() < after.key():
-                choice, loads, after = exact, trial, trial.score()
+    # 3. where flows still collide: the min-max assignment, solved exactly (HiGHS),
+    # or given as a hint
+    offers = []
+    if hint:
+        offers.append({t: paths[t].index(hint[t]) if hint.get(t) in paths[t] else choice[t]
+                       for t in order})
+    if exact and after.overload > 0 and len(order) > 1:
+        offers.append(_assign(order, paths, demands, current, capacity, background, time_limit))
+    for offer in offers:
+        if offer is None:
+            continue
+        trial = _Loads(capacity, background)
+        for t in order:
+            trial.add(paths[t][offer[t]], demands[t])
+        if trial.score().key() < after.key():
+            choice, loads, after = offer, trial, trial.score()
 
     # 4. moves that buy nothing are undone (an exact answer has many equal twins)
     unit = nic if nic is not None else min(demands.values(), default=0.0)
@@ -318,6 +330,22 @@ def _improve(loads: _Loads, choice: Mapping[int, int], paths: Mapping[int, Seque
                     if _better(delta, best):
                         best, found = delta, ((t, i), (u, j))
     return found
+
+
+def exact_assignment(demands: Mapping[int, float], candidates: Mapping[int, Sequence[Path]],
+                     current: Mapping[int, Path], capacity: Mapping[LinkKey, float],
+                     background: Mapping[LinkKey, float] | None = None,
+                     time_limit: float = EXACT_SECONDS) -> dict[int, Path] | None:
+    """The path per flow with the least overload, then the least peak (few moves
+    from `current` break ties); None if HiGHS found no answer in `time_limit` s.
+    Pure: safe to run on a thread of its own (HiGHS releases the GIL); give the
+    answer to place() as its `hint`."""
+    order = sorted(demands, key=lambda t: (-demands[t], t))
+    paths = {t: list(candidates[t]) for t in order}
+    if not order or any(not paths[t] for t in order):
+        return None
+    choice = _assign(order, paths, demands, current, capacity, background or {}, time_limit)
+    return {t: paths[t][i] for t, i in choice.items()} if choice is not None else None
 
 
 def _assign(order: Sequence[int], paths: Mapping[int, Sequence[Path]],

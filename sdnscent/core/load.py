@@ -9,7 +9,7 @@ from typing import Any
 from .. import bundles
 from ..dra import HostLoad, TrailLoad
 from ..elephants import FlowRate, elephants, natural_demands
-from ..placement import first_moves, place
+from ..placement import exact_assignment, first_moves, place
 from ..planner import NoPathError
 from ..store import StoreError
 from ..telemetry import PortCounters, TrailUsage
@@ -32,6 +32,8 @@ ELEPHANT_MEMORY = 5.0  # s a trail stays an elephant after its rate was last tha
 PLACEMENT_MOVES = 32  # elephants moved per period, at most
 ENDED_SHARE = 0.01  # of the source NIC: a latest reading below this is a flow that ended
 ENDED_READINGS = 2  # periods in a row that idle (one can be a TCP timeout's pause)
+OFFLOAD_SECONDS = 3.0  # time limit of the exact assignment on the glue's solver thread
+DEMAND_GRAIN = 0.1  # of the smallest NIC: demands that moved less ask no new exact answer
 
 
 class LoadManager:
@@ -133,10 +135,15 @@ class LoadManager:
         s = self.s
         hosts = s.topo.hosts
         nic = {mac: float(s.topo.link_capacity(h.dpid, h.port)) for mac, h in hosts.items()}
+        # Trails within one edge switch never move, but their flows share the hosts'
+        # NICs: left out, a flow into a host that also receives a local one looks
+        # twice as large as it can be, and the placement fights an overload that
+        # is not there.
         measured = {t.id: t for t in s.store.all()
                     if t.state in (TrailState.ACTIVE, TrailState.REROUTING) and not t.grouped
-                    and t.src_mac in hosts and t.dst_mac in hosts
-                    and hosts[t.src_mac].dpid != hosts[t.dst_mac].dpid}
+                    and t.src_mac in hosts and t.dst_mac in hosts}
+        crossing = [t for t in measured.values()
+                    if hosts[t.src_mac].dpid != hosts[t.dst_mac].dpid]
         rates = {t.id: FlowRate(t.id, t.src_mac, t.dst_mac,
                                 _rate(usages.get(t.id), nic[t.src_mac]))
                  for t in measured.values()}
@@ -158,7 +165,7 @@ class LoadManager:
                 del s.elephant_seen[t]
         for t in [t for t in s.elephant_idle if t not in s.elephant_seen]:
             del s.elephant_idle[t]
-        counting = s.connections.count(measured.values(), set(s.elephant_seen)).merge(
+        counting = s.connections.count(crossing, set(s.elephant_seen)).merge(
             s.connections.split(nic))
         return counting.merge(self._place(now, measured, rates, nic))
 
@@ -177,7 +184,7 @@ class LoadManager:
         for t in demands:
             trail = measured[t]
             if trail.state is TrailState.ACTIVE and not is_pinned(trail) \
-                    and trail.cls not in pinned:
+                    and trail.cls not in pinned and len(trail.hops) > 1:
                 found = s.trails.candidate_hops(trail)
                 if found:
                     candidates[t] = found
@@ -203,8 +210,12 @@ class LoadManager:
             return Change()
         paths = {t: [_links_of(h) for h in hs] for t, hs in candidates.items()}
         current = {t: _links_of(measured[t].hops) for t in demands}
-        result = place(demands, paths, current, capacity, background,
-                       nic=min(nic[measured[t].src_mac] for t in demands))
+        unit = min(nic[measured[t].src_mac] for t in demands)
+        solver = s.exact_solver
+        result = place(demands, paths, current, capacity, background, nic=unit,
+                       exact=solver is None, hint=s.exact_hint)
+        if solver is not None and result.after.overload > 0 and len(demands) > 1:
+            self._solve_elsewhere(solver, demands, paths, current, capacity, background, unit)
         moves = first_moves(result, demands, paths, current, capacity, background,
                             PLACEMENT_MOVES)
         s.placement = {
@@ -213,7 +224,8 @@ class LoadManager:
             "elephants": [{"trail": t, "rate_bps": round(rates[t].rate_bps), "demand_bps": round(d),
                            "moves": t in demands}
                           for t, d in sorted({**demands, **fixed}.items())],
-            "moves": moves, "waiting": [t for t in result.moves if t not in moves]}
+            "moves": moves, "waiting": [t for t in result.moves if t not in moves],
+            **({"exact": dict(s.exact_status)} if s.exact_status else {})}
         change = Change()
         if not moves:
             return change
@@ -231,6 +243,39 @@ class LoadManager:
             s.dra.moved(t, now)
             change.merge(self._mirror(measured[t], hops, set(s.elephant_seen)))
         return change
+
+    def _solve_elsewhere(self, solver: Any, demands: Mapping[int, float],
+                         paths: Mapping[int, list[tuple[tuple[int, int], ...]]],
+                         current: Mapping[int, tuple[tuple[int, int], ...]],
+                         capacity: Mapping[tuple[int, int], float],
+                         background: Mapping[tuple[int, int], float], unit: float) -> None:
+        """Ask the glue's solver thread for the exact assignment of this snapshot; its
+        answer is the next periods' hint (place() takes it where it scores better on
+        their demands). A snapshot like the last one asked (same elephants, demands
+        within DEMAND_GRAIN of a NIC) is not asked again: the answer would be the same."""
+        s = self.s
+        grain = DEMAND_GRAIN * unit
+        key = tuple(sorted((t, round(d / grain)) for t, d in demands.items()))
+        if key == s.exact_key:
+            return
+        snapshot = (dict(demands), {t: list(p) for t, p in paths.items()}, dict(current),
+                    dict(capacity), dict(background))
+
+        asked = s.clock()
+
+        def job() -> dict[int, tuple[tuple[int, int], ...]] | None:
+            return exact_assignment(*snapshot, time_limit=OFFLOAD_SECONDS)
+
+        def done(answer: dict[int, tuple[tuple[int, int], ...]] | None) -> None:
+            s.exact_status = {"asked": asked, "answered": s.clock(), "elephants": len(key),
+                              "found": answer is not None}
+            if answer is not None:
+                s.exact_hint = answer
+            elif s.exact_key == key:
+                s.exact_key = None  # no answer in time: ask again next period
+
+        if solver(job, done):
+            s.exact_key = key
 
     def _mirror(self, trail: Trail, hops: tuple[Hop, ...], elephants: set[int]) -> Change:
         """Move the reply trail of a moved elephant onto the mirror of its new path.

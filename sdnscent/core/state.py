@@ -128,6 +128,13 @@ class CoreState:
         self.connection_meter = ConnectionMeter()  # rates of counted trails' connections
         self.splits = 0  # TCP connections split off an elephant trail onto trails of their own
         self.placement: dict[str, Any] = {}  # the last global placement, for REST
+        # The exact assignment off the caller's thread (the glue's): takes a job and a
+        # callback for its answer, returns False if busy. None: solved in place().
+        self.exact_solver: Callable[[Callable[[], Any], Callable[[Any], None]], bool] | None \
+            = None
+        self.exact_hint: dict[int, Any] = {}  # its last answer (trail -> path of link keys)
+        self.exact_key: Any = None  # the snapshot last asked (elephants, demands)
+        self.exact_status: dict[str, Any] = {}  # the last answer: when asked, answered
         self.reweights = 0  # multipath trails whose split changed with the load
         self.legs: dict[int, list[int]] = {}  # multipath trail: head id -> leg ids, head first
         self.reweighed: dict[int, float] = {}  # multipath trail -> when its split last changed
