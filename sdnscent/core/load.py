@@ -260,7 +260,6 @@ class LoadManager:
             return
         snapshot = (dict(demands), {t: list(p) for t, p in paths.items()}, dict(current),
                     dict(capacity), dict(background))
-
         asked = s.clock()
 
         def job() -> dict[int, tuple[tuple[int, int], ...]] | None:
