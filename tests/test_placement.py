@@ -198,16 +198,7 @@ def test_where_overload_is_unavoidable_the_least_is_found_from_any_start(seed: i
     avoided, and many placements share the same peak. Wherever the flows start,
     the placement reaches the same, least overload; before overload came first
     in the exact assignment, a tied peak left up to 3.5x the least in place."""
-    graph, paths, _ = fat_tree_paths()
-    rng = random.Random(seed)
-    pairs = [(s, rng.choice([d for d in range(1, 17) if d != s])) for s in range(1, 17)]
-    pairs = [p for p in pairs if len(paths[p]) > 1]  # an edge switch's own pairs never move
-    names = {h: f"h{h}" for h in range(1, 17)}
-    demands = natural_demands([FlowRate(i, names[s], names[d], NIC)
-                               for i, (s, d) in enumerate(pairs)],
-                              {n: NIC for n in names.values()})
-    candidates = {i: paths[p] for i, p in enumerate(pairs)}
-    capacity = {(u, d["port"]): NIC for u, _, d in graph.edges(data=True)}
+    demands, candidates, capacity = random_destinations(seed)
     found = []
     for start in range(8):
         pick = random.Random(start)
@@ -223,7 +214,7 @@ def random_destinations(seed: int) -> tuple[dict, dict, dict]:
     graph, paths, _ = fat_tree_paths()
     rng = random.Random(seed)
     pairs = [(s, rng.choice([d for d in range(1, 17) if d != s])) for s in range(1, 17)]
-    pairs = [p for p in pairs if len(paths[p]) > 1]
+    pairs = [p for p in pairs if len(paths[p]) > 1]  # an edge switch's own pairs never move
     names = {h: f"h{h}" for h in range(1, 17)}
     demands = natural_demands([FlowRate(i, names[s], names[d], NIC)
                                for i, (s, d) in enumerate(pairs)],
