@@ -5,8 +5,8 @@ index in step with the store; `rebuild` fills it from the store after a
 restart or a take-over. Link loss, switch connect and isolation then look up
 the trails concerned instead of reading every trail from the store.
 
-It also counts, per link, the trails that are *busy*: that carried traffic
-at the last counter poll or were made a moment ago. Spreading new trails
+It also counts, per link, the trails that are *busy*: that carried load at
+the last counter poll or were made a moment ago (core/trails.py decides). Spreading new trails
 over equal paths weighs those, not trails that idle until their lease ends.
 """
 

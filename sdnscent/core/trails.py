@@ -230,8 +230,9 @@ class TrailManager:
         trail's path where that is one, else the least crowded, ties broken by
         the pair's hash.
 
-        Crowded: busy trails (core/index.py: traffic at the last poll, or made
-        in the last BUSY_GRACE s) on the path's busiest link, then in all, then
+        Crowded: busy trails (core/index.py: BUSY_SHARE of their NIC at the last
+        poll, or made for a packet in the last BUSY_GRACE s and not a live
+        trail's reply) on the path's busiest link, then in all, then
         all trails: a trail idling out its lease carries nothing. Before any
         flow is measured, spreading busy trails evenly is the best guess at
         spreading load; the global placement corrects it once elephants show.
