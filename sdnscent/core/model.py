@@ -51,16 +51,31 @@ class Change:
     pause_before: dict[int, float] = field(default_factory=dict)
 
     def merge(self, other: Change) -> Change:
-        """Run `other` alongside this change, step i beside step i."""
-        for i, step in enumerate(other.steps):
-            if i == len(self.steps):
+        """Run `other` alongside this change, step i beside step i.
+
+        Where both wait for a drain, the one whose first pause comes earlier
+        starts later (empty steps before it), so that the two drains are one
+        wait: make-before-break moves of different lengths (protection groups,
+        meters) merged step by step would otherwise wait their drains one after
+        the other, and the later move would switch over only after the
+        earlier one's drain.
+        """
+        shift = 0
+        if self.pause_before and other.pause_before:
+            mine, theirs = min(self.pause_before), min(other.pause_before)
+            if mine < theirs:
+                self.steps[:0] = [{} for _ in range(theirs - mine)]
+                self.pause_before = {i + theirs - mine: p for i, p in self.pause_before.items()}
+            shift = max(0, mine - theirs)
+        for i, step in enumerate(other.steps, start=shift):
+            while i >= len(self.steps):
                 self.steps.append({})
             for dpid, ops in step.items():
                 self.steps[i].setdefault(dpid, []).extend(ops)
         self.done.extend(other.done)
         self.created.extend(other.created)
         for i, pause in other.pause_before.items():
-            self.pause_before[i] = max(pause, self.pause_before.get(i, 0.0))
+            self.pause_before[i + shift] = max(pause, self.pause_before.get(i + shift, 0.0))
         return self
 
     def __bool__(self) -> bool:
