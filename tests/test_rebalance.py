@@ -17,6 +17,7 @@ from test_compiler import packet_for
 import sdnscent.placement as placement
 from benchmarks.online import pattern_pairs
 from sdnscent.controller import ScentController
+from sdnscent.core.load import ELEPHANT_MEMORY
 from sdnscent.core.model import LOAD_DRAIN
 from sdnscent.flows import TABLE_CLASSIFY, FlowDelete, FlowSpec, GroupSpec, SetField
 from sdnscent.simulator import IPPROTO_TCP, ipv4_packet
@@ -317,6 +318,37 @@ def test_an_ended_elephant_leaves_at_once_and_frees_its_share_of_the_nic(fat_tre
     placed = ctrl.placement()["elephants"]
     assert [e["trail"] for e in placed] == [second.id]
     assert placed[0]["demand_bps"] == round(nic(ctrl, second))  # the whole NIC, not half
+
+
+def test_a_squeezed_elephant_stays_one_and_its_hosts_demands_hold(fat_tree, clock) -> None:
+    """h1 and h2 both send to h5: each demands half of h5's NIC. h2's flow is then
+    squeezed to 7 % of its NIC for longer than the elephant memory (a collision,
+    retransmit timeouts): it is still an elephant, so h1's demand stays half and
+    the placement has no new demands to place everything again on. Once it falls
+    below KEEP_SHARE it leaves after the memory, as before."""
+    ctrl = fat_tree.controller(clock)
+    h1, h2, h5 = fat_tree.host(1), fat_tree.host(2), fat_tree.host(5)
+    first, change = ctrl.ensure_trail(h1.mac, h5.mac)
+    run_done(change)
+    second, change = ctrl.ensure_trail(h2.mac, h5.mac)
+    run_done(change)
+    half = 0.5 * NIC_SHARE * nic(ctrl, first)
+    feed(ctrl, clock, {first.id: half, second.id: half})
+    ctrl.rebalance()
+    squeezed = 0.07 * nic(ctrl, second)
+    assert squeezed < 0.1 * nic(ctrl, second)  # below the share that makes an elephant
+    for _ in range(int(ELEPHANT_MEMORY) + 3):
+        feed(ctrl, clock, {first.id: half, second.id: squeezed}, seconds=1)
+        ctrl.rebalance()
+    placed = {e["trail"]: e["demand_bps"] for e in ctrl.placement()["elephants"]}
+    assert placed == {first.id: round(nic(ctrl, first) / 2),
+                      second.id: round(nic(ctrl, second) / 2)}
+    trickle = 0.02 * nic(ctrl, second)
+    for _ in range(int(ELEPHANT_MEMORY) + 2):
+        feed(ctrl, clock, {first.id: half, second.id: trickle}, seconds=1)
+        ctrl.rebalance()
+    placed = {e["trail"]: e["demand_bps"] for e in ctrl.placement()["elephants"]}
+    assert placed == {first.id: round(nic(ctrl, first))}
 
 
 def test_the_exact_assignment_runs_off_the_period_and_its_answer_is_taken_after(

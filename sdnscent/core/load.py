@@ -29,6 +29,7 @@ from .state import CoreState
 LOG = logging.getLogger("sdnscent.controller")
 
 ELEPHANT_MEMORY = 5.0  # s a trail stays an elephant after its rate was last that high
+KEEP_SHARE = 0.05  # of the source NIC: an elephant squeezed this low still is one
 PLACEMENT_MOVES = 32  # elephants moved per period, at most
 ENDED_SHARE = 0.01  # of the source NIC: a latest reading below this is a flow that ended
 ENDED_READINGS = 2  # periods in a row that idle (one can be a TCP timeout's pause)
@@ -123,7 +124,8 @@ class LoadManager:
     def place_elephants(self, now: float, usages: Mapping[int, TrailUsage]) -> Change:
         """One period of the global placement: elephants to paths, make-before-break.
 
-        Elephants are trails at ELEPHANT_SHARE of their source NIC or more;
+        Elephants are trails at ELEPHANT_SHARE of their source NIC or more (and
+        stay ones down to KEEP_SHARE);
         their natural demand is estimated over the NICs (Hedera), and all of
         them are placed together on candidate paths the policy allows
         (sdnscent.placement), whose hysteresis keeps them still unless a new
@@ -147,13 +149,19 @@ class LoadManager:
         rates = {t.id: FlowRate(t.id, t.src_mac, t.dst_mac,
                                 _rate(usages.get(t.id), nic[t.src_mac]))
                  for t in measured.values()}
-        # An elephant stays one for ELEPHANT_MEMORY s (a move resets its counters; a
-        # flow squeezed by a collision must not turn into a mouse and be run over),
-        # unless its flow ended: an idle reading, not just after a move. Kept, its
-        # smoothed rate would hold a phantom share of its host's NIC for seconds.
+        # An elephant stays one while it carries KEEP_SHARE of its NIC and for
+        # ELEPHANT_MEMORY s after (a move resets its counters; a flow squeezed by a
+        # collision must not turn into a mouse and be run over, nor leave the other
+        # flows of its hosts looking larger, so that the next period places them
+        # all again on demands that changed by a host's share), unless its flow
+        # ended: an idle reading, not just after a move. Kept, its smoothed rate
+        # would hold a phantom share of its host's NIC for seconds.
         # Two idle periods in a row: one can be a squeezed flow's retransmit timeout.
         for f in elephants(rates.values(), nic):
             s.elephant_seen[f.trail_id] = now
+        for t in s.elephant_seen:  # squeezed by a collision, its demand is not smaller
+            if t in rates and rates[t].rate_bps >= KEEP_SHARE * nic[measured[t].src_mac]:
+                s.elephant_seen[t] = now
         for t, at in list(s.elephant_seen.items()):
             moved = s.dra.moved_at(t)
             idle = t in measured and t in usages \
