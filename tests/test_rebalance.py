@@ -44,6 +44,16 @@ def stride(tree: FatTree, ctrl: ScentController, step: int = 4) -> list[Trail]:
     return trails
 
 
+def installed(ctrl: ScentController, tree: FatTree, *pairs: tuple[int, int]) -> list[Trail]:
+    """The default trails of host pairs (by host number), installed."""
+    trails = []
+    for src, dst in pairs:
+        trail, change = ctrl.ensure_trail(tree.host(src).mac, tree.host(dst).mac)
+        run_done(change)
+        trails.append(trail)
+    return trails
+
+
 def collide(ctrl: ScentController, trails: list[Trail]) -> list[Trail]:
     """Put every odd trail on its predecessor's path (pairs from one edge switch to
     another have the same candidates): the collisions a hash makes, made sure."""
@@ -299,11 +309,7 @@ def test_an_ended_elephant_leaves_at_once_and_frees_its_share_of_the_nic(fat_tre
     natural demand after two idle periods (one can be a retransmit timeout; a moved
     trail keeps its memory: its counters restart)."""
     ctrl = fat_tree.controller(clock)
-    h1, h5, h9 = fat_tree.host(1), fat_tree.host(5), fat_tree.host(9)
-    first, change = ctrl.ensure_trail(h1.mac, h5.mac)
-    run_done(change)
-    second, change = ctrl.ensure_trail(h1.mac, h9.mac)
-    run_done(change)
+    first, second = installed(ctrl, fat_tree, (1, 5), (1, 9))
     full = NIC_SHARE * nic(ctrl, first)
     feed(ctrl, clock, {first.id: full, second.id: 0.0})
     ctrl.rebalance()
@@ -327,11 +333,7 @@ def test_a_squeezed_elephant_stays_one_and_its_hosts_demands_hold(fat_tree, cloc
     the placement has no new demands to place everything again on. Once it falls
     below KEEP_SHARE it leaves after the memory, as before."""
     ctrl = fat_tree.controller(clock)
-    h1, h2, h5 = fat_tree.host(1), fat_tree.host(2), fat_tree.host(5)
-    first, change = ctrl.ensure_trail(h1.mac, h5.mac)
-    run_done(change)
-    second, change = ctrl.ensure_trail(h2.mac, h5.mac)
-    run_done(change)
+    first, second = installed(ctrl, fat_tree, (1, 5), (2, 5))
     half = 0.5 * NIC_SHARE * nic(ctrl, first)
     feed(ctrl, clock, {first.id: half, second.id: half})
     ctrl.rebalance()
@@ -401,11 +403,7 @@ def test_a_flow_within_one_edge_switch_shares_the_nic_in_the_natural_demand(
     look twice its size (the random pattern's placement fought an overload that was
     not there). The local one is listed but never moves."""
     ctrl = fat_tree.controller(clock)
-    h1, h2, h5 = fat_tree.host(1), fat_tree.host(2), fat_tree.host(5)
-    local, change = ctrl.ensure_trail(h2.mac, h1.mac)
-    run_done(change)
-    remote, change = ctrl.ensure_trail(h5.mac, h1.mac)
-    run_done(change)
+    local, remote = installed(ctrl, fat_tree, (2, 1), (5, 1))
     assert len(local.hops) == 1 and len(remote.hops) > 1
     half = 0.5 * NIC_SHARE * nic(ctrl, remote)
     feed(ctrl, clock, {local.id: half, remote.id: half})
