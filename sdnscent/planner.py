@@ -73,8 +73,15 @@ AWAY_COST = 10_000.0  # added to each link of a switch paths should avoid
 class Planner:
     """Plans switch paths and host-to-host hops on a Topology.
 
-    Least-cost paths are cached per switch pair until the topology, the cost
-    model or the utilisation map is replaced.
+    Least-cost paths are cached per switch pair until the cost model or a
+    link's cost changes (utilisation by a whole step, a link re-configured).
+    Links that come and go keep the cache (follow_removal, follow_addition):
+    a removal strikes the paths that crossed the link out of each answer when
+    next asked (the others stay least-cost: a removal makes no path cheaper),
+    and only answers left with no path, or sources whose distances grew, are
+    searched again; an addition searches again only from the sources it brings
+    closer to something, and lists paths again only from those it gives a new
+    least-cost path.
     """
 
     def __init__(self, topo: Topology, cost: CostModel | None = None,
@@ -84,8 +91,12 @@ class Planner:
         self._utilisation: Mapping[tuple[int, int], float] = dict(utilisation or {})
         self._cache: dict[tuple[int, int], list[list[int]]] = {}
         self._preds: dict[int, dict[int, list[int]]] = {}  # source -> Dijkstra predecessors
+        self._dists: dict[int, dict[int, float]] = {}  # source -> Dijkstra distances
         self._avoid_switches: frozenset[int] = frozenset()
         self._links: dict[tuple[int, int], Link] = {}  # link_for answers
+        self._gone: list[tuple[int, int]] = []  # switch pairs whose link cost rose
+        self._simple: nx.DiGraph | None = None  # one edge per switch pair, "w": its cost
+        self._struck: dict[tuple[int, int], int] = {}  # cache key -> len(_gone) applied
         self._cache_version = -1
 
     @property
@@ -96,9 +107,7 @@ class Planner:
     @cost.setter
     def cost(self, value: CostModel) -> None:
         self._cost = value
-        self._cache.clear()
-        self._preds.clear()
-        self._links.clear()
+        self._forget()
 
     @property
     def utilisation(self) -> Mapping[tuple[int, int], float]:
@@ -107,10 +116,16 @@ class Planner:
 
     @utilisation.setter
     def utilisation(self, value: Mapping[tuple[int, int], float]) -> None:
-        self._utilisation = dict(value)
-        self._cache.clear()
-        self._preds.clear()
-        self._links.clear()
+        value = dict(value)
+        if self._steps(value) != self._steps(self._utilisation):
+            self._forget()  # some link costs another step: paths may change
+        self._utilisation = value
+
+    def _steps(self, utilisation: Mapping[tuple[int, int], float]) -> dict[tuple[int, int], float]:
+        """The links whose utilisation adds to their cost, with what it adds."""
+        step = self.cost.load_step
+        return {key: cost for key, value in utilisation.items()
+                if (cost := stepped(value, step)) != 0}
 
     @property
     def avoid_switches(self) -> frozenset[int]:
@@ -122,9 +137,7 @@ class Planner:
     def avoid_switches(self, value: frozenset[int]) -> None:
         if value != self._avoid_switches:
             self._avoid_switches = frozenset(value)
-            self._cache.clear()
-            self._preds.clear()
-            self._links.clear()
+            self._forget()
 
     def _edge_cost(self, link: Link) -> float:
         cost = self.cost.link_cost(link, self.utilisation.get((link.src, link.src_port), 0.0))
@@ -132,16 +145,112 @@ class Planner:
             cost += AWAY_COST
         return cost
 
-    def _follow_topology(self) -> None:
-        """Forget every cached answer once the topology changed."""
-        if self._cache_version != self.topo.version:
-            self._cache.clear()
-            self._preds.clear()
-            self._links.clear()
-            self._cache_version = self.topo.version
+    def _forget(self) -> None:
+        """Forget every cached answer."""
+        self._cache.clear()
+        self._preds.clear()
+        self._dists.clear()
+        self._links.clear()
+        self._gone.clear()
+        self._struck.clear()
+        self._simple = None
 
-    def _weight(self, _u: int, _v: int, edges: Mapping[int, Mapping[str, Link]]) -> float:
-        return min(self._edge_cost(d["link"]) for d in edges.values())
+    def _weighted(self) -> nx.DiGraph:
+        """The switch graph with one edge per linked pair weighted by its cheapest
+        link: searches on it read an attribute instead of costing parallel links."""
+        if self._simple is None:
+            simple = nx.DiGraph()
+            simple.add_nodes_from(self.topo.graph)
+            for tail, heads in self.topo.graph.adj.items():
+                for head, keyed in heads.items():
+                    if keyed:
+                        simple.add_edge(tail, head, w=min(self._edge_cost(d["link"])
+                                                          for d in keyed.values()))
+            self._simple = simple
+        return self._simple
+
+    def _follow_topology(self) -> None:
+        """Bring the caches up to the topology's switch graph: follow links that
+        came or went, forget everything after any other change."""
+        version = self.topo.graph_version
+        if self._cache_version == version:
+            return
+        changes = self.topo.link_changes_since(self._cache_version)
+        cost = self.cost
+        if changes is None or min(cost.hop_weight, cost.latency_weight, cost.load_weight) < 0 \
+                or cost.hop_weight == 0:
+            self._forget()  # (zero-cost links could hide a distance change)
+        else:
+            for added, link in changes:
+                if added:
+                    self.follow_addition(link)
+                else:
+                    self.follow_removal(link)
+        self._cache_version = version
+
+    def follow_addition(self, link: Link) -> None:
+        """Keep the caches valid with `link` (already in the topology).
+
+        Where it is no cheaper than a parallel link, no path changes. Otherwise,
+        for each Dijkstra: if it makes the link's head closer, the source is
+        searched again; if it ties, the link's tail joins the head's
+        predecessors. Either way that source's cached path lists go.
+        """
+        ends = tail, head = (link.src, link.dst)
+        self._links.pop(ends, None)
+        cost = self._edge_cost(link)
+        others = [lk for lk in self.topo.links_between(*ends) if lk != link]
+        if cost >= min((self._edge_cost(lk) for lk in others), default=math.inf):
+            return
+        if self._simple is not None:
+            self._simple.add_edge(tail, head, w=cost)
+        changed: set[int] = set()
+        for source, dist in list(self._dists.items()):
+            if tail not in dist:
+                continue  # the link starts where this source does not reach
+            through = dist[tail] + cost  # as Dijkstra adds it: ties compare exactly
+            if through < dist.get(head, math.inf):
+                del self._dists[source], self._preds[source]
+                changed.add(source)
+            elif through == dist[head]:
+                preds = self._preds[source][head]
+                if tail not in preds:  # (a removal replayed just before may have kept it)
+                    preds.append(tail)
+                changed.add(source)
+        stale = [key for key in self._cache if key[0] in changed or key[0] not in self._preds]
+        for key in stale:
+            del self._cache[key]
+            self._struck.pop(key, None)
+
+    def follow_removal(self, link: Link) -> None:
+        """Keep the caches valid without `link` (already gone from the topology).
+
+        Where the cheapest link between its ends costs no more than before, no
+        path changes. Otherwise each Dijkstra keeps its distances as long as the
+        link's head has another predecessor on a least-cost path (costs are
+        positive); a source whose head lost its last one is searched again. Cached
+        path lists are struck lazily, on their next use (equal_cost_paths).
+        """
+        ends = (link.src, link.dst)
+        self._links.pop(ends, None)
+        rest = self.topo.links_between(*ends)
+        before = min(self._edge_cost(lk) for lk in (link, *rest))
+        after = min((self._edge_cost(lk) for lk in rest), default=math.inf)
+        if after <= before:
+            return
+        if self._simple is not None and self._simple.has_edge(*ends):
+            if rest:
+                self._simple[link.src][link.dst]["w"] = after
+            else:
+                self._simple.remove_edge(*ends)
+        self._gone.append(ends)
+        tail, head = ends
+        for source, pred in list(self._preds.items()):
+            preds = pred.get(head)
+            if preds and tail in preds:
+                preds.remove(tail)
+                if not preds:
+                    del self._preds[source], self._dists[source]
 
     def equal_cost_paths(self, src: int, dst: int, avoid: Iterable[int] = ()) -> list[list[int]]:
         """All least-cost switch paths src -> dst, sorted; [] if none."""
@@ -149,15 +258,26 @@ class Planner:
         self._follow_topology()
         key = (src, dst)
         if not avoid and key in self._cache:
-            return self._cache[key]
-        graph = self.topo.graph
+            cached = self._cache[key]
+            struck = self._struck.get(key, 0)
+            if struck == len(self._gone):
+                return cached
+            kept = cached
+            for tail, head in self._gone[struck:]:  # paths are simple: one index each
+                kept = [p for p in kept
+                        if tail not in p or head not in p or p.index(head) != p.index(tail) + 1]
+            if kept or not cached:
+                self._cache[key] = kept
+                self._struck[key] = len(self._gone)
+                return kept
+        graph = self._weighted()
         if avoid:
             graph = nx.restricted_view(graph, avoid, [])
-        if src not in graph or dst not in graph:
+        if src not in graph or dst not in graph or src not in self.topo.graph:
             paths: list[list[int]] = []
         elif avoid:
             try:
-                paths = sorted(nx.all_shortest_paths(graph, src, dst, weight=self._weight))
+                paths = sorted(nx.all_shortest_paths(graph, src, dst, weight="w"))
             except nx.NetworkXNoPath:
                 paths = []
         else:
@@ -165,11 +285,14 @@ class Planner:
             # change, re-planning the trails of a link re-plans many pairs per source).
             pred = self._preds.get(src)
             if pred is None:
-                pred = nx.dijkstra_predecessor_and_distance(graph, src, weight=self._weight)[0]
+                pred, self._dists[src] = nx.dijkstra_predecessor_and_distance(graph, src,
+                                                                              weight="w")
                 self._preds[src] = pred
             paths = sorted(_paths_back(pred, src, dst)) if dst in pred else []
         if not avoid:
             self._cache[key] = paths
+            if self._gone:
+                self._struck[key] = len(self._gone)
         return paths
 
     def switch_path(self, src: int, dst: int, flow_key: tuple[object, ...] = ()) -> list[int]:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 import networkx as nx
 
 DEFAULT_LINK_CAPACITY = 10_000_000_000  # bit/s: what veth ports report
+JOURNAL_MAX = 4096  # switch-graph changes remembered for link_changes_since
 _MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 
 
@@ -105,7 +106,12 @@ class Switch:
 
 
 class Topology:
-    """Switches, directed links and hosts, with a version bumped on change."""
+    """Switches, directed links and hosts, with a version bumped on change.
+
+    `graph_version` counts only the changes that can change a switch path (links
+    added, removed or re-configured); its journal lets a path cache follow links
+    coming and going without starting over (link_changes_since).
+    """
 
     def __init__(self, default_capacity: int | None = None) -> None:
         self.graph = nx.MultiDiGraph()
@@ -115,6 +121,9 @@ class Topology:
         self.default_capacity = default_capacity
         self.capacity_overrides: dict[tuple[int, int], int] = {}
         self.version = 0
+        self.graph_version = 0
+        # (graph_version after the change, (added?, the link) or None for any other change)
+        self._journal: list[tuple[int, tuple[bool, Link] | None]] = []
 
     # switches and ports -------------------------------------------------
     def add_switch(self, dpid: int, ports: dict[int, Port] | None = None, name: str = "") -> Switch:
@@ -146,11 +155,9 @@ class Topology:
 
     def remove_port(self, dpid: int, port: int) -> tuple[list[Link], list[Host]]:
         """A port went down or away: drop its links (both directions) and hosts."""
-        links = [
-            link
-            for link in self.links()
-            if (dpid, port) in ((link.src, link.src_port), (link.dst, link.dst_port))
-        ]
+        out = self.link_from(dpid, port)
+        links = [out] if out else []
+        links += [lk for lk in self._in_links(dpid) if lk.dst_port == port]
         for link in links:
             self._drop_link(link)
         hosts = [h for h in self.hosts.values() if (h.dpid, h.port) == (dpid, port)]
@@ -187,6 +194,7 @@ class Topology:
         link = Link(src, src_port, dst, dst_port, self.link_capacity(src, src_port))
         self.graph.add_edge(src, dst, key=src_port, link=link)
         self.version += 1
+        self._journal_note((True, link))
         return link
 
     def set_link_attrs(self, src: int, src_port: int, *, capacity: int | None = None,
@@ -205,6 +213,7 @@ class Topology:
                        latency=link.latency if latency is None else latency)
         self.graph.add_edge(src, link.dst, key=src_port, link=link)
         self.version += 1
+        self._journal_note(None)
         return link
 
     def remove_link(self, src: int, src_port: int) -> Link | None:
@@ -215,13 +224,33 @@ class Topology:
             self.version += 1
         return link
 
+    def link_changes_since(self, graph_version: int) -> list[tuple[bool, Link]] | None:
+        """The link directions added (True) or removed (False) since `graph_version`,
+        oldest first; None if anything else changed the switch graph since then
+        (a link re-configured) or it is too long ago."""
+        if graph_version == self.graph_version:
+            return []
+        journal = self._journal
+        if graph_version < 0 or not journal or journal[0][0] > graph_version + 1:
+            return None
+        changes: list[tuple[bool, Link]] = []
+        for version, change in reversed(journal):
+            if version <= graph_version:
+                break
+            if change is None:
+                return None
+            changes.append(change)
+        return changes[::-1]
+
     def link_from(self, dpid: int, port: int) -> Link | None:
         """The link direction leaving (dpid, port), if any."""
         if dpid not in self.graph:
             return None
-        for _, _, key, data in self.graph.out_edges(dpid, keys=True, data=True):
-            if key == port:
-                return data["link"]
+        data = self.graph.succ[dpid]
+        for dst in data:
+            found = data[dst].get(port)
+            if found is not None:
+                return found["link"]
         return None
 
     def links(self) -> list[Link]:
@@ -348,3 +377,11 @@ class Topology:
     def _drop_link(self, link: Link) -> None:
         if self.graph.has_edge(link.src, link.dst, key=link.src_port):
             self.graph.remove_edge(link.src, link.dst, key=link.src_port)
+            self._journal_note((False, link))
+
+    def _journal_note(self, change: tuple[bool, Link] | None) -> None:
+        """Count a change of the switch graph: (added?, link), or None for any other."""
+        self.graph_version += 1
+        self._journal.append((self.graph_version, change))
+        if len(self._journal) > JOURNAL_MAX:
+            del self._journal[: len(self._journal) - JOURNAL_MAX // 2]
