@@ -257,11 +257,20 @@ class TrailManager:
         own = set(replacing.links()) if replacing is not None else set()
         own_busy = replacing is not None and index.is_busy(replacing.id)
 
+        hops: dict[tuple[int, int], tuple[int, int]] = {}  # switch pair -> (busy, trails)
+
+        def on(here: int, there: int) -> tuple[int, int]:
+            """Busy trails and trails on the link from `here` to `there`, less this one."""
+            key = (here, planner.link_for(here, there).src_port)
+            found = (index.busy_on(key) - (key in own and own_busy),
+                     index.count_on(key) - (key in own))
+            hops[(here, there)] = found
+            return found
+
         def crowd(path: list[int]) -> tuple[int, int, int, int]:
-            keys = [(here, planner.link_for(here, there).src_port)
-                    for here, there in zip(path, path[1:], strict=False)]
-            busy = [index.busy_on(key) - (key in own and own_busy) for key in keys]
-            counts = [index.count_on(key) - (key in own) for key in keys]
+            loads = [hops.get(pair) or on(*pair) for pair in zip(path, path[1:], strict=False)]
+            busy = [b for b, _ in loads]
+            counts = [c for _, c in loads]
             return (max(busy), sum(busy), max(counts), sum(counts))
 
         best = min(paths[start:] + paths[:start], key=crowd)
