@@ -12,7 +12,16 @@ import os
 import sys
 from pathlib import Path
 
-from benchmarks import placement, planning, protection, quality, replan, speed, store
+from benchmarks import (
+    placement,
+    planning,
+    protection,
+    quality,
+    replan,
+    replan_paths,
+    speed,
+    store,
+)
 
 PLOT = Path(__file__).parent.parent / "docs" / "benchmarks" / "quality.svg"
 
@@ -22,6 +31,8 @@ if __name__ == "__main__":
     store.main()
     print()
     replan.main([])  # its own defaults: 10,000 trails need k=8
+    print()
+    replan_paths.main([])  # its own defaults: a million trails need k=16
     print()
     quality.main([*sys.argv[1:], "--plot", str(PLOT)])
     print()
