@@ -200,7 +200,9 @@ def plan_parts(args: argparse.Namespace) -> tuple[Any, Iterable[Any], list[float
     lp = None
     if args.mode == "optimal" or args.baselines:
         if large:
-            _stderr("solving the min max-utilisation LP")
+            _stderr("solving the min max-utilisation LP" + (
+                " for the baselines (the slowest part on large inputs; --no-baselines skips it)"
+                if args.baselines and args.mode != "optimal" else ""))
         upper = max_utilization(net, arc_loads(net, single))
         lp = min_max_utilization(fabric, demands, upper or None)
     extra: dict[str, Any] = {"mode": args.mode}
