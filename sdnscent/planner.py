@@ -177,33 +177,43 @@ class Planner:
             return
         changes = self.topo.link_changes_since(self._cache_version)
         cost = self.cost
-        if changes is None or min(cost.hop_weight, cost.latency_weight, cost.load_weight) < 0 \
+        if changes is None or self._simple is None \
+                or min(cost.hop_weight, cost.latency_weight, cost.load_weight) < 0 \
                 or cost.hop_weight == 0:
             self._forget()  # (zero-cost links could hide a distance change)
         else:
             for added, link in changes:
+                self._links.pop((link.src, link.dst), None)
                 if added:
                     self.follow_addition(link)
                 else:
                     self.follow_removal(link)
         self._cache_version = version
 
+    def _pair_costs(self, tail: int, head: int) -> tuple[float, float]:
+        """(the cost of tail -> head the caches were made with, its cost now): the
+        cheapest link between the two, inf where there is none."""
+        simple = self._weighted()
+        before = simple[tail][head]["w"] if simple.has_edge(tail, head) else math.inf
+        now = min((self._edge_cost(lk) for lk in self.topo.links_between(tail, head)),
+                  default=math.inf)
+        return before, now
+
     def follow_addition(self, link: Link) -> None:
         """Keep the caches valid with `link` (already in the topology).
 
-        Where it is no cheaper than a parallel link, no path changes. Otherwise,
-        for each Dijkstra: if it makes the link's head closer, the source is
-        searched again; if it ties, the link's tail joins the head's
-        predecessors. Either way that source's cached path lists go.
+        Where the pair's cheapest link costs no less than before, no path
+        changes. Otherwise, for each Dijkstra: if the link makes its head
+        closer, the source is searched again; if it ties, the link's tail joins
+        the head's predecessors. Either way that source's cached path lists go.
+        (Changes are replayed in order against the topology as it is now: the
+        pair's cost before is the one the caches were made with.)
         """
-        ends = tail, head = (link.src, link.dst)
-        self._links.pop(ends, None)
-        cost = self._edge_cost(link)
-        others = [lk for lk in self.topo.links_between(*ends) if lk != link]
-        if cost >= min((self._edge_cost(lk) for lk in others), default=math.inf):
+        tail, head = link.src, link.dst
+        before, cost = self._pair_costs(tail, head)
+        if cost >= before:
             return
-        if self._simple is not None:
-            self._simple.add_edge(tail, head, w=cost)
+        self._weighted().add_edge(tail, head, w=cost)
         changed: set[int] = set()
         for source, dist in list(self._dists.items()):
             if tail not in dist:
@@ -214,7 +224,7 @@ class Planner:
                 changed.add(source)
             elif through == dist[head]:
                 preds = self._preds[source][head]
-                if tail not in preds:  # (a removal replayed just before may have kept it)
+                if tail not in preds:
                     preds.append(tail)
                 changed.add(source)
         stale = [key for key in self._cache if key[0] in changed or key[0] not in self._preds]
@@ -225,26 +235,22 @@ class Planner:
     def follow_removal(self, link: Link) -> None:
         """Keep the caches valid without `link` (already gone from the topology).
 
-        Where the cheapest link between its ends costs no more than before, no
-        path changes. Otherwise each Dijkstra keeps its distances as long as the
+        Where the pair's cheapest link costs no more than before, no path
+        changes. Otherwise each Dijkstra keeps its distances as long as the
         link's head has another predecessor on a least-cost path (costs are
-        positive); a source whose head lost its last one is searched again. Cached
-        path lists are struck lazily, on their next use (equal_cost_paths).
+        positive); a source whose head lost its last one is searched again.
+        Cached path lists are struck lazily, on their next use (equal_cost_paths).
         """
-        ends = (link.src, link.dst)
-        self._links.pop(ends, None)
-        rest = self.topo.links_between(*ends)
-        before = min(self._edge_cost(lk) for lk in (link, *rest))
-        after = min((self._edge_cost(lk) for lk in rest), default=math.inf)
+        tail, head = link.src, link.dst
+        before, after = self._pair_costs(tail, head)
         if after <= before:
             return
-        if self._simple is not None and self._simple.has_edge(*ends):
-            if rest:
-                self._simple[link.src][link.dst]["w"] = after
-            else:
-                self._simple.remove_edge(*ends)
-        self._gone.append(ends)
-        tail, head = ends
+        simple = self._weighted()
+        if after < math.inf:
+            simple.add_edge(tail, head, w=after)
+        elif simple.has_edge(tail, head):
+            simple.remove_edge(tail, head)
+        self._gone.append((tail, head))
         for source, pred in list(self._preds.items()):
             preds = pred.get(head)
             if preds and tail in preds:

@@ -154,3 +154,28 @@ def test_utilisation_within_a_step_keeps_the_searches_and_a_new_step_steers() ->
     assert planner._preds != searches
     assert all(path[1] == 6 for path in planner.equal_cost_paths(7, 11))
     assert answers(planner, topo) == answers(Planner(topo, utilisation={(7, 3): 0.6}), topo)
+
+
+def test_parallel_links_coming_back_together_are_followed_from_the_cached_costs() -> None:
+    # s1 -> s2 directly over two parallel links (port 2: 0.5 ms), or through s3.
+    topo = Topology()
+    for dpid in (1, 2, 3):
+        topo.add_switch(dpid, {p: Port(p) for p in range(1, 5)})
+    for a, pa, b, pb in ((1, 1, 2, 1), (1, 2, 2, 2), (1, 3, 3, 1), (3, 2, 2, 3)):
+        topo.add_link(a, pa, b, pb)
+        topo.add_link(b, pb, a, pa)
+    topo.set_link_attrs(1, 2, latency=0.0005)
+    planner = Planner(topo)
+    assert planner.equal_cost_paths(1, 2) == [[1, 2]]
+    cheap, dear = topo.link_from(1, 1), topo.link_from(1, 2)
+    assert cheap is not None and dear is not None
+    topo.remove_link(1, 1)
+    assert planner.equal_cost_paths(1, 2) == [[1, 2]]  # over port 2 now: 1.5 < 2 hops
+    topo.remove_link(1, 2)
+    assert planner.equal_cost_paths(1, 2) == [[1, 3, 2]]
+    # both come back before the planner is asked again; the dear one has lost its
+    # latency (a re-discovered link starts without one), so the two now cost the same
+    topo.add_link(1, 1, cheap.dst, cheap.dst_port)
+    topo.add_link(1, 2, dear.dst, dear.dst_port)
+    assert answers(planner, topo) == answers(Planner(topo), topo)
+    assert planner.equal_cost_paths(1, 2) == [[1, 2]]
