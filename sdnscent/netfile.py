@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -402,6 +402,28 @@ def _trail_entry(ids: list[NodeId], t: Trail) -> dict[str, Any]:
     return entry
 
 
+def _trail_encoder(ids: list[NodeId]) -> Callable[[Trail], str]:
+    """json.dumps(_trail_entry(ids, t)), character for character, without building
+    the entry: node ids are encoded once, numbers as json.dumps writes them."""
+    names = [json.dumps(i) for i in ids]
+
+    def number(x: float) -> str:
+        return float.__repr__(x) if isinstance(x, float) and math.isfinite(x) \
+            else json.dumps(x)
+
+    def encode(t: Trail) -> str:
+        d = t.demand
+        app = "" if d.app is None else f', "app": {json.dumps(d.app)}'
+        paths = ", ".join(
+            f'{{"path": [{", ".join([names[n] for n in p])}], "weight": {number(w)}}}'
+            for p, w in zip(t.paths, t.weights, strict=True))
+        rate = number(d.rate)
+        return (f'{{"src": {names[d.src]}, "dst": {names[d.dst]}, "rate": {rate}{app}, '
+                f'"paths": [{paths}]}}')
+
+    return encode
+
+
 def write_plan(out: TextIO, net: Network, trails: Iterable[Trail], loads: Sequence[float],
                extra: Mapping[str, Any] | None = None, pretty: bool = False) -> None:
     """Stream the document of plan_json to `out`, one trail at a time (the trails may
@@ -409,8 +431,9 @@ def write_plan(out: TextIO, net: Network, trails: Iterable[Trail], loads: Sequen
     ids = net.ids
     sep = ",\n " if pretty else ", "
     out.write('{"trails": [')
+    encode = _trail_encoder(ids)
     for n, t in enumerate(trails):
-        out.write((sep if n else ("\n " if pretty else "")) + json.dumps(_trail_entry(ids, t)))
+        out.write((sep if n else ("\n " if pretty else "")) + encode(t))
     out.write('], "links": [')
     for n, (a, load) in enumerate(zip(net.arcs, loads, strict=True)):
         link = {"src": ids[a.u], "dst": ids[a.v], "load": load, "capacity": a.capacity,

@@ -10,6 +10,7 @@ from sdnscent.netfile import (
     Demand,
     NetFileError,
     Trail,
+    _trail_entry,
     arc_loads,
     fat_tree,
     leaf_spine,
@@ -120,3 +121,25 @@ def test_plan_json_follows_the_contract():
     assert doc["max_utilization"] == 0.5
     assert {(x["src"], x["dst"]): x["utilization"] for x in doc["links"]}[("b", "c")] == 0.5
     assert arc_loads(net, [trail]) == [5.0, 0.0, 5.0, 0.0]
+
+
+def test_streamed_trails_are_written_exactly_as_json_dumps_writes_them():
+    import io
+
+    from sdnscent.netfile import write_plan
+
+    net = parse_network({"directed": False, "graph": {},
+                         "nodes": [{"id": "a"}, {"id": 7}, {"id": "c"}, {"id": "d"}],
+                         "links": [{"source": "a", "target": 7, "capacity": 10},
+                                   {"source": 7, "target": "c", "capacity": 10},
+                                   {"source": "a", "target": "d", "capacity": 10},
+                                   {"source": "d", "target": "c", "capacity": 10}]})
+    trails = [Trail(Demand(0, 2, 5.0), ((0, 1, 2),), (1.0,)),
+              Trail(Demand(2, 0, 3, "web \"x\""), ((2, 1, 0), (2, 3, 0)), (1 / 3, 2 / 3)),
+              Trail(Demand(0, 2, 1e-17), ((0, 3, 2),), (1,))]
+    out = io.StringIO()
+    write_plan(out, net, trails, [0.0] * len(net.arcs), {"mode": "fast"})
+    text = out.getvalue()
+    assert text.startswith('{"trails": [' + ", ".join(
+        json.dumps(_trail_entry(net.ids, t)) for t in trails) + '], "links": [')
+    assert json.loads(text)["trails"][1]["app"] == 'web "x"'
