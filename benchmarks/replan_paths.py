@@ -15,7 +15,7 @@ a trail (1,047,552 at k=16):
    host_hops of each of those trails are timed, two ways in turn on the same
    cable, each from the warm caches of the steady state (every edge pair
    asked once):
-   - follow: the planner follows the removal (Planner.follow_removal);
+   - follow: the planner follows the removal (Planner._follow_removal);
    - start over: the planner forgets every answer first (what any other
      topology change costs it, and what every change cost before).
    Each re-planned path is checked against a planner built afresh on the

@@ -75,7 +75,7 @@ class Planner:
 
     Least-cost paths are cached per switch pair until the cost model or a
     link's cost changes (utilisation by a whole step, a link re-configured).
-    Links that come and go keep the cache (follow_removal, follow_addition):
+    Links that come and go keep the cache (_follow_removal, _follow_addition):
     a removal strikes the paths that crossed the link out of each answer when
     next asked (the others stay least-cost: a removal makes no path cheaper),
     and only answers left with no path, or sources whose distances grew, are
@@ -182,12 +182,17 @@ class Planner:
                 or cost.hop_weight == 0:
             self._forget()  # (zero-cost links could hide a distance change)
         else:
+            changed: set[int] | None = None  # sources whose path lists must go
             for added, link in changes:
                 self._links.pop((link.src, link.dst), None)
-                if added:
-                    self.follow_addition(link)
-                else:
-                    self.follow_removal(link)
+                if not added:
+                    self._follow_removal(link)
+                elif (sources := self._follow_addition(link)) is not None:
+                    changed = sources | (changed or set())
+            if changed is not None:  # (and the lists of sources with no Dijkstra left)
+                for key in [k for k in self._cache if k[0] in changed or k[0] not in self._preds]:
+                    del self._cache[key]
+                    self._struck.pop(key, None)
         self._cache_version = version
 
     def _pair_costs(self, tail: int, head: int) -> tuple[float, float]:
@@ -199,20 +204,22 @@ class Planner:
                   default=math.inf)
         return before, now
 
-    def follow_addition(self, link: Link) -> None:
+    def _follow_addition(self, link: Link) -> set[int] | None:
         """Keep the caches valid with `link` (already in the topology).
 
         Where the pair's cheapest link costs no less than before, no path
         changes. Otherwise, for each Dijkstra: if the link makes its head
         closer, the source is searched again; if it ties, the link's tail joins
-        the head's predecessors. Either way that source's cached path lists go.
-        (Changes are replayed in order against the topology as it is now: the
-        pair's cost before is the one the caches were made with.)
+        the head's predecessors. Either way that source's cached path lists must
+        go: the sources are returned (None: the link changes no cost; else the
+        lists of sources with no Dijkstra left go too). Changes are replayed in
+        order against the topology as it is now: the pair's cost before is the
+        one the caches were made with.
         """
         tail, head = link.src, link.dst
         before, cost = self._pair_costs(tail, head)
         if cost >= before:
-            return
+            return None
         self._weighted().add_edge(tail, head, w=cost)
         changed: set[int] = set()
         for source, dist in list(self._dists.items()):
@@ -227,12 +234,9 @@ class Planner:
                 if tail not in preds:
                     preds.append(tail)
                 changed.add(source)
-        stale = [key for key in self._cache if key[0] in changed or key[0] not in self._preds]
-        for key in stale:
-            del self._cache[key]
-            self._struck.pop(key, None)
+        return changed
 
-    def follow_removal(self, link: Link) -> None:
+    def _follow_removal(self, link: Link) -> None:
         """Keep the caches valid without `link` (already gone from the topology).
 
         Where the pair's cheapest link costs no more than before, no path

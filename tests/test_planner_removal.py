@@ -179,3 +179,18 @@ def test_parallel_links_coming_back_together_are_followed_from_the_cached_costs(
     topo.add_link(1, 2, dear.dst, dear.dst_port)
     assert answers(planner, topo) == answers(Planner(topo), topo)
     assert planner.equal_cost_paths(1, 2) == [[1, 2]]
+
+
+def test_a_shortcut_reaches_answers_whose_source_lost_its_search() -> None:
+    # s1 reaches s3 over s2 or s6; s7 hangs off s1 alone.
+    topo = Topology()
+    for dpid in (1, 2, 3, 6, 7):
+        topo.add_switch(dpid, {p: Port(p) for p in range(1, 6)})
+    for a, pa, b, pb in ((1, 1, 2, 1), (2, 2, 3, 1), (1, 2, 6, 1), (6, 2, 3, 2), (1, 3, 7, 1)):
+        topo.add_link(a, pa, b, pb)
+    planner = Planner(topo)
+    assert planner.equal_cost_paths(1, 3) == [[1, 2, 3], [1, 6, 3]]
+    topo.remove_link(1, 3)  # s7 is cut off: s1's search is dropped, its answers kept
+    assert planner.equal_cost_paths(1, 3) == [[1, 2, 3], [1, 6, 3]]
+    topo.add_link(1, 4, 3, 3)  # a direct link: one hop beats both
+    assert planner.equal_cost_paths(1, 3) == [[1, 3]]
