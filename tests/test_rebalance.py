@@ -412,3 +412,28 @@ def test_a_flow_within_one_edge_switch_shares_the_nic_in_the_natural_demand(
     assert placed[remote.id]["demand_bps"] == round(nic(ctrl, remote) / 2)
     assert placed[local.id]["demand_bps"] == round(nic(ctrl, local) / 2)
     assert placed[remote.id]["moves"] and not placed[local.id]["moves"]
+
+
+def test_a_reply_off_its_mirror_is_aligned_though_its_elephant_stays(fat_tree, clock) -> None:
+    """Stride 2 measured online: a reply made while its mirror looked loaded stayed
+    on another uplink, behind another elephant, and its flow ran at 60 %. The
+    placement puts such a reply on the mirror of its (unmoved) elephant, once."""
+    ctrl = fat_tree.controller(clock)
+    forward, replies = tcp_stride(fat_tree, ctrl, 4)
+    reply = replies[0]
+    mirror = [h.dpid for h in reversed(forward[0].hops)]
+    other = [c for c in ctrl.s.trails.candidate_hops(reply) if [h.dpid for h in c] != mirror]
+    run_done(ctrl.s.trails.replan(reply.id, "test", hops=other[0]))
+    assert [h.dpid for h in ctrl.store.get(reply.id).hops] != mirror
+    rates = {t.id: NIC_SHARE * nic(ctrl, t) for t in forward}
+    rates |= {t.id: 0.02 * nic(ctrl, t) for t in replies}
+    feed(ctrl, clock, rates)
+    change, _ = ctrl.rebalance()
+    run_done(change)
+    assert [ctrl.store.get(t.id).hops for t in forward] == [t.hops for t in forward]
+    assert [h.dpid for h in ctrl.store.get(reply.id).hops] == mirror
+    assert all([h.dpid for h in ctrl.store.get(r.id).hops] ==
+               [h.dpid for h in reversed(f.hops)] for f, r in zip(forward, replies, strict=True))
+    feed(ctrl, clock, rates)
+    again, _ = ctrl.rebalance()
+    assert not again  # aligned once, then left alone

@@ -235,10 +235,9 @@ class LoadManager:
             "moves": moves, "waiting": [t for t in result.moves if t not in moves],
             **({"exact": dict(s.exact_status)} if s.exact_status else {})}
         change = Change()
-        if not moves:
-            return change
-        s.record("placement", f"{len(demands)} elephants placed, "
-                 f"{len(moves)} moved: {result.reason}")
+        if moves:
+            s.record("placement", f"{len(demands)} elephants placed, "
+                     f"{len(moves)} moved: {result.reason}")
         for t in moves:
             hops = candidates[t][result.choice[t]]
             try:
@@ -250,6 +249,12 @@ class LoadManager:
             s.moves += 1
             s.dra.moved(t, now)
             change.merge(self._mirror(measured[t], hops, set(s.elephant_seen)))
+        # An elephant that stays put keeps its reply where the reply was first
+        # made: off the mirror when a link's load step hid the mirror then, its
+        # acknowledgements may queue behind another elephant (measured, stride 2:
+        # two flows at 60 % while no two elephants shared a link). Align them.
+        for t in sorted(set(demands) - set(moves)):
+            change.merge(self._mirror(measured[t], measured[t].hops, set(s.elephant_seen)))
         return change
 
     def _solve_elsewhere(self, solver: Any, demands: Mapping[int, float],
