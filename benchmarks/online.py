@@ -291,8 +291,9 @@ def clear_perfect(net: Any) -> None:
 
 # Networks ----------------------------------------------------------------------------
 
-def shaped_fat_tree(bw_mbit: float, k: int = K) -> Any:
-    """The k-ary fat-tree with every link a TCLink shaped to `bw_mbit` (htb)."""
+def shaped_fat_tree(bw_mbit: float, k: int = K, fabric_mbit: float | None = None) -> Any:
+    """The k-ary fat-tree with every link a TCLink shaped to `bw_mbit` (htb); the
+    links between switches to `fabric_mbit` instead when given (room for the label)."""
     from mininet.link import TCLink
 
     from topologies.fattree import FatTreeTopo, _LinkEnd  # noqa: PLC2701 - same project
@@ -303,20 +304,24 @@ def shaped_fat_tree(bw_mbit: float, k: int = K) -> Any:
                          params2={"txo": False})
 
         def _fabric_link(self, node1: str, node2: str) -> None:
-            self.addLink(node1, node2, cls=TCLink, cls1=_LinkEnd, cls2=_LinkEnd, bw=bw_mbit,
+            self.addLink(node1, node2, cls=TCLink, cls1=_LinkEnd, cls2=_LinkEnd,
+                         bw=fabric_mbit or bw_mbit,
                          mtu=1600)
 
     return Shaped(k=k)
 
 
 @contextmanager
-def network(mode: str, bw_mbit: float, extra: Sequence[str] = ()) -> Iterator[Any]:
-    """A shaped fat-tree under a controller routing as `mode` wants (perfect: static)."""
+def network(mode: str, bw_mbit: float, extra: Sequence[str] = (),
+            fabric_mbit: float | None = None) -> Iterator[Any]:
+    """A shaped fat-tree under a controller routing as `mode` wants (perfect: static);
+    the controller counts every link at the NICs' rate `bw_mbit`."""
     from mininet_tests.harness import running_net
     routing = "static" if mode == "perfect" else mode
     args = ["--routing", routing, "--default-link-capacity", str(int(bw_mbit * 1e6)),
             "--trail-lease", "0", *extra]
-    with running_net(shaped_fat_tree(bw_mbit), controller_args=args) as net:
+    with running_net(shaped_fat_tree(bw_mbit, fabric_mbit=fabric_mbit),
+                     controller_args=args) as net:
         yield net
 
 
@@ -452,6 +457,9 @@ def main(argv: Sequence[str] | None = None) -> list[Run]:
     ap.add_argument("--modes", default=",".join(MODES))
     ap.add_argument("--seconds", type=int, default=40, help="length of each run (default 40)")
     ap.add_argument("--bw", type=float, default=3.0, help="link rate in Mbit/s (default 3)")
+    ap.add_argument("--fabric-bw", type=float,
+                    help="rate of the links between switches in Mbit/s (default: --bw); "
+                         "3.008 carries the 4-byte label of a full frame at 3 Mbit/s")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--repeat", type=int, default=1,
                     help="run every mode this many times, in turn; the table shows means")
@@ -463,6 +471,8 @@ def main(argv: Sequence[str] | None = None) -> list[Run]:
     for p in patterns:
         pattern_pairs(p, args.seed)  # unknown names fail before any network starts
     bad = [m for m in modes if m not in MODES]
+    if args.fabric_bw is not None and args.fabric_bw <= 0:
+        ap.error("--fabric-bw must be positive")
     if bad or args.seconds < 6 or args.repeat < 1:
         ap.error(f"unknown modes {bad}" if bad else "--seconds must be at least 6"
                  if args.seconds < 6 else "--repeat must be at least 1")
@@ -471,7 +481,7 @@ def main(argv: Sequence[str] | None = None) -> list[Run]:
     for rep in range(1, args.repeat + 1):
         tag = f"[{rep}/{args.repeat}] " if args.repeat > 1 else ""
         for mode in modes:
-            with network(mode, args.bw) as net:
+            with network(mode, args.bw, fabric_mbit=args.fabric_bw) as net:
                 rate = alone_rate(net)
                 alone = alone or rate  # every mode of a repeat against the first one's
                 alones += [] if len(alones) == rep else [rate]
@@ -483,7 +493,8 @@ def main(argv: Sequence[str] | None = None) -> list[Run]:
                           f"{run.convergence_s:.0f} s, {run.label_misses} label misses, "
                           f"{run.retransmits} retransmits", file=sys.stderr)
         alone = 0.0
-    print(f"k={K} fat-tree, links {args.bw} Mbit/s, {args.seconds} s per run, seed "
+    fabric = f" (between switches {args.fabric_bw})" if args.fabric_bw else ""
+    print(f"k={K} fat-tree, links {args.bw}{fabric} Mbit/s, {args.seconds} s per run, seed "
           f"{args.seed}, {args.repeat} repeat(s) (scores: their mean; ratios: of the means, "
           f"each repeat's range in brackets; convergence: the slowest); one flow alone: "
           f"{', '.join(f'{a / 1e6:.3f}' for a in alones)} Mbit/s")
