@@ -19,9 +19,19 @@ pattern runs under four routings, each in its own network and controller:
 Score: the flows' aggregate rate over the second half of the run, divided by
 the number of flows times the rate one flow gets alone on the same fabric
 (measured at the start of the run). Convergence: the first second at which
-the aggregate (a 2-s mean) comes within 5 % of its second-half mean. Lost to moves:
-labelled packets that found no entry on a switch (the controller's
-``label-miss`` packet-ins) while the pattern ran.
+the aggregate (a 2-s mean) comes within 5 % of its second-half mean. Label
+misses: labelled packets that found no entry on a switch (the controller's
+``label-miss`` packet-ins) while the pattern ran; the controller restores the
+entry from the store and resends the packet, unless the label is unknown there
+(``dropped``: those are lost). Events that explain misses (a switch
+reconnecting, a link timing out) are counted per run (WATCHED).
+
+The links between switches run at the NICs' rate times LABEL_ROOM (3.008 Mbit/s
+at 3): room for the 4-byte trail label of a full frame, as their MTU (1600)
+has room for it. At exactly the NICs' rate (``--fabric-bw 3``) every labelled
+flow's bottleneck moves from its sender's NIC to its first fabric link, and
+the labelled routings lose 3-7 % per flow on stride 2 and 4 against the
+perfect placement's plain IP flows (docs/results.rst).
 
 Needs root, Open vSwitch and iperf3 (``make setup``); holds the Mininet lock.
 """
@@ -54,7 +64,12 @@ MODES = ("perfect", "static", "ecmp", "scent")
 PERFECT_PRIORITY = 60000  # above every rule of the controller's pipeline
 PERFECT_COOKIE = 0xBE57  # not the controller's (0x5ce7...): its audit leaves them alone
 BASE_PORT = 5201
+# controller events that explain label misses (a switch reconnecting, a link
+# timing out, a trail failing), counted per run
+WATCHED = ("switch", "switch-resync", "audit", "link", "label-miss", "trail-failed",
+           "trail-removed", "no-path")
 WITHIN = 0.05  # convergence: within 5 % of the final rate
+LABEL_ROOM = 1518 / 1514  # a full frame with its trail label, over the frame without
 
 
 # Traffic patterns (Hedera, section 6) ------------------------------------------------
@@ -120,6 +135,8 @@ class Run:
     series: list[float] = field(default_factory=list)  # aggregate bit/s per second
     label_misses: int = 0
     retransmits: int = 0
+    misses_dropped: int = 0  # label misses whose label was unknown there: dropped
+    events: dict[str, int] = field(default_factory=dict)  # WATCHED kinds while it ran
 
     @property
     def final_bps(self) -> float:
@@ -161,8 +178,17 @@ def metric(ctl: Any, name: str, labels: str) -> float:
     """One sample of the controller's /metrics (0 if absent)."""
     url = ctl.api.removesuffix("/api/v1") + "/metrics"
     text = urllib.request.urlopen(url, timeout=5).read().decode()
-    found = re.search(rf"^{re.escape(name)}\{{{re.escape(labels)}\}} (\S+)$", text, re.M)
+    selector = re.escape(name) + (rf"\{{{re.escape(labels)}\}}" if labels else "")
+    found = re.search(rf"^{selector} (\S+)$", text, re.M)
     return float(found[1]) if found else 0.0
+
+
+def watched_events(ctl: Any, since: float) -> dict[str, int]:
+    """How many events of each WATCHED kind the controller recorded since `since`."""
+    with urllib.request.urlopen(ctl.api + "/events", timeout=5) as reply:
+        events = json.load(reply)["events"]
+    return dict(Counter(e["kind"] for e in events
+                        if e["kind"] in WATCHED and e["time"] >= since))
 
 
 def iperf_flows(net: Any, pairs: Sequence[tuple[int, int]], seconds: int
@@ -293,7 +319,10 @@ def clear_perfect(net: Any) -> None:
 
 def shaped_fat_tree(bw_mbit: float, k: int = K, fabric_mbit: float | None = None) -> Any:
     """The k-ary fat-tree with every link a TCLink shaped to `bw_mbit` (htb); the
-    links between switches to `fabric_mbit` instead when given (room for the label)."""
+    links between switches to `fabric_mbit` instead when given (room for the label).
+
+    Example: shaped_fat_tree(3.0, fabric_mbit=3.0 * LABEL_ROOM).
+    """
     from mininet.link import TCLink
 
     from topologies.fattree import FatTreeTopo, _LinkEnd  # noqa: PLC2701 - same project
@@ -315,12 +344,13 @@ def shaped_fat_tree(bw_mbit: float, k: int = K, fabric_mbit: float | None = None
 def network(mode: str, bw_mbit: float, extra: Sequence[str] = (),
             fabric_mbit: float | None = None) -> Iterator[Any]:
     """A shaped fat-tree under a controller routing as `mode` wants (perfect: static);
-    the controller counts every link at the NICs' rate `bw_mbit`."""
+    links between switches at `fabric_mbit` (default: `bw_mbit` x LABEL_ROOM), the
+    controller counting every link at the NICs' rate `bw_mbit`."""
     from mininet_tests.harness import running_net
     routing = "static" if mode == "perfect" else mode
     args = ["--routing", routing, "--default-link-capacity", str(int(bw_mbit * 1e6)),
             "--trail-lease", "0", *extra]
-    with running_net(shaped_fat_tree(bw_mbit, fabric_mbit=fabric_mbit),
+    with running_net(shaped_fat_tree(bw_mbit, fabric_mbit=fabric_mbit or bw_mbit * LABEL_ROOM),
                      controller_args=args) as net:
         yield net
 
@@ -341,11 +371,16 @@ def run_pattern(net: Any, mode: str, name: str, seed: int, seconds: int, alone: 
         install_perfect(net, pairs, bw_mbit * 1e6)
     warm_up(net, pairs)
     misses = metric(net.ctl, "sdnscent_packet_ins_total", 'kind="label-miss"')
+    dropped = metric(net.ctl, "sdnscent_label_misses_unknown_total", "")
+    started = time.time()
     reports = iperf_flows(net, pairs, seconds)
     run = Run(mode, name, len(pairs), alone)
     run.series, run.retransmits = aggregate(reports, seconds)
     run.label_misses = int(metric(net.ctl, "sdnscent_packet_ins_total",
                                   'kind="label-miss"') - misses)
+    run.misses_dropped = int(metric(net.ctl, "sdnscent_label_misses_unknown_total", "")
+                             - dropped)
+    run.events = watched_events(net.ctl, started)
     if mode == "perfect":
         clear_perfect(net)
     time.sleep(2.0)  # queues drain, idle trails stop counting as elephants
@@ -367,8 +402,12 @@ def mean_runs(runs: Sequence[Run]) -> list[Run]:
         # scored against one alone-rate: the series scale to the first repeat's
         series = [sum(r.series[i] * first.alone_bps / r.alone_bps for r in same) / len(same)
                   for i in range(length)]
+        events: Counter[str] = Counter()
+        for r in same:
+            events.update(r.events)
         out.append(Run(mode, pattern, first.flows, first.alone_bps, series,
-                       sum(r.label_misses for r in same), sum(r.retransmits for r in same)))
+                       sum(r.label_misses for r in same), sum(r.retransmits for r in same),
+                       sum(r.misses_dropped for r in same), dict(events)))
     return out
 
 
@@ -412,13 +451,20 @@ def table(runs: Sequence[Run], patterns: Sequence[str], modes: Sequence[str]) ->
         row += [f"{slowest[(p, m)]:.0f}" if (p, m) in slowest else "-"
                 for m in modes if m != "perfect"]
         if "scent" in modes:
-            row.append(str(by[(p, "scent")].label_misses) if (p, "scent") in by else "-")
+            row.append(misses_text(by[(p, "scent")]) if (p, "scent") in by else "-")
         rows.append(row)
     widths = [max(len(str(x)) for x in col) for col in zip(head, *rows, strict=True)]
     rule = "  ".join("=" * w for w in widths)
     lines = [rule, "  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)), rule]
     lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
     return "\n".join([*lines, rule])
+
+
+def misses_text(run: Run) -> str:
+    """A run's label misses for the table: '0', or '26 (0 dropped)'."""
+    if not run.label_misses:
+        return "0"
+    return f"{run.label_misses} ({run.misses_dropped} dropped)"
 
 
 def _ratio(by: dict[tuple[str, str], Run], p: str, a: str, b: str) -> str:
@@ -458,8 +504,9 @@ def main(argv: Sequence[str] | None = None) -> list[Run]:
     ap.add_argument("--seconds", type=int, default=40, help="length of each run (default 40)")
     ap.add_argument("--bw", type=float, default=3.0, help="link rate in Mbit/s (default 3)")
     ap.add_argument("--fabric-bw", type=float,
-                    help="rate of the links between switches in Mbit/s (default: --bw); "
-                         "3.008 carries the 4-byte label of a full frame at 3 Mbit/s")
+                    help="rate of the links between switches in Mbit/s (default: --bw "
+                         "x 1518/1514, room for the trail label; --bw itself is the "
+                         "fabric without that room)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--repeat", type=int, default=1,
                     help="run every mode this many times, in turn; the table shows means")
@@ -490,10 +537,12 @@ def main(argv: Sequence[str] | None = None) -> list[Run]:
                     run = run_pattern(net, mode, p, args.seed, args.seconds, alone, args.bw)
                     runs.append(run)
                     print(f"{tag}[{mode}] {p}: score {run.score:.3f}, converged after "
-                          f"{run.convergence_s:.0f} s, {run.label_misses} label misses, "
-                          f"{run.retransmits} retransmits", file=sys.stderr)
+                          f"{run.convergence_s:.0f} s, {run.label_misses} label misses "
+                          f"({run.misses_dropped} dropped), {run.retransmits} retransmits"
+                          + "".join(f", {n} {k} events" for k, n in sorted(run.events.items())),
+                          file=sys.stderr)
         alone = 0.0
-    fabric = f" (between switches {args.fabric_bw})" if args.fabric_bw else ""
+    fabric = f" (between switches {args.fabric_bw or args.bw * LABEL_ROOM:.4g})"
     print(f"k={K} fat-tree, links {args.bw}{fabric} Mbit/s, {args.seconds} s per run, seed "
           f"{args.seed}, {args.repeat} repeat(s) (scores: their mean; ratios: of the means, "
           f"each repeat's range in brackets; convergence: the slowest); one flow alone: "

@@ -1,9 +1,10 @@
 """Hedera's experiment end to end, one pattern: on a k=4 fat-tree whose links are
-shaped to 3 Mbit/s, 16 long TCP flows in the stride-4 pattern (every flow crosses
-pods) carry clearly more under the default routing, which places elephants
-together, than under static shortest-path routing, measured in the same test.
-No packet meets a missing label while trails move (the controller's label-miss
-packet-ins stay 0). The full table is `python -m benchmarks.online`."""
+shaped to 3 Mbit/s (between switches 3.008, room for the trail label), 16 long
+TCP flows in the stride-4 pattern (every flow crosses pods) carry clearly more
+under the default routing, which places elephants together, than under static
+shortest-path routing, measured in the same test. No packet meets a missing
+label while trails move (the controller's label-miss packet-ins stay 0). The
+full table is `python -m benchmarks.online`."""
 
 from __future__ import annotations
 
